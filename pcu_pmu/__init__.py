@@ -1,0 +1,1 @@
+"""Pattern Compute Unit and Pattern Memory Unit."""

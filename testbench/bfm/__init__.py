@@ -1,0 +1,1 @@
+"""cocotb bus-functional models and checkers shared by every testbench."""

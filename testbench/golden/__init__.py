@@ -1,0 +1,1 @@
+"""NumPy golden models: the specification every RTL result is checked against."""

@@ -1,0 +1,1 @@
+"""Build and run machinery: Amaranth -> Verilog -> Verilator, cached; cocotb runs."""
