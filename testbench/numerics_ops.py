@@ -17,7 +17,10 @@ from .sim.build_cache import Design
 from .sim.packing import pack_beats, unpack_beats
 from .sim.runner import simulate
 
-__all__ = ["NumericOp", "NUMERIC_OPS", "lane_array_design", "run_on_rtl"]
+__all__ = [
+    "NumericOp", "NUMERIC_OPS", "lane_array_design", "run_on_rtl", "run_on_rtl_timed",
+    "pack_operands",
+]
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,11 @@ def _element_fields(unit: str):
     return [(name, width) for name, _, width in fields]
 
 
-def run_on_rtl(op_name: str, operands, *, lanes: int = 8, seed: int = 1,
-               in_stall: float = 0.0, out_stall: float = 0.0, waves: bool = False,
-               run_name: str | None = None, log=print):
-    """Run ``operands`` (one uint array per operand) through the RTL; return (results, cycles)."""
+def pack_operands(op_name: str, operands, lanes: int) -> np.ndarray:
+    """Stream beats (uint8 rows) carrying ``operands`` to a lane array of the op's unit.
+
+    The last beat is padded with zero operands.
+    """
     op = NUMERIC_OPS[op_name]
     if len(operands) != op.arity:
         raise ValueError(f"{op_name} takes {op.arity} operands, not {len(operands)}")
@@ -90,7 +94,26 @@ def run_on_rtl(op_name: str, operands, *, lanes: int = 8, seed: int = 1,
             fields.append((np.full(padded, op.fixed[name], dtype=np.uint64), width))
         else:
             fields.append((next(operand_iter), width))
-    beats = pack_beats(fields, lanes)
+    return pack_beats(fields, lanes)
+
+
+def run_on_rtl(op_name: str, operands, **kwargs):
+    """Run ``operands`` (one uint array per operand) through the RTL; return (results, cycles).
+
+    Keyword arguments: ``lanes``, ``seed``, ``in_stall``, ``out_stall``, ``waves``,
+    ``run_name``, ``log`` (see :func:`run_on_rtl_timed`).
+    """
+    results, outputs = run_on_rtl_timed(op_name, operands, **kwargs)
+    return results, int(outputs["cycles"])
+
+
+def run_on_rtl_timed(op_name: str, operands, *, lanes: int = 8, seed: int = 1,
+                     in_stall: float = 0.0, out_stall: float = 0.0, waves: bool = False,
+                     run_name: str | None = None, log=print):
+    """Like :func:`run_on_rtl`, returning the simulation's raw outputs (cycles, seconds)."""
+    op = NUMERIC_OPS[op_name]
+    count = len(operands[0])
+    beats = pack_operands(op_name, operands, lanes)
     out_bytes = -(-op.result_bits * lanes // 8)
     result = simulate(
         lane_array_design(op.unit, lanes), "testbench.cocotb_tests.stream_player",
@@ -99,4 +122,4 @@ def run_on_rtl(op_name: str, operands, *, lanes: int = 8, seed: int = 1,
         inputs={"beats": beats},
     )
     out = unpack_beats(result.outputs["beats"], op.result_bits, lanes)[:count]
-    return out, int(result.outputs["cycles"])
+    return out, result.outputs

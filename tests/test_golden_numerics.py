@@ -64,10 +64,11 @@ def test_f32_to_bf16_matches_ml_dtypes():
 
 def test_comparisons_match_python_floats(pairs):
     a, b = pairs
-    fa, fb = a[:20000].view(np.float32).tolist(), b[:20000].view(np.float32).tolist()
-    assert g.f32_lt(a[:20000], b[:20000]).tolist() == [int(x < y) for x, y in zip(fa, fb)]
-    assert g.f32_le(a[:20000], b[:20000]).tolist() == [int(x <= y) for x, y in zip(fa, fb)]
-    assert g.f32_eq(a[:20000], b[:20000]).tolist() == [int(x == y) for x, y in zip(fa, fb)]
+    a, b = a[:20000], b[:20000]
+    pairs = list(zip(a.view(np.float32).tolist(), b.view(np.float32).tolist(), strict=True))
+    assert g.f32_lt(a, b).tolist() == [int(x < y) for x, y in pairs]
+    assert g.f32_le(a, b).tolist() == [int(x <= y) for x, y in pairs]
+    assert g.f32_eq(a, b).tolist() == [int(x == y) for x, y in pairs]
 
 
 def test_max_min_order_signed_zeros_and_propagate_nan():
@@ -99,5 +100,5 @@ def test_int_ops_match_python_ints(name):
         "sra": lambda x, y: (x - ((x >> 31) << 32)) >> (y & 31),
         "and": lambda x, y: x & y, "or": lambda x, y: x | y, "xor": lambda x, y: x ^ y,
     }[name]
-    want = [python(int(x), int(y)) & 0xFFFFFFFF for x, y in zip(a, b)]
+    want = [python(int(x), int(y)) & 0xFFFFFFFF for x, y in zip(a, b, strict=True)]
     assert g.int_op(name, a, b).tolist() == want

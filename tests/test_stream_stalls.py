@@ -47,7 +47,8 @@ async def stalls_lose_nothing(dut):
                  dtype=np.uint32).reshape(count, LANES)
     expected = int_op("add", a, b)
     scoreboard.expect([int(r[0]) | (int(r[1]) << 32) for r in expected])
-    source.send([_pack([int(x) for x in ai], [int(y) for y in bi]) for ai, bi in zip(a, b)])
+    source.send([_pack([int(x) for x in ai], [int(y) for y in bi])
+                 for ai, bi in zip(a, b, strict=True)])
     await sink.wait_for(count)
     await ClockCycles(dut.clk, 20)
     scoreboard.check_done()
@@ -73,7 +74,8 @@ async def watchdog_names_the_stopped_stream(dut):
 
 @pytest.mark.parametrize("in_stall,out_stall", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.7, 0.7)])
 def test_random_stalls_lose_nothing(in_stall, out_stall, seed, waves, run_name):
-    simulate(lane_array_design("int32_alu", LANES), "test_stream_stalls", testcase="stalls_lose_nothing",
+    simulate(lane_array_design("int32_alu", LANES), "test_stream_stalls",
+             testcase="stalls_lose_nothing",
              run_name=run_name, seed=seed, waves=waves,
              args={"in_stall": in_stall, "out_stall": out_stall, "beats": 3000})
 

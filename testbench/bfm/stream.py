@@ -79,7 +79,8 @@ class StreamSource(_StreamEnd):
 
 
 class StreamSink(_StreamEnd):
-    """Accepts beats from ``<prefix>__valid/payload``; deasserts ready with probability ``stall``."""
+    """Accepts beats from ``<prefix>__valid/payload``; deasserts ready with probability
+    ``stall``."""
 
     def __init__(self, dut, prefix, clock, rng, stall=0.0, on_beat=None):
         super().__init__(dut, prefix, clock, rng, stall)

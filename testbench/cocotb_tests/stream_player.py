@@ -2,11 +2,12 @@
 
 Arguments (RDU_SIM_ARGS): ``in_stall`` and ``out_stall`` probabilities,
 ``out_bytes`` (bytes per output beat), ``idle_cycles`` for the watchdog.
-Inputs: ``beats`` (uint8 rows). Outputs: ``beats`` and ``cycles`` (cycles from
-the first offered beat to the last received).
+Inputs: ``beats`` (uint8 rows). Outputs: ``beats``, ``cycles`` (cycles from
+the first offered beat to the last received) and ``seconds`` (wall time of those cycles).
 """
 
 import random
+import time
 
 import cocotb
 import numpy as np
@@ -29,11 +30,13 @@ async def play_beats(dut):
     sink = StreamSink(dut, "o", dut.clk, random.Random(seed + 1), args.get("out_stall", 0.0))
     watchdog = Watchdog(dut, dut.clk, [source, sink], idle_cycles=args.get("idle_cycles", 1000))
     cocotb.start_soon(watchdog.run())
+    started = time.perf_counter()
     source.send(beats)
     await sink.wait_for(len(beats))
+    seconds = time.perf_counter() - started
     cycles = watchdog.cycles
     await ClockCycles(dut.clk, args.get("drain_cycles", 32))
     assert sink.count == len(beats), (
         f"{sink.count - len(beats)} beats more than the {len(beats)} sent came out")
     save_outputs(beats=ints_to_beats(sink.received, args["out_bytes"]),
-                 cycles=np.array(cycles))
+                 cycles=np.array(cycles), seconds=np.array(seconds))

@@ -88,7 +88,8 @@ def hard_bf16_pairs(rng, n):
 
 def classify(a, b, result, exact):
     """Count hard classes: operands (zero, subnormal, inf, nan, extreme exponent) and
-    results (tie, inexact, overflow, zero from nonzero operands, subnormal), given float64 exact values."""
+    results (tie, inexact, overflow, zero from nonzero operands, subnormal), given the
+    float64 exact values."""
     def kinds(x):
         exp, frac = (x >> 23) & 0xFF, x & 0x7FFFFF
         return {"zero": (exp == 0) & (frac == 0), "subnormal": (exp == 0) & (frac != 0),
@@ -108,7 +109,8 @@ def classify(a, b, result, exact):
         "result_inexact": int(inexact.sum()),
         "result_tie": int(tie.sum()),
         "result_overflow": int((finite_ops & kr["inf"]).sum()),
-        "result_zero_from_nonzero": int((finite_ops & ~ka["zero"] & ~kb["zero"] & kr["zero"]).sum()),
+        "result_zero_from_nonzero": int(
+            (finite_ops & ~ka["zero"] & ~kb["zero"] & kr["zero"]).sum()),
         "result_subnormal": int(kr["subnormal"].sum()),
     })
     return counts

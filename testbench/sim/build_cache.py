@@ -94,8 +94,8 @@ def _rtl_source_digest() -> str:
 
 
 @contextmanager
-def _locked(name: str):
-    lock_dir = SIM_BUILD / ".locks"
+def _locked(root: Path, name: str):
+    lock_dir = root / ".locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
     with open(lock_dir / f"{name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -105,15 +105,16 @@ def _locked(name: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def verilog_for(design: Design) -> tuple[Path, bool]:
+def verilog_for(design: Design, root: Path | None = None) -> tuple[Path, bool]:
     """Return the cached Verilog of ``design`` (and whether it was generated now)."""
     from amaranth.back import verilog
 
+    root = root or SIM_BUILD
     key = hashlib.sha256(
         (design.key() + _rtl_source_digest() + json.dumps(tool_versions(), sort_keys=True))
         .encode()).hexdigest()[:16]
-    path = SIM_BUILD / "verilog" / f"{design.toplevel}-{key}.v"
-    with _locked(path.stem):
+    path = root / "verilog" / f"{design.toplevel}-{key}.v"
+    with _locked(root, path.stem):
         if path.exists():
             return path, False
         text = verilog.convert(design.elaborate(), name=design.toplevel,
@@ -125,24 +126,29 @@ def verilog_for(design: Design) -> tuple[Path, bool]:
         return path, True
 
 
-def build_model(design: Design, waves: bool = False, log=print) -> BuiltModel:
-    """Return a Verilator build of ``design``, building it only if nothing cached matches."""
+def build_model(design: Design, waves: bool = False, log=print,
+                root: Path | None = None) -> BuiltModel:
+    """Return a Verilator build of ``design``, building it only if nothing cached matches.
+
+    ``root`` is the cache directory (``sim_build/`` unless given).
+    """
     from cocotb_tools.runner import get_runner
 
     start = time.monotonic()
-    verilog_path, _ = verilog_for(design)
+    root = root or SIM_BUILD
+    verilog_path, _ = verilog_for(design, root)
     flags = list(VERILATOR_FLAGS) + (list(trace_flags()) if waves else [])
     key = hashlib.sha256(json.dumps({
         "verilog": hashlib.sha256(verilog_path.read_bytes()).hexdigest(),
         "flags": flags, "waves": waves, "tools": tool_versions(),
     }, sort_keys=True).encode()).hexdigest()[:16]
-    build_dir = SIM_BUILD / f"{design.toplevel}-{key}"
+    build_dir = root / f"{design.toplevel}-{key}"
     marker = build_dir / ".complete"
-    with _locked(build_dir.name):
+    with _locked(root, build_dir.name):
         if marker.exists():
             return BuiltModel(design, verilog_path, build_dir, waves, False,
                               time.monotonic() - start)
-        log(f"building {design.toplevel} with Verilator in {build_dir.relative_to(SIM_BUILD.parent)}")
+        log(f"building {design.toplevel} with Verilator in {build_dir}")
         shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir(parents=True)
         os.environ.update(tool_env())

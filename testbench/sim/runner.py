@@ -74,7 +74,8 @@ def run_cocotb(model: BuiltModel, test_module: str, *, run_name: str, seed: int,
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
     try:
         runner.test(
-            test_module=test_module, hdl_toplevel=model.design.toplevel, hdl_toplevel_lang="verilog",
+            test_module=test_module, hdl_toplevel=model.design.toplevel,
+            hdl_toplevel_lang="verilog",
             build_dir=model.build_dir, test_dir=run_dir, seed=seed, testcase=testcase,
             extra_env=env, waves=model.waves, results_xml=str(results), log_file=log_path,
             test_args=["--trace-file", str(waves)] if waves else [],

@@ -1,0 +1,1 @@
+"""The ``rdu`` command line: one module per subcommand."""

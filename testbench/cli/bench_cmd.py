@@ -1,0 +1,25 @@
+"""``rdu bench [PART]``: performance figures, each part also alone with ``--json``."""
+
+from . import bench_fp
+from .output import emit, progress
+
+PARTS = {"fp": bench_fp.run_bench}
+
+
+def register(sub):
+    p = sub.add_parser("bench", help="run benchmarks (all parts, or one)")
+    p.add_argument("part", nargs="?", choices=sorted(PARTS), help="one part (default: all)")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args):
+    parts = [args.part] if args.part else sorted(PARTS)
+    results, texts = {}, []
+    for part in parts:
+        progress(args, f"bench {part} ...")
+        data, text = PARTS[part](lambda message: progress(args, message))
+        results[part] = data
+        texts.append(text)
+    emit(args, results if len(parts) > 1 else results[parts[0]], "\n\n".join(texts))
+    return 0
