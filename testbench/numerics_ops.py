@@ -13,6 +13,7 @@ from hdl.numerics.fp_compare import CompareOp
 from hdl.numerics.int_alu import IntOp
 
 from .golden import numerics as golden
+from .golden import transcendentals
 from .sim.build_cache import Design
 from .sim.packing import pack_beats, unpack_beats
 from .sim.runner import simulate
@@ -57,6 +58,10 @@ NUMERIC_OPS = {
         ("add", IntOp.ADD), ("sub", IntOp.SUB), ("mul", IntOp.MUL), ("shl", IntOp.SHL),
         ("shr", IntOp.SHR), ("sra", IntOp.SRA), ("and", IntOp.AND), ("or", IntOp.OR),
         ("xor", IntOp.XOR)]},
+    "f32_exp": NumericOp("fp32_exp", transcendentals.f32_exp, arity=1),
+    "f32_recip": NumericOp("fp32_recip", transcendentals.f32_recip, arity=1),
+    "f32_rsqrt": NumericOp("fp32_rsqrt", transcendentals.f32_rsqrt, arity=1),
+    "f32_silu": NumericOp("fp32_silu", transcendentals.f32_silu, arity=1),
 }
 
 

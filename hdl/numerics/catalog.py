@@ -3,7 +3,11 @@
 from .formats import BF16, FP32
 from .fp_add import FP32Adder
 from .fp_compare import FP32Compare
+from .fp_exp import FP32Exp
 from .fp_mul import FPMultiplier
+from .fp_reciprocal import FP32Reciprocal
+from .fp_rsqrt import FP32Rsqrt
+from .fp_silu import FP32SiLU
 from .fp_to_bf16 import FP32ToBF16
 from .int_alu import Int32ALU
 from .lane_array import LaneArray
@@ -17,6 +21,10 @@ NUMERIC_UNITS = {
     "fp32_compare": FP32Compare,
     "fp32_to_bf16": FP32ToBF16,
     "int32_alu": Int32ALU,
+    "fp32_exp": FP32Exp,
+    "fp32_recip": FP32Reciprocal,
+    "fp32_rsqrt": FP32Rsqrt,
+    "fp32_silu": FP32SiLU,
 }
 
 

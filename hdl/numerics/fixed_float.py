@@ -13,7 +13,7 @@ from amaranth.hdl import Cat, Const, Mux
 
 from .bits import leading_zeros, shift_right_sticky
 
-__all__ = ["unpack_f32", "normalise", "round_to_f32"]
+__all__ = ["unpack_f32", "normalise", "round_to_f32", "round_stages"]
 
 
 def unpack_f32(m, x, name="x"):
@@ -67,3 +67,17 @@ def round_to_f32(sign, norm, biased):
     magnitude = (Cat(sig[0:23], exp_field) + round_up)[0:31]
     inf_bits = Cat(Const(0, 23), Const(0xFF, 8), sign)
     return Mux(~under & (biased >= 0xFF), inf_bits, Cat(magnitude, sign))
+
+
+def round_stages(m, p, sign, sig, exp, frac_bits, special, special_bits, name):
+    """Two pipeline stages from ``sig * 2**(exp - frac_bits)`` to the binary32 result.
+
+    ``special`` selects ``special_bits`` instead (NaN, infinities, out-of-range
+    inputs); a zero ``sig`` gives a zero of sign ``sign``. Returns the result value
+    of the last stage.
+    """
+    norm, biased = normalise(m, sig, exp, frac_bits, name)
+    s1 = p.stage(norm=norm, biased=biased, zero=~sig.any(), sign=sign,
+                 special=special, special_bits=special_bits)
+    result = Mux(s1.zero, s1.sign << 31, round_to_f32(s1.sign, s1.norm, s1.biased))
+    return p.stage(result=Mux(s1.special, s1.special_bits, result)).result

@@ -21,7 +21,7 @@ from functools import cached_property
 from amaranth.hdl import Signal, unsigned
 from amaranth.lib.memory import Memory
 
-__all__ = ["COEF_FRAC", "PolyTable", "horner_b", "horner_y", "RECIP_TABLE", "RSQRT_TABLE", "EXP2_TABLE"]
+__all__ = ["COEF_FRAC", "PolyTable", "horner_b", "horner_y", "poly_stages", "RECIP_TABLE", "RSQRT_TABLE", "EXP2_TABLE"]
 
 # Fraction bits of every coefficient and of every polynomial result.
 COEF_FRAC = 30
@@ -130,3 +130,18 @@ RECIP_TABLE = PolyTable("recip", [lambda m: 1.0 / m], 1.0, 2.0, 8)
 RSQRT_TABLE = PolyTable("rsqrt", [lambda m: m ** -0.5, lambda m: (2.0 * m) ** -0.5], 1.0, 2.0, 7)
 # 2**v on [0, 1): 128 segments.
 EXP2_TABLE = PolyTable("exp2", [lambda v: 2.0 ** v], 0.0, 1.0, 7)
+
+
+def poly_stages(m, p, table, index, u, u_bits, name, **carry):
+    """Three pipeline stages evaluating ``table`` at (``index``, ``u``): ROM read, two Horner steps.
+
+    Returns the last stage: ``y`` (unsigned, COEF_FRAC fraction bits, two bits
+    above c0's width) plus the ``carry`` values.
+    """
+    addr, (c0, c1, c2) = table.read_port(m, name)
+    m.d.comb += addr.eq(index)
+    s1 = p.stage(c0=c0, c1=c1, c2=c2, u=u, **carry)
+    s2 = p.stage(b=horner_b(s1.c1, s1.c2, s1.u, u_bits), c0=s1.c0, u=s1.u,
+                 **{k: getattr(s1, k) for k in carry})
+    return p.stage(y=horner_y(s2.c0, s2.b, s2.u, u_bits)[0:table.widths[0] + 2],
+                   **{k: getattr(s2, k) for k in carry})

@@ -234,7 +234,9 @@ class PCUConfig:
 
     @property
     def outputs_per_pass(self) -> int:
-        return self.iterations if self.emit == Emit.EVERY else self.iterations // self.counters[0].bound
+        if self.emit == Emit.EVERY:
+            return self.iterations
+        return self.iterations // self.counters[0].bound
 
     def tree_stages(self) -> range:
         """Stages that carry the reduction tree (empty without a reduction)."""
@@ -352,7 +354,7 @@ class PCUConfig:
     def from_bytes(cls, raw: bytes) -> "PCUConfig":
         """Decode an image made by :meth:`to_bytes`."""
         if len(raw) < 8 or len(raw) % 4:
-            raise ValueError(f"PCU config image of {len(raw)} bytes is too short or not whole words")
+            raise ValueError(f"PCU config image of {len(raw)} bytes: too short or not whole words")
         head = int.from_bytes(raw[:4], "little")
         magic, version, stages = head & 0xFF, (head >> 8) & 0xFF, head >> 24
         if magic != MAGIC or version != VERSION:

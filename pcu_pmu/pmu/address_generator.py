@@ -1,6 +1,6 @@
 """Affine address generator: nested counters that add strides instead of multiplying."""
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -47,9 +47,7 @@ class AddressGenerator(wiring.Component):
         advanced = [Signal(width, name=f"a{k}_next") for k in range(levels)]
         for k in range(levels):
             m.d.comb += advanced[k].eq(running[k] + self.strides[k])
-        m.d.comb += [self.addr.eq(running[0]), self.last.eq(wrap[0])]
-        for k in range(1, levels):
-            m.d.comb += self.last.eq(self.last & wrap[k])
+        m.d.comb += [self.addr.eq(running[0]), self.last.eq(Cat(*wrap).all())]
 
         with m.If(self.load):
             m.d.sync += [c.eq(0) for c in count] + [a.eq(self.base) for a in running]

@@ -75,7 +75,7 @@ class PMU(wiring.Component):
         w_buf = Signal(8)
         r_buf = Signal(8)
         full = Signal(9)
-        m.d.comb += [port.idle.eq(~running), self.busy.eq(running | port.start)]
+        m.d.comb += port.idle.eq(~running)
 
         # log2(depth / n_buffers): where the buffer index starts in a row address.
         buf_shift = Signal(range(row_bits + 1))
@@ -100,7 +100,7 @@ class PMU(wiring.Component):
         def scalar_bank_row(local):
             """Bank-select bits at ``bank_shift``; the bits around them form the row."""
             bank = (local >> shift)[:bank_bits]
-            low = local & ~(Const(-1, ADDR_BITS) << shift)[:ADDR_BITS]
+            low = local & ~(Const((1 << ADDR_BITS) - 1, ADDR_BITS) << shift)[:ADDR_BITS]
             high = ((local >> (shift + bank_bits)) << shift)[:ADDR_BITS]
             return bank, (low | high)[:row_bits]
 
@@ -176,6 +176,7 @@ class PMU(wiring.Component):
             self.sca_out.payload.eq(Cat(*words_out).word_select(d_bank, width)),
         ]
         r_end = r_step & r_ag.last
+        m.d.comb += self.busy.eq(running | port.start | d_valid)
 
         # -- pass bookkeeping ----------------------------------------------------------------
         last_buf = cfg.n_buffers - 1

@@ -1,0 +1,140 @@
+"""Passive DRAM timing checker: watches a command bus, latches the first violation.
+
+It implements :data:`memory_ctrl.timing_rules.RULES` independently of the
+controller (time stamps per bank, bank group and channel instead of the
+controller's down-counters), so a rule the controller gets wrong shows up here.
+"""
+
+from amaranth.hdl import Array, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .device import CommandSignature
+from .presets import DramPreset
+from .timing_rules import RULES, Cmd, Kind, Scope
+
+__all__ = ["TimingChecker", "CYCLE_BITS"]
+
+CYCLE_BITS = 40
+
+
+class _Stamp:
+    """Last time (and bank) a command happened in one scope instance."""
+
+    def __init__(self, name, bank_bits):
+        self.valid = Signal(name=f"{name}_valid")
+        self.cycle = Signal(CYCLE_BITS, name=f"{name}_cycle")
+        self.bank = Signal(bank_bits, name=f"{name}_bank")
+
+
+class TimingChecker(wiring.Component):
+    """Latches rule id, both commands, both cycles and both banks of the first violation.
+
+    ``commands`` counts every command checked (so a test can assert the checker saw
+    traffic); ``refreshes`` counts REFs.
+    """
+
+    def __init__(self, preset: DramPreset):
+        self._preset = preset
+        bank_bits = max(1, (preset.banks - 1).bit_length())
+        super().__init__({
+            "bus": In(CommandSignature(preset)),
+            "violation": Out(1),
+            "rule": Out(6),
+            "cmd_a": Out(3), "cmd_b": Out(3),
+            "cycle_a": Out(CYCLE_BITS), "cycle_b": Out(CYCLE_BITS),
+            "bank_a": Out(bank_bits), "bank_b": Out(bank_bits),
+            "commands": Out(32),
+            "refreshes": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._preset
+        bus = self.bus
+        bank_bits = len(bus.bank)
+        bpg = p.banks_per_group
+        now = Signal(CYCLE_BITS)
+        m.d.sync += now.eq(now + 1)
+        group = Signal(range(p.bank_groups))
+        m.d.comb += group.eq(bus.bank // bpg)
+
+        stamps = {}
+        for rule in RULES:
+            if rule.kind != Kind.PAIR:
+                continue
+            key = (rule.first, rule.scope)
+            if key in stamps:
+                continue
+            count = {Scope.BANK: p.banks, Scope.GROUP: p.bank_groups, Scope.CHANNEL: 1}[rule.scope]
+            stamps[key] = [_Stamp(f"{rule.first.name}_{rule.scope.name}{i}", bank_bits)
+                           for i in range(count)]
+
+        def instance(scope):
+            return {Scope.BANK: bus.bank, Scope.GROUP: group, Scope.CHANNEL: 0}[scope]
+
+        # Each candidate: (condition, rule id, cmd_a, cycle_a, bank_a); first one listed wins.
+        candidates = []
+        for rule in RULES:
+            if rule.kind == Kind.PAIR:
+                table = stamps[(rule.first, rule.scope)]
+                valid = Array(s.valid for s in table)[instance(rule.scope)]
+                cycle = Array(s.cycle for s in table)[instance(rule.scope)]
+                bank = Array(s.bank for s in table)[instance(rule.scope)]
+                hit = (bus.cmd == rule.second) & valid & ((now - cycle) < rule.cycles(p))
+                candidates.append((hit, rule.id, rule.first, cycle, bank))
+
+        faw = [_Stamp(f"faw{i}", bank_bits) for i in range(4)]  # faw[3] is the oldest
+        faw_rule = next(r for r in RULES if r.kind == Kind.FAW)
+        candidates.append(((bus.cmd == Cmd.ACT) & faw[3].valid
+                           & ((now - faw[3].cycle) < faw_rule.cycles(p)),
+                           faw_rule.id, Cmd.ACT, faw[3].cycle, faw[3].bank))
+
+        is_open = Array(Signal(name=f"open{b}") for b in range(p.banks))
+        any_open = 0
+        for b in range(p.banks):
+            any_open = any_open | is_open[b]
+        state = {r.second: r for r in RULES if r.kind == Kind.STATE}
+        candidates.append(((bus.cmd == Cmd.ACT) & is_open[bus.bank], state[Cmd.ACT].id,
+                           Cmd.NOP, now, bus.bank))
+        candidates.append((((bus.cmd == Cmd.RD) | (bus.cmd == Cmd.WR)) & ~is_open[bus.bank],
+                           state[Cmd.RD].id, Cmd.NOP, now, bus.bank))
+        candidates.append(((bus.cmd == Cmd.REF) & any_open, state[Cmd.REF].id,
+                           Cmd.NOP, now, bus.bank))
+
+        refresh_rule = next(r for r in RULES if r.kind == Kind.REFRESH)
+        last_ref = Signal(CYCLE_BITS)
+        overdue = (now - last_ref) > refresh_rule.cycles(p)
+
+        with m.If(~self.violation):
+            with m.If(overdue):
+                m.d.sync += [self.violation.eq(1), self.rule.eq(refresh_rule.id),
+                             self.cmd_a.eq(Cmd.REF), self.cycle_a.eq(last_ref),
+                             self.cmd_b.eq(Cmd.NOP), self.cycle_b.eq(now),
+                             self.bank_a.eq(0), self.bank_b.eq(0)]
+            for hit, rule_id, cmd_a, cycle_a, bank_a in reversed(candidates):
+                with m.If(hit):
+                    m.d.sync += [self.violation.eq(1), self.rule.eq(rule_id),
+                                 self.cmd_a.eq(cmd_a), self.cycle_a.eq(cycle_a),
+                                 self.bank_a.eq(bank_a), self.cmd_b.eq(bus.cmd),
+                                 self.cycle_b.eq(now), self.bank_b.eq(bus.bank)]
+
+        with m.If(bus.cmd != Cmd.NOP):
+            m.d.sync += self.commands.eq(self.commands + 1)
+        for (cmd, scope), table in stamps.items():
+            for i, s in enumerate(table):
+                here = {Scope.BANK: bus.bank == i, Scope.GROUP: group == i,
+                        Scope.CHANNEL: True}[scope]
+                with m.If((bus.cmd == cmd) & here):
+                    m.d.sync += [s.valid.eq(1), s.cycle.eq(now), s.bank.eq(bus.bank)]
+        with m.If(bus.cmd == Cmd.ACT):
+            m.d.sync += is_open[bus.bank].eq(1)
+            m.d.sync += [faw[0].valid.eq(1), faw[0].cycle.eq(now), faw[0].bank.eq(bus.bank)]
+            for i in range(1, 4):
+                m.d.sync += [faw[i].valid.eq(faw[i - 1].valid), faw[i].cycle.eq(faw[i - 1].cycle),
+                             faw[i].bank.eq(faw[i - 1].bank)]
+        with m.If(bus.cmd == Cmd.PRE):
+            m.d.sync += is_open[bus.bank].eq(0)
+        with m.If(bus.cmd == Cmd.REF):
+            m.d.sync += [last_ref.eq(now), self.refreshes.eq(self.refreshes + 1)]
+        return m
