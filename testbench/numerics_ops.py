@@ -62,6 +62,7 @@ NUMERIC_OPS = {
     "f32_recip": NumericOp("fp32_recip", transcendentals.f32_recip, arity=1),
     "f32_rsqrt": NumericOp("fp32_rsqrt", transcendentals.f32_rsqrt, arity=1),
     "f32_silu": NumericOp("fp32_silu", transcendentals.f32_silu, arity=1),
+    "f32_gelu": NumericOp("fp32_gelu", transcendentals.f32_gelu, arity=1),
 }
 
 

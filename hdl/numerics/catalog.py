@@ -4,6 +4,7 @@ from .formats import BF16, FP32
 from .fp_add import FP32Adder
 from .fp_compare import FP32Compare
 from .fp_exp import FP32Exp
+from .fp_gelu import FP32GELU
 from .fp_mul import FPMultiplier
 from .fp_reciprocal import FP32Reciprocal
 from .fp_rsqrt import FP32Rsqrt
@@ -25,6 +26,7 @@ NUMERIC_UNITS = {
     "fp32_recip": FP32Reciprocal,
     "fp32_rsqrt": FP32Rsqrt,
     "fp32_silu": FP32SiLU,
+    "fp32_gelu": FP32GELU,
 }
 
 

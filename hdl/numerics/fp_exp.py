@@ -24,7 +24,7 @@ EXP_BIG_EXP = 7
 _INF = 0x7F800000
 
 
-def exp_reduce(p, sig, exp_eff, negate, **carry):
+def exp_reduce(p, x_sig, x_exp, negate, **carry):
     """Two stages: ``t = +-|x| * log2(e)`` truncated to T_FRAC fraction bits (|x| < 128).
 
     The exact 24 x 38-bit product of the significand and LOG2E is shifted right
@@ -32,8 +32,8 @@ def exp_reduce(p, sig, exp_eff, negate, **carry):
     when ``negate``. Returns the second stage: ``n`` = floor(t) (signed) and
     ``frac`` = t - n (T_FRAC bits), plus the ``carry`` values.
     """
-    shift = 23 + LOG2E_FRAC - T_FRAC - exp_eff
-    s = p.stage(product=sig * Const(LOG2E), shift=Mux(shift > 63, 63, shift)[0:6],
+    shift = 23 + LOG2E_FRAC - T_FRAC - x_exp
+    s = p.stage(product=x_sig * Const(LOG2E), shift=Mux(shift > 63, 63, shift)[0:6],
                 negate=negate, **carry)
     magnitude = (s.product >> s.shift)[0:T_FRAC + 8]
     t = Mux(s.negate, -magnitude, magnitude).as_signed()
@@ -69,7 +69,7 @@ class FP32Exp(wiring.Component):
                      special=f["nan"] | f["inf"] | big, special_bits=special_bits)
         s3 = exp_reduce(p, s1.sig, s1.exp_eff, s1.sign,
                         special=s1.special, special_bits=s1.special_bits)
-        u_bits = T_FRAC - EXP2_TABLE.index_bits
+        u_bits = T_FRAC - EXP2_TABLE.segment_bits
         s6 = poly_stages(m, p, EXP2_TABLE, s3.frac[u_bits:], s3.frac[0:u_bits], u_bits, "exp2",
                          n=s3.n, special=s3.special, special_bits=s3.special_bits)
         result = round_stages(m, p, Const(0, 1), s6.y, s6.n, COEF_FRAC, s6.special,

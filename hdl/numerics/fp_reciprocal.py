@@ -11,7 +11,7 @@ from .poly import COEF_FRAC, RECIP_TABLE, poly_stages
 
 __all__ = ["FP32Reciprocal"]
 
-_U_BITS = 23 - RECIP_TABLE.index_bits
+_U_BITS = 23 - RECIP_TABLE.segment_bits
 
 
 class FP32Reciprocal(wiring.Component):

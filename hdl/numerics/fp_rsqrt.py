@@ -11,8 +11,7 @@ from .poly import COEF_FRAC, RSQRT_TABLE, poly_stages
 
 __all__ = ["FP32Rsqrt"]
 
-_SEGMENT_BITS = RSQRT_TABLE.index_bits - 1
-_U_BITS = 23 - _SEGMENT_BITS
+_U_BITS = 23 - RSQRT_TABLE.segment_bits
 
 
 class FP32Rsqrt(wiring.Component):

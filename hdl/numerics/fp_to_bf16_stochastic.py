@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .formats import CANONICAL_NAN_BF16
 from .pipeline import StallPipeline
 
-__all__ = ["FP32ToBF16Stochastic", "lane_seed", "xorshift32_step"]
+__all__ = ["FP32ToBF16Stochastic", "lane_seed", "lane_seed_rtl", "xorshift32_step"]
 
 
 def lane_seed(seed: int, lane: int) -> int:
@@ -25,6 +25,17 @@ def lane_seed(seed: int, lane: int) -> int:
     return h or 1
 
 
+def lane_seed_rtl(seed, lane: int):
+    """``lane_seed`` as RTL logic on a 32-bit value ``seed``."""
+    h = (seed + (lane * 0x9E3779B9 & 0xFFFFFFFF))[0:32]
+    h = h ^ (h >> 16)
+    h = (h * 0x85EBCA6B)[0:32]
+    h = h ^ (h >> 13)
+    h = (h * 0xC2B2AE35)[0:32]
+    h = h ^ (h >> 16)
+    return Mux(h.any(), h, 1)
+
+
 def xorshift32_step(state):
     """Marsaglia's xorshift32 (13, 17, 5) on a 32-bit RTL value."""
     s = state ^ (state << 13)[0:32]
@@ -35,8 +46,10 @@ def xorshift32_step(state):
 class FP32ToBF16Stochastic(wiring.Component):
     """Round ``lanes`` binary32 values per beat to bfloat16, stochastically.
 
-    Each lane owns a 32-bit xorshift32 state register whose reset value is
-    ``lane_seed(seed, lane)`` (the unit's seed is its configuration). An element
+    Each lane owns a 32-bit xorshift32 state register, set to
+    ``lane_seed(seed, lane)`` at reset (``seed`` the parameter) and in the cycle
+    after ``load_seed`` is high (``seed`` the port: the configuration register;
+    loading wins over advancing). An element
     adds the top 16 bits of its lane's state to its low half and keeps the top
     half; the states advance once per accepted beat. The expected result is the
     input value (unbiased); a carry may reach the exponent (values near the
@@ -56,6 +69,8 @@ class FP32ToBF16Stochastic(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(32, lanes))),
             "o": Out(stream.Signature(data.ArrayLayout(16, lanes))),
+            "seed": In(unsigned(32)),
+            "load_seed": In(1),
         })
 
     @property
@@ -63,7 +78,8 @@ class FP32ToBF16Stochastic(wiring.Component):
         return self._lanes
 
     @property
-    def seed(self) -> int:
+    def reset_seed(self) -> int:
+        """The seed the states take at reset."""
         return self._seed
 
     def elaborate(self, platform):
@@ -73,7 +89,9 @@ class FP32ToBF16Stochastic(wiring.Component):
         results = {}
         for n in range(self._lanes):
             state = Signal(unsigned(32), init=lane_seed(self._seed, n), name=f"state{n}")
-            with m.If(accepted):
+            with m.If(self.load_seed):
+                m.d.sync += state.eq(lane_seed_rtl(self.seed, n))
+            with m.Elif(accepted):
                 m.d.sync += state.eq(xorshift32_step(state))
             x = self.i.payload[n]
             is_nan = (x[23:31] == 0xFF) & x[0:23].any()

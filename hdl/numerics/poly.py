@@ -1,6 +1,6 @@
 """Piecewise-quadratic function tables shared by the transcendental units and their golden models.
 
-A :class:`PolyTable` splits ``[lo, hi)`` into ``2**index_bits`` equal segments
+A :class:`PolyTable` splits ``[lo, hi)`` into ``2**segment_bits`` equal segments
 per bank and holds, for each segment, the integer coefficients of a quadratic
 in the segment-local variable ``v`` in [0, 1):
 
@@ -21,7 +21,8 @@ from functools import cached_property
 from amaranth.hdl import Signal, unsigned
 from amaranth.lib.memory import Memory
 
-__all__ = ["COEF_FRAC", "PolyTable", "horner_b", "horner_y", "poly_stages", "RECIP_TABLE", "RSQRT_TABLE", "EXP2_TABLE"]
+__all__ = ["COEF_FRAC", "PolyTable", "horner_b", "horner_y", "poly_stages",
+           "RECIP_TABLE", "RSQRT_TABLE", "EXP2_TABLE"]
 
 # Fraction bits of every coefficient and of every polynomial result.
 COEF_FRAC = 30
@@ -41,14 +42,15 @@ def _quadratic_through(points):
 
 
 class PolyTable:
-    """Quadratic coefficients of ``functions`` (one per bank) on ``2**index_bits`` segments each.
+    """Quadratic coefficients of ``functions`` (one per bank) on ``2**segment_bits`` segments
+    each.
 
-    The table index is ``bank << index_bits | segment``.
+    The table index is ``bank << segment_bits | segment``.
     """
 
-    def __init__(self, name, functions, lo, hi, index_bits):
-        if index_bits < 1:
-            raise ValueError(f"index_bits must be at least 1, not {index_bits}")
+    def __init__(self, name, functions, lo, hi, segment_bits):
+        if segment_bits < 1:
+            raise ValueError(f"segment_bits must be at least 1, not {segment_bits}")
         if not hi > lo:
             raise ValueError(f"empty interval [{lo}, {hi})")
         if len(functions) & (len(functions) - 1):
@@ -56,16 +58,21 @@ class PolyTable:
         self._name = name
         self._functions = tuple(functions)
         self._lo, self._hi = lo, hi
-        self._index_bits = index_bits
+        self._segment_bits = segment_bits
 
     @property
     def name(self) -> str:
         return self._name
 
     @property
+    def segment_bits(self) -> int:
+        """Address bits selecting the segment within a bank."""
+        return self._segment_bits
+
+    @property
     def index_bits(self) -> int:
         """Table address bits (bank bits included)."""
-        return self._index_bits + (len(self._functions) - 1).bit_length()
+        return self._segment_bits + (len(self._functions) - 1).bit_length()
 
     @property
     def depth(self) -> int:
@@ -74,7 +81,7 @@ class PolyTable:
     @cached_property
     def coefficients(self) -> tuple[tuple[int, int, int], ...]:
         """(c0, c1, c2) integers, scaled by 2**COEF_FRAC, one triple per table entry."""
-        segments = 1 << self._index_bits
+        segments = 1 << self._segment_bits
         h = (self._hi - self._lo) / segments
         scale = 1 << COEF_FRAC
         out = []

@@ -11,11 +11,12 @@ every NaN result is the canonical 0x7FC00000.
 import numpy as np
 
 from hdl.numerics.fp_exp import EXP_BIG_EXP, LOG2E, LOG2E_FRAC, T_FRAC
+from hdl.numerics.fp_gelu import GELU_BIG_EXP, GELU_FRAC, GELU_P, GELU_Q
 from hdl.numerics.fp_silu import D_FRAC
 from hdl.numerics.fp_to_bf16_stochastic import lane_seed
 from hdl.numerics.poly import COEF_FRAC, EXP2_TABLE, RECIP_TABLE, RSQRT_TABLE
 
-__all__ = ["f32_exp", "f32_recip", "f32_rsqrt", "f32_silu", "f32_to_bf16_stochastic",
+__all__ = ["f32_exp", "f32_recip", "f32_rsqrt", "f32_silu", "f32_gelu", "f32_to_bf16_stochastic",
            "xorshift32"]
 
 _NAN = np.int64(0x7FC00000)
@@ -85,7 +86,8 @@ def _poly_width(table):
 def _exp_reduce(f):
     """t = |x| * log2(e) in fixed point (T_FRAC fraction bits), truncated; |x| < 128."""
     product = f["sig"] * LOG2E
-    shift = np.minimum(23 + LOG2E_FRAC - T_FRAC - f["exp_eff"], 63)
+    # Clipped below at 0 only for |x| >= 128, whose result the special-case select replaces.
+    shift = np.clip(23 + LOG2E_FRAC - T_FRAC - f["exp_eff"], 0, 63)
     return product >> shift
 
 
@@ -100,7 +102,7 @@ def f32_exp(x):
     t = _exp_reduce(f)
     t = np.where(f["sign"] == 1, -t, t)
     n, frac = t >> T_FRAC, t & ((1 << T_FRAC) - 1)
-    u_bits = T_FRAC - EXP2_TABLE.index_bits
+    u_bits = T_FRAC - EXP2_TABLE.segment_bits
     y = _poly(EXP2_TABLE, frac >> u_bits, frac & ((1 << u_bits) - 1), u_bits)
     r = _round_to_f32(np.zeros_like(n), y, n, COEF_FRAC, _poly_width(EXP2_TABLE))
     overflow = f["inf"] | big
@@ -111,7 +113,7 @@ def f32_exp(x):
 def f32_recip(x):
     """1/x: recip(+-0) = +-inf, recip(+-inf) = +-0, subnormal inputs and results."""
     f = _unpack(_i64(x))
-    u_bits = 23 - 8
+    u_bits = 23 - RECIP_TABLE.segment_bits
     y = _poly(RECIP_TABLE, f["mant"] >> u_bits, f["mant"] & ((1 << u_bits) - 1), u_bits)
     r = _round_to_f32(f["sign"], y, -f["exp"], COEF_FRAC, _poly_width(RECIP_TABLE))
     r = np.where(f["zero"], (f["sign"] << 31) | _INF, r)
@@ -124,8 +126,8 @@ def f32_rsqrt(x):
     f = _unpack(_i64(x))
     parity = f["exp"] & 1
     half = (f["exp"] - parity) >> 1
-    u_bits = 23 - 7
-    index = (parity << 7) | (f["mant"] >> u_bits)
+    u_bits = 23 - RSQRT_TABLE.segment_bits
+    index = (parity << RSQRT_TABLE.segment_bits) | (f["mant"] >> u_bits)
     y = _poly(RSQRT_TABLE, index, f["mant"] & ((1 << u_bits) - 1), u_bits)
     r = _round_to_f32(np.zeros_like(half), y, -half, COEF_FRAC, _poly_width(RSQRT_TABLE))
     r = np.where(f["inf"], 0, r)
@@ -136,18 +138,39 @@ def f32_rsqrt(x):
 
 def f32_silu(x):
     """x * sigmoid(x) = x / (1 + e**-x), one rounding at the end."""
-    f = _unpack(_i64(x))
-    big = f["exp_eff"] >= EXP_BIG_EXP
-    t = -_exp_reduce(f)                                   # -|x| * log2(e)
+    return _x_sigmoid(_i64(x), _exp_reduce, EXP_BIG_EXP)
+
+
+def _gelu_reduce(f):
+    """|z| * log2(e) = |x| * (P + Q x**2) in fixed point, in Python integers (89-bit products)."""
+    sig = f["sig"].astype(object)
+    exp_eff = f["exp_eff"].astype(object)
+    shift1 = np.minimum(np.maximum(46 - 2 * exp_eff, 0), 127)  # clipped at 0 only for |x| >= 16
+    inner = GELU_P + ((GELU_Q * sig * sig) >> shift1)
+    shift2 = np.minimum(np.maximum(23 + GELU_FRAC - T_FRAC - exp_eff, 0), 127)
+    t = (sig * inner) >> shift2
+    return (t & ((1 << (T_FRAC + 10)) - 1)).astype(np.int64)
+
+
+def f32_gelu(x):
+    """GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) = x * sigmoid(z)."""
+    return _x_sigmoid(_i64(x), _gelu_reduce, GELU_BIG_EXP)
+
+
+def _x_sigmoid(x, reduce, big_exp):
+    """x * sigmoid(z) with ``reduce(fields)`` = |z| * log2(e) (T_FRAC fraction bits)."""
+    f = _unpack(x)
+    big = f["exp_eff"] >= big_exp
+    t = -reduce(f)                                        # -|z| * log2(e)
     n, frac = t >> T_FRAC, t & ((1 << T_FRAC) - 1)
-    u_bits = T_FRAC - EXP2_TABLE.index_bits
+    u_bits = T_FRAC - EXP2_TABLE.segment_bits
     ye = _poly(EXP2_TABLE, frac >> u_bits, frac & ((1 << u_bits) - 1), u_bits)
     # d = 1 + e**-|x| with D_FRAC fraction bits, truncated; normalised into [1, 2).
     d = (1 << D_FRAC) + (ye >> np.minimum(-n + COEF_FRAC - D_FRAC, 63))
     dtop = d >> (D_FRAC + 1)
     d = d >> dtop
     d_frac = d & ((1 << D_FRAC) - 1)
-    r_bits = D_FRAC - RECIP_TABLE.index_bits
+    r_bits = D_FRAC - RECIP_TABLE.segment_bits
     yr = _poly(RECIP_TABLE, d_frac >> r_bits, d_frac & ((1 << r_bits) - 1), r_bits)
     # sigmoid(x) = s * 2**(s_exp - COEF_FRAC): 1/d for x >= 0, e/d for x < 0.
     neg = f["sign"] == 1
@@ -155,7 +178,7 @@ def f32_silu(x):
     s_exp = np.where(neg, n, 0) - dtop
     r = _round_to_f32(f["sign"], f["sig"] * s, f["exp_eff"] - 23 + s_exp, COEF_FRAC,
                       24 + _poly_width(EXP2_TABLE))
-    r = np.where(big | f["inf"], np.where(neg, np.int64(1) << 31, _i64(x)), r)
+    r = np.where(big | f["inf"], np.where(neg, np.int64(1) << 31, x), r)
     return _finish(np.where(f["nan"], _NAN, r))
 
 

@@ -1,1 +1,0 @@
-"""Pattern Compute Unit: header (FIFOs, counter chain), SIMD or systolic body, tail."""
