@@ -25,6 +25,8 @@ DESIGNS: dict[str, DesignEntry] = {
     **{unit: DesignEntry("hdl.numerics.catalog:numeric_array", {"unit": unit, "lanes": 1},
                          f"arithmetic unit {unit} (lanes copies behind one stream)")
        for unit in NUMERIC_UNITS},
+    "pmu": DesignEntry("pcu_pmu.pmu.pmu:make_pmu", {"banks": 16, "depth": 256, "width": 32},
+                       "Pattern Memory Unit: banked SRAM, address generators, N-buffering"),
 }
 
 
