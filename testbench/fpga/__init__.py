@@ -1,0 +1,1 @@
+"""FPGA prototyping flow: synthesis and place-and-route for Lattice ECP5, and the host driver."""
