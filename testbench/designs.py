@@ -25,8 +25,14 @@ DESIGNS: dict[str, DesignEntry] = {
     **{unit: DesignEntry("hdl.numerics.catalog:numeric_array", {"unit": unit, "lanes": 1},
                          f"arithmetic unit {unit} (lanes copies behind one stream)")
        for unit in NUMERIC_UNITS},
+    "pcu": DesignEntry("pcu_pmu.pcu.pcu:make_pcu",
+                       {"lanes": 16, "stages": 6, "vec_fifo_depth": 4, "scalar_fifo_depth": 4,
+                        "out_fifo_depth": 4, "systolic": False},
+                       "Pattern Compute Unit: FIFOs, counters, lanes x stages SIMD body, tail"),
     "pmu": DesignEntry("pcu_pmu.pmu.pmu:make_pmu", {"banks": 16, "depth": 256, "width": 32},
                        "Pattern Memory Unit: banked SRAM, address generators, N-buffering"),
+    "systolic": DesignEntry("pcu_pmu.pcu.systolic:make_systolic", {"rows": 8, "cols": 8},
+                            "PCU systolic body: output-stationary bf16 x bf16 -> fp32 array"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Pattern Compute Unit: header (FIFOs, counter chain), SIMD or systolic body, tail."""

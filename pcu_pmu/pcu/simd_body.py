@@ -1,0 +1,70 @@
+"""The PCU's SIMD body: ``stages`` SIMD stages in a row, the reduction tree on the last ones."""
+
+import functools
+
+from amaranth.hdl import Cat, Module, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import config_layout
+from .reduction_tree import stage_controls, tree_stage_range
+from .simd_stage import STAGE_LATENCY, BeatMeta, SIMDStage
+
+__all__ = ["SIMDBody"]
+
+
+class SIMDBody(wiring.Component):
+    """``lanes x stages`` pipeline, ``stages * STAGE_LATENCY`` advances deep.
+
+    ``config`` is the decoded configuration image; it must hold still while
+    beats are inside (``busy``).
+    """
+
+    def __init__(self, lanes: int, stages: int, shared=None):
+        if stages < 1:
+            raise ValueError(f"stages must be at least 1, not {stages}")
+        self._lanes, self._stages = lanes, stages
+        self._shared = shared
+        vector = data.ArrayLayout(unsigned(32), lanes)
+        super().__init__({
+            "advance": In(1), "config": In(config_layout(stages)),
+            "i_valid": In(1), "i_meta": In(BeatMeta), "i_data": In(vector),
+            "o_valid": Out(1), "o_meta": Out(BeatMeta), "o_data": Out(vector),
+            "busy": Out(1), "has_acc": Out(1),
+        })
+
+    @property
+    def latency(self) -> int:
+        return self._stages * STAGE_LATENCY
+
+    def elaborate(self, platform):
+        from .config import ACC_OPS
+
+        m = Module()
+        cfg = self.config
+        tree = tree_stage_range(self._lanes, self._stages)
+        valid, meta, vec = self.i_valid, self.i_meta, self.i_data
+        busy, acc_flags = [], []
+        for s in range(self._stages):
+            stage = SIMDStage(self._lanes, self._shared)
+            if self._shared is None:
+                m.submodules[f"stage{s}"] = stage
+            else:
+                self._shared.instantiate(m, f"stage{s}", f"pcu_simd_stage_l{self._lanes}", stage,
+                                         functools.partial(SIMDStage, self._lanes, self._shared))
+            fields = [getattr(cfg, f"st{s}_{name}") for name in ("op", "a", "b", "c")]
+            op, sel_a, sel_b, sel_c = stage_controls(cfg.reduce, s in tree, *fields)
+            m.d.comb += [
+                stage.advance.eq(self.advance), stage.op.eq(op), stage.sel_a.eq(sel_a),
+                stage.sel_b.eq(sel_b), stage.sel_c.eq(sel_c),
+                stage.imm.eq(getattr(cfg, f"st{s}_imm")),
+                stage.i_valid.eq(valid), stage.i_meta.eq(meta), stage.i_data.eq(vec),
+            ]
+            valid, meta, vec = stage.o_valid, stage.o_meta, stage.o_data
+            busy.append(stage.busy)
+            acc_flags += [fields[0] == int(acc_op) for acc_op in ACC_OPS]
+        m.d.comb += [
+            self.o_valid.eq(valid), self.o_meta.eq(meta), self.o_data.eq(vec),
+            self.busy.eq(Cat(*busy).any()), self.has_acc.eq(Cat(*acc_flags).any()),
+        ]
+        return m
