@@ -32,3 +32,13 @@ def test_verilog_bad_input_is_a_clear_error(argv, needle, capsys):
 @pytest.mark.parametrize("name", sorted(DESIGNS))
 def test_generated_verilog_is_lint_clean(name):
     assert lint_design(name) == []
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["mem", "hbm", "--size", "100"], "positive multiple of 64"),
+    (["mem", "ddr", "--stall", "1.5"], "--stall must be in [0, 1)"),
+    (["mem", "hbm", "--size", str(1 << 40)], "exceeds the hbm tier's capacity"),
+])
+def test_mem_bad_input_is_a_clear_error(argv, needle, capsys):
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err

@@ -1,0 +1,21 @@
+"""Benchmark of the memory tiers: bandwidth per pattern and tier, and the 8 MiB copy."""
+
+from ..mem_traffic import bench_memory
+
+
+def run_bench(log):
+    log("mem: 4 patterns x 2 tiers, then an 8 MiB DDR -> HBM copy")
+    results = bench_memory()
+    lines = ["mem: share of peak bandwidth (timing checker clean on every run)"]
+    for name, r in results.items():
+        if name.startswith("copy"):
+            continue
+        hits = r.get("row_hit_rate")
+        hits = "n/a" if hits is None else f"{max(hits, 0.0):.2f}"
+        lines.append(f"  {name:22} {r['percent_of_peak']:6.1f}% of peak, row hits {hits}")
+    copy = results.get("copy_ddr_to_hbm", {})
+    if copy:
+        lines.append("  copy DDR -> HBM: " + ", ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in sorted(copy.items()) if not isinstance(v, dict | list)))
+    return results, "\n".join(lines)
