@@ -8,7 +8,7 @@ combinationally, never the other way round, as ``amaranth.lib.stream`` requires.
 
 from amaranth.hdl import Signal, Value
 
-__all__ = ["StallPipeline"]
+__all__ = ["StallPipeline", "combinational_stage"]
 
 
 class StallPipeline:
@@ -55,3 +55,22 @@ class StallPipeline:
 class _Stage:
     def __init__(self, regs):
         self.__dict__.update(regs)
+
+
+def combinational_stage(m, prefix: str):
+    """A ``stage`` callable like :meth:`StallPipeline.stage` that inserts named wires
+    instead of registers, for a datapath used inside a single-cycle loop."""
+    count = 0
+
+    def stage(**values) -> _Stage:
+        nonlocal count
+        count += 1
+        wires = {}
+        for name, value in values.items():
+            value = Value.cast(value)
+            wire = Signal(value.shape(), name=f"{prefix}_s{count}_{name}")
+            m.d.comb += wire.eq(value)
+            wires[name] = wire
+        return _Stage(wires)
+
+    return stage
