@@ -2,14 +2,13 @@
 
 import math
 
-from amaranth.hdl import Const, Module, Mux, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Const, Module, Mux
 
 from .fixed_float import round_stages, unpack_f32
 from .formats import CANONICAL_NAN_FP32
 from .pipeline import StallPipeline
 from .poly import COEF_FRAC, EXP2_TABLE, poly_stages
+from .unary import UnaryFP32Unit
 
 __all__ = ["FP32Exp", "LOG2E", "LOG2E_FRAC", "T_FRAC", "EXP_BIG_EXP", "exp_reduce"]
 
@@ -40,7 +39,7 @@ def exp_reduce(p, x_sig, x_exp, negate, **carry):
     return p.stage(n=t >> T_FRAC, frac=t[0:T_FRAC], **{k: getattr(s, k) for k in carry})
 
 
-class FP32Exp(wiring.Component):
+class FP32Exp(UnaryFP32Unit):
     """``o = e**x`` on binary32, within 1 ulp (see TRANSCENDENTALS.md).
 
     Range reduction ``x * log2(e) = n + v`` in fixed point, ``2**v`` from a
@@ -51,12 +50,6 @@ class FP32Exp(wiring.Component):
     """
 
     latency = 8
-
-    def __init__(self):
-        super().__init__({
-            "i": In(stream.Signature(unsigned(32))),
-            "o": Out(stream.Signature(unsigned(32))),
-        })
 
     def elaborate(self, platform):
         m = Module()

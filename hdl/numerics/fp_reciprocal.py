@@ -1,20 +1,19 @@
 """Pipelined binary32 reciprocal 1/x."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Cat, Const, Module, Mux
 
 from .fixed_float import round_stages, unpack_f32
 from .formats import CANONICAL_NAN_FP32
 from .pipeline import StallPipeline
 from .poly import COEF_FRAC, RECIP_TABLE, poly_stages
+from .unary import UnaryFP32Unit
 
 __all__ = ["FP32Reciprocal"]
 
 _U_BITS = 23 - RECIP_TABLE.segment_bits
 
 
-class FP32Reciprocal(wiring.Component):
+class FP32Reciprocal(UnaryFP32Unit):
     """``o = 1/x`` on binary32, within 1 ulp (see TRANSCENDENTALS.md).
 
     ``x = 2**e * m`` with m in [1, 2) (subnormal inputs normalised); ``1/m`` from
@@ -25,12 +24,6 @@ class FP32Reciprocal(wiring.Component):
     """
 
     latency = 6
-
-    def __init__(self):
-        super().__init__({
-            "i": In(stream.Signature(unsigned(32))),
-            "o": Out(stream.Signature(unsigned(32))),
-        })
 
     def elaborate(self, platform):
         m = Module()

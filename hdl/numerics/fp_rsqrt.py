@@ -1,20 +1,19 @@
 """Pipelined binary32 reciprocal square root 1/sqrt(x)."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Cat, Const, Module, Mux
 
 from .fixed_float import round_stages, unpack_f32
 from .formats import CANONICAL_NAN_FP32
 from .pipeline import StallPipeline
 from .poly import COEF_FRAC, RSQRT_TABLE, poly_stages
+from .unary import UnaryFP32Unit
 
 __all__ = ["FP32Rsqrt"]
 
 _U_BITS = 23 - RSQRT_TABLE.segment_bits
 
 
-class FP32Rsqrt(wiring.Component):
+class FP32Rsqrt(UnaryFP32Unit):
     """``o = 1/sqrt(x)`` on binary32, within 1 ulp (see TRANSCENDENTALS.md).
 
     ``x = 2**(2k + parity) * m`` with m in [1, 2) (subnormal inputs normalised);
@@ -26,12 +25,6 @@ class FP32Rsqrt(wiring.Component):
     """
 
     latency = 6
-
-    def __init__(self):
-        super().__init__({
-            "i": In(stream.Signature(unsigned(32))),
-            "o": Out(stream.Signature(unsigned(32))),
-        })
 
     def elaborate(self, platform):
         m = Module()

@@ -1,14 +1,13 @@
 """Pipelined binary32 SiLU activation x * sigmoid(x)."""
 
-from amaranth.hdl import Const, Module, Mux, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Const, Module, Mux
 
 from .fixed_float import round_stages, unpack_f32
 from .formats import CANONICAL_NAN_FP32
 from .fp_exp import EXP_BIG_EXP, T_FRAC, exp_reduce
 from .pipeline import StallPipeline
 from .poly import COEF_FRAC, EXP2_TABLE, RECIP_TABLE, poly_stages
+from .unary import UnaryFP32Unit
 
 __all__ = ["FP32SiLU", "D_FRAC"]
 
@@ -16,7 +15,7 @@ __all__ = ["FP32SiLU", "D_FRAC"]
 D_FRAC = 30
 
 
-class FP32SiLU(wiring.Component):
+class FP32SiLU(UnaryFP32Unit):
     """``o = x * sigmoid(x) = x / (1 + e**-x)`` on binary32 (see TRANSCENDENTALS.md).
 
     Fixed point throughout with one rounding at the end: ``e = e**-|x|`` by the
@@ -30,12 +29,6 @@ class FP32SiLU(wiring.Component):
     latency = 14
     # |x| >= 2**big_exp (unbiased exponent): x for x > 0, -0 for x < 0.
     big_exp = EXP_BIG_EXP
-
-    def __init__(self):
-        super().__init__({
-            "i": In(stream.Signature(unsigned(32))),
-            "o": Out(stream.Signature(unsigned(32))),
-        })
 
     def elaborate(self, platform):
         m = Module()
