@@ -52,3 +52,15 @@ def test_failure_names_seed_and_leaves_a_waveform(run_name):
     assert waveform.endswith((".fst", ".vcd"))
     import os
     assert os.path.getsize(waveform) > 0
+
+
+def test_concurrent_runs_under_one_name_get_separate_directories():
+    from testbench.sim.runner import _claimed_run_dir
+
+    with _claimed_run_dir("shared_name") as first:
+        (first / "marker").write_text("first")
+        with _claimed_run_dir("shared_name") as second:
+            assert second != first and second.name == "shared_name-2"
+            assert (first / "marker").read_text() == "first", "the second claim wiped the first"
+    with _claimed_run_dir("shared_name") as again:
+        assert again == first and not (again / "marker").exists()

@@ -6,6 +6,8 @@ arguments travel as JSON in ``RDU_SIM_ARGS``. The cocotb side reads them with
 :mod:`testbench.bfm.sim_io`.
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -41,15 +43,51 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:120]
 
 
+@contextlib.contextmanager
+def _claimed_run_dir(run_name: str):
+    """An empty ``sim_build/runs/<run_name>`` that no other process is using.
+
+    Two processes (pytest-xdist workers, or a user's two shells) may run under
+    the same name; the second gets ``<run_name>-2`` and so on instead of
+    deleting the first one's files mid-run.
+    """
+    runs = SIM_BUILD / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    base = _safe(run_name)
+    for attempt in range(1, 1000):
+        name = base if attempt == 1 else f"{base}-{attempt}"
+        handle = open(runs / f".{name}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            run_dir = runs / name
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run_dir.mkdir(parents=True)
+            yield run_dir
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+        return
+    raise RuntimeError(f"no free run directory for {run_name!r} under {runs}")
+
+
 def run_cocotb(model: BuiltModel, test_module: str, *, run_name: str, seed: int,
                args: dict | None = None, inputs: dict | None = None,
                testcase: str | None = None, quiet: bool = True) -> SimResult:
     """Run ``test_module``'s cocotb tests on ``model``; raise SimulationFailed on failure."""
+    with _claimed_run_dir(run_name) as run_dir:
+        return _run_in(run_dir, model, test_module, run_name=run_name, seed=seed, args=args,
+                       inputs=inputs, testcase=testcase, quiet=quiet)
+
+
+def _run_in(run_dir: Path, model: BuiltModel, test_module: str, *, run_name: str, seed: int,
+            args: dict | None, inputs: dict | None, testcase: str | None,
+            quiet: bool) -> SimResult:
     from cocotb_tools.runner import get_results, get_runner
 
-    run_dir = SIM_BUILD / "runs" / _safe(run_name)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
     inputs_path, outputs_path = run_dir / "inputs.npz", run_dir / "outputs.npz"
     np.savez(inputs_path, **(inputs or {}))
     suffix = ".fst" if fst_available() else ".vcd"
