@@ -51,8 +51,9 @@ SINKS = ("vec_out", "scalar_out", "done")
 
 CORNERS = [
     "ctr0_bound1", "ctr1_bound1", "ctr2_bound1", "ctr0_bound_gt1", "reduce_SUM", "reduce_MAX",
-    "reduce_NONE", "tail_PASS", "tail_BF16", "emit_EVERY", "emit_INNER_LAST", "use_scalar",
-    "passes_gt1", "config_sequence", "vec_fifo_full", "out_fifo_full", "negative_stride",
+    "reduce_NONE", *(f"tail_{op.name}" for op in TailOp), "emit_EVERY", "emit_INNER_LAST",
+    "use_scalar", "passes_gt1", "config_sequence", "vec_fifo_full", "out_fifo_full",
+    "negative_stride",
 ]
 
 
@@ -120,8 +121,9 @@ def random_config(rng, params: PCUParams, *, ops=None, reduce=None,
         lanes=params.lanes, stages=params.stages,
         stage=tuple(random_stage(rng, use_scalar, ops) for _ in range(params.stages)),
         counters=random_counters(rng, max_iterations),
-        reduce=reduce, tail=TailOp(int(rng.integers(0, 2))), use_scalar=use_scalar,
-        emit=Emit(int(rng.integers(0, 2))), passes=int(rng.choice([1, 1, 2])))
+        reduce=reduce, tail=TailOp(int(rng.integers(0, len(TailOp)))), use_scalar=use_scalar,
+        emit=Emit(int(rng.integers(0, 2))), passes=int(rng.choice([1, 1, 2])),
+        seed=int(rng.integers(0, 1 << 32)))
     for s in config.tree_stages():
         config = config.with_stage(s, op=StageOp.PASS)
     return config.validate(params)

@@ -5,6 +5,7 @@ dropping an image that is not for it (``cfg_error``) and then running a good one
 
 import random
 import re
+from dataclasses import replace
 
 import cocotb
 import numpy as np
@@ -78,16 +79,20 @@ def test_image_round_trip(seed):
 def test_image_layout_is_documented():
     config = PCUConfig(lanes=4, stages=3, counters=(
         CounterConfig(5, -2, -7), CounterConfig(1, 3, 9), CounterConfig(2, 0, 0)),
-        reduce=ReduceOp.SUM, tail=TailOp.BF16, use_scalar=True, emit=Emit.INNER_LAST, passes=3)
+        reduce=ReduceOp.SUM, tail=TailOp.BF16, use_scalar=True, emit=Emit.INNER_LAST, passes=3,
+        seed=0xC0FFEE01)
     config = config.with_stage(0, op=StageOp.SEL, a=Src.SCALAR, b=Src.IMM, c=Src.LANE,
                                imm=0xDEADBEEF)
     words = config.to_words()
-    assert words[0] == 0x50 | (1 << 8) | (4 << 16) | (3 << 24)
+    assert words[0] == 0x50 | (2 << 8) | (4 << 16) | (3 << 24)
     assert words[1] == 0 | (1 << 2) | (1 << 4) | (1 << 8) | (1 << 9) | (3 << 16)
-    assert words[2] == 5 | (0xFFFE << 16) and words[3] == 0xFFFFFFF9
-    assert words[8] == StageOp.SEL | (Src.SCALAR << 5) | (Src.IMM << 9) | (Src.LANE << 13)
-    assert words[9] == 0xDEADBEEF
-    assert len(words) == 8 + 2 * 3
+    assert words[2] == 0xC0FFEE01
+    assert words[3] == 5 | (0xFFFE << 16) and words[4] == 0xFFFFFFF9
+    assert words[9] == StageOp.SEL | (Src.SCALAR << 5) | (Src.IMM << 9) | (Src.LANE << 13)
+    assert words[10] == 0xDEADBEEF
+    assert len(words) == 9 + 2 * 3
+    gelu = replace(config, tail=TailOp.GELU).to_words()
+    assert gelu[1] == words[1] - (TailOp.BF16 << 4) + (TailOp.GELU << 4)
 
 
 SMALL = PARAM_SETS["4x3"]
@@ -120,7 +125,10 @@ WIDE = PCUParams(lanes=16, stages=4)
     (lambda: _base(mode=Mode.SYSTOLIC, reduce=ReduceOp.SUM), SMALL, "reduce"),
     (lambda: _base(mode=Mode.SYSTOLIC, tail=TailOp.BF16), SMALL, "tail"),
     (lambda: _base(mode=Mode.SYSTOLIC, use_scalar=True), SMALL, "use_scalar"),
-    (lambda: _base(tail=TailOp.EXP), SMALL, "tail"),
+    (lambda: _base(mode=Mode.SYSTOLIC, tail=TailOp.BF16_STOCHASTIC), SMALL, "tail"),
+    (lambda: _base(tail=8), SMALL, "tail"),
+    (lambda: _base(seed=1 << 32), SMALL, "seed"),
+    (lambda: _base(seed=-1), SMALL, "seed"),
     (lambda: _base(passes=0), SMALL, "passes"),
     (lambda: PCUConfig(lanes=8, stages=3), SMALL, "lanes"),
     (lambda: PCUConfig(lanes=4, stages=5), SMALL, "stages"),
@@ -136,6 +144,8 @@ def test_rejects_bad_images():
         PCUConfig.from_bytes(b"\x00" + good[1:])
     with pytest.raises(ValueError, match="image"):
         PCUConfig.from_bytes(good[:-4])
+    with pytest.raises(ValueError, match="version"):  # a version-1 image (no seed word)
+        PCUConfig.from_bytes(good[:1] + b"\x01" + good[2:])
 
 
 def test_params_checked():

@@ -5,12 +5,15 @@ fields packed from bit 0 upwards in table order. The Python record serialises
 through it and the RTL decodes the same bits through :func:`config_layout`, so
 the two cannot disagree.
 
-Image (``8 + 2 * stages`` words)::
+Image (``9 + 2 * stages`` words)::
 
-    w0  magic u8 (0x50) | version u8 (1) | lanes u8 | stages u8
+    w0  magic u8 (0x50) | version u8 (2) | lanes u8 | stages u8
     w1  mode u2 | reduce u2 | tail u4 | use_scalar u1 | emit u1 | reserved u6 | passes u16
-    w2+2k, w3+2k   counter k (k = 0 innermost): bound u16 | stride s16, start s32
-    w8+2s, w9+2s   stage s: op u5 | a u4 | b u4 | c u4 | reserved u15, imm u32
+    w2  seed u32 (the stochastic rounder's generators restart from it at every image)
+    w3+2k, w4+2k   counter k (k = 0 innermost): bound u16 | stride s16, start s32
+    w9+2s, w10+2s  stage s: op u5 | a u4 | b u4 | c u4 | reserved u15, imm u32
+
+Version 2 added w2 (``seed``); version-1 images are rejected.
 """
 
 import enum
@@ -25,7 +28,7 @@ __all__ = [
 ]
 
 MAGIC = 0x50
-VERSION = 1
+VERSION = 2
 COUNTERS = 3
 MAX_BOUND = 0xFFFF
 
@@ -79,14 +82,24 @@ class Src(enum.IntEnum):
 
 
 class TailOp(enum.IntEnum):
-    """Tail operation on every output value. EXP..SILU are reserved for the transcendental units."""
+    """Tail operation on every output value (fp32 in; the bf16 results are zero-extended).
+
+    The transcendentals are the hdl/numerics units (algorithms and error bounds in
+    hdl/numerics/TRANSCENDENTALS.md); every NaN result is the canonical NaN.
+    BF16_STOCHASTIC gives lane ``l`` of the ``k``-th beat entering the tail since
+    the image was loaded (emitted or not) the rounding of the xorshift32 generator
+    seeded with ``lane_seed(seed, l)`` after ``k`` steps (hdl/numerics/
+    fp_to_bf16_stochastic.py), so a run is reproducible from the image alone.
+    """
 
     PASS = 0
-    BF16 = 1      # fp32 -> bf16 round-to-nearest-even, zero-extended to 32 bits
-    EXP = 2
-    RECIP = 3
-    RSQRT = 4
-    SILU = 5
+    BF16 = 1             # fp32 -> bf16 round-to-nearest-even, zero-extended to 32 bits
+    EXP = 2              # e**x
+    RECIP = 3            # 1 / x
+    RSQRT = 4            # 1 / sqrt(x)
+    SILU = 5             # x * sigmoid(x)
+    GELU = 6             # tanh-form GELU
+    BF16_STOCHASTIC = 7  # fp32 -> bf16, stochastic rounding (see ``seed``), zero-extended
 
 
 class ReduceOp(enum.IntEnum):
@@ -117,14 +130,14 @@ OPERANDS.update({StageOp.PASS: "a", StageOp.FACC: "a", StageOp.SEL: "abc"})
 
 def config_words(stages: int) -> int:
     """Number of 32-bit words in the image of a ``stages``-stage PCU's configuration."""
-    return 8 + 2 * stages
+    return 9 + 2 * stages
 
 
 # (name, width) in image order; signed fields are stored two's complement.
 _HEADER_FIELDS = [
     ("magic", 8), ("version", 8), ("lanes", 8), ("stages", 8),
     ("mode", 2), ("reduce", 2), ("tail", 4), ("use_scalar", 1), ("emit", 1), ("rsv1", 6),
-    ("passes", 16),
+    ("passes", 16), ("seed", 32),
 ]
 _COUNTER_FIELDS = [("bound", 16), ("stride", 16), ("start", 32)]
 _STAGE_FIELDS = [("op", 5), ("a", 4), ("b", 4), ("c", 4), ("rsv", 15), ("imm", 32)]
@@ -215,6 +228,7 @@ class PCUConfig:
     use_scalar: bool = False
     emit: Emit = Emit.EVERY
     passes: int = 1
+    seed: int = 0  # stochastic rounding (TailOp.BF16_STOCHASTIC); carried by every image
 
     def __post_init__(self):
         if not self.stage:
@@ -270,6 +284,8 @@ class PCUConfig:
                 fail(name, f"{getattr(self, name)!r} is not a {enum_type.__name__}")
         if not 1 <= self.passes <= 0xFFFF:
             fail("passes", f"must be from 1 to 65535, not {self.passes}")
+        if not 0 <= self.seed < (1 << 32):
+            fail("seed", f"must be a 32-bit unsigned value, not {self.seed}")
         for k, counter in enumerate(self.counters):
             if not 1 <= counter.bound <= MAX_BOUND:
                 fail(f"counters[{k}].bound", f"must be from 1 to {MAX_BOUND}, not {counter.bound}")
@@ -278,8 +294,7 @@ class PCUConfig:
             if not -(1 << 31) <= counter.start < (1 << 31):
                 fail(f"counters[{k}].start", f"must fit int32, not {counter.start}")
         if self.tail not in _available_tail_ops():
-            fail("tail", f"{TailOp(self.tail).name} needs a transcendental unit this PCU does "
-                         "not have yet (available: "
+            fail("tail", f"{TailOp(self.tail).name} has no tail unit in this PCU (available: "
                          f"{', '.join(op.name for op in _available_tail_ops())})")
         if self.mode == Mode.SYSTOLIC:
             self._validate_systolic(params, fail)
@@ -334,7 +349,7 @@ class PCUConfig:
         values = {"magic": MAGIC, "version": VERSION, "lanes": self.lanes, "stages": self.stages,
                   "mode": int(self.mode), "reduce": int(self.reduce), "tail": int(self.tail),
                   "use_scalar": int(bool(self.use_scalar)), "emit": int(self.emit),
-                  "passes": self.passes}
+                  "passes": self.passes, "seed": self.seed}
         for k, counter in enumerate(self.counters):
             values.update({f"ctr{k}_bound": counter.bound, f"ctr{k}_stride": counter.stride,
                            f"ctr{k}_start": counter.start})
@@ -389,7 +404,8 @@ class PCUConfig:
                    mode=_enum_or_int(Mode, values["mode"]),
                    reduce=_enum_or_int(ReduceOp, values["reduce"]),
                    tail=_enum_or_int(TailOp, values["tail"]), use_scalar=bool(values["use_scalar"]),
-                   emit=_enum_or_int(Emit, values["emit"]), passes=values["passes"])
+                   emit=_enum_or_int(Emit, values["emit"]), passes=values["passes"],
+                   seed=values["seed"])
 
     def with_stage(self, index: int, **changes) -> "PCUConfig":
         """A copy with stage ``index`` changed."""

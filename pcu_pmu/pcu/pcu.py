@@ -5,7 +5,8 @@ Ports (all valid/ready streams unless noted):
 * ``cfg``: 32-bit configuration words, the image of :class:`~.config.PCUConfig`
   in order. Taken only while the unit is idle and empty; after the last word the
   header is checked (``cfg_error`` is set and the image dropped if it is not for
-  this unit) and the configured passes start.
+  this unit), the tail's stochastic rounders are reseeded from the image's
+  ``seed`` and the configured passes start.
 * ``vec_in`` (lanes x fp32/int32) and ``scalar_in`` (32 bits): input FIFOs.
   Every iteration takes one vector; with ``use_scalar`` the first iteration of
   every innermost loop also takes one scalar, used for that whole loop.
@@ -13,7 +14,9 @@ Ports (all valid/ready streams unless noted):
   output FIFOs; only iterations chosen by ``emit`` produce output.
 * ``done``: one token per finished pass when its last result has left the body;
   the payload counts tokens since reset (16 bits, wrapping).
-* ``configured``, ``cfg_error``, ``busy`` (levels) and ``vec_fifo_peak``,
+* ``configured``, ``cfg_error``, ``busy`` (levels; ``busy`` from the first
+  configuration word until the last pass's last result has left the body and
+  the systolic array) and ``vec_fifo_peak``,
   ``out_fifo_peak`` (highest FIFO fill seen since reset) for observability.
 
 Pipeline: the header's issue register, the body (``stages x STAGE_LATENCY``) and
@@ -45,9 +48,9 @@ from .tail import TAIL_LATENCY, TAIL_UNITS, Tail
 
 __all__ = ["PCU", "make_pcu"]
 
-# Cycles after reset before the first issue: the numerics units fill their own
-# pipelines in this time (see pipe.run_in_step).
-_SETTLE_CYCLES = 2 * STAGE_LATENCY
+# Cycles after reset before the first issue: the numerics units (the deepest are in
+# the tail) fill their own pipelines in this time (see pipe.run_in_step).
+_SETTLE_CYCLES = 2 * max(STAGE_LATENCY, TAIL_LATENCY)
 
 
 class _State(enum.Enum, shape=2):
@@ -60,11 +63,15 @@ class _State(enum.Enum, shape=2):
 class PCU(wiring.Component):
     """A Pattern Compute Unit with ``params.lanes`` lanes and ``params.stages`` SIMD stages."""
 
-    def __init__(self, params: PCUParams, shared_modules: bool = True):
+    def __init__(self, params: PCUParams, shared_modules: bool | SharedModules = True):
+        """``shared_modules``: True for a registry of its own, or the enclosing design's."""
         if not isinstance(params, PCUParams):
             raise TypeError(f"params must be a PCUParams, not {type(params).__name__}")
         self._params = params
-        self._shared = SharedModules() if shared_modules else None
+        if isinstance(shared_modules, SharedModules):
+            self._shared = shared_modules
+        else:
+            self._shared = SharedModules() if shared_modules else None
         lanes = params.lanes
         vector = data.ArrayLayout(unsigned(32), lanes)
         super().__init__({
@@ -139,7 +146,9 @@ class PCU(wiring.Component):
         m.submodules.tail = tail = Tail(lanes, self._shared)
         issue_valid = Signal()
         pipe_busy = Cat(issue_valid, body.busy, tail.busy).any()
-        m.d.comb += [self.configured.eq(state == _State.RUN), self.busy.eq(pipe_busy)]
+        array_busy = Signal()  # driven by the systolic body when there is one
+        m.d.comb += [self.configured.eq(state == _State.RUN),
+                     self.busy.eq((state != _State.IDLE) | pipe_busy | array_busy)]
 
         m.d.comb += self.cfg.ready.eq(((state == _State.IDLE) & ~pipe_busy)
                                       | (state == _State.LOADING))
@@ -210,6 +219,8 @@ class PCU(wiring.Component):
             body.advance.eq(advance), body.config.eq(image),
             body.i_valid.eq(issue_valid), body.i_meta.eq(issue_meta), body.i_data.eq(issue_data),
             tail.advance.eq(advance), tail.op.eq(cfg.tail),
+            # Every image restarts the stochastic rounders (the pipeline is empty here).
+            tail.seed.eq(cfg.seed), tail.load_seed.eq(state == _State.CHECK),
             tail.i_valid.eq(body.o_valid), tail.i_meta.eq(body.o_meta),
             tail.i_data.eq(body.o_data),
         ]
@@ -233,11 +244,11 @@ class PCU(wiring.Component):
 
         if p.systolic:
             self._systolic_body(m, cfg, state, settle, vec_fifo, vout_fifo, done_fifo,
-                                counters, fire, issue_valid, done_count, pipe_busy)
+                                counters, fire, issue_valid, done_count, pipe_busy, array_busy)
         return m
 
     def _systolic_body(self, m, cfg, state, settle, vec_fifo, vout_fifo, done_fifo, counters,
-                       fire, issue_valid, done_count, pipe_busy):
+                       fire, issue_valid, done_count, pipe_busy, array_busy):
         """SYSTOLIC mode: the header feeds the systolic array instead of the SIMD stages.
 
         Each iteration takes one vector: lane i carries a[i] (column k of A, bf16) in
@@ -283,6 +294,7 @@ class PCU(wiring.Component):
             m.d.sync += issue_valid.eq(0)
             with m.If(pass_done):
                 m.d.sync += done_count.eq(done_count + 1)
+        m.d.comb += array_busy.eq(rows_pending != 0)
         with m.If((state == _State.IDLE) & (rows_pending != 0)):  # the array is not empty yet
             m.d.comb += self.cfg.ready.eq(0)
 

@@ -4,7 +4,9 @@
 jobs, run one after the other as the RTL runs configurations written one after
 another, and returns exactly the streams the unit produces: ``vec_out`` beats
 (lanes x uint32), ``scalar_out`` values and ``done`` tokens. Every arithmetic
-operation is a function of :mod:`testbench.golden.numerics`, and every order the
+operation is a function of :mod:`testbench.golden.numerics` (the tail's
+transcendentals and stochastic rounding: :mod:`testbench.golden.transcendentals`,
+see :func:`apply_tail`), and every order the
 hardware fixes (accumulation over the innermost loop, the pairwise reduction
 tree of :mod:`pcu_pmu.pcu.reduction_tree`) is reproduced step by step.
 """
@@ -27,9 +29,10 @@ from pcu_pmu.pcu.config import (
 )
 
 from . import numerics as g
+from . import transcendentals as tr
 from .systolic import systolic_tile
 
-__all__ = ["PCUOutputs", "run_program", "iteration_space", "reduce_lanes"]
+__all__ = ["PCUOutputs", "run_program", "iteration_space", "reduce_lanes", "apply_tail"]
 
 NEG_ZERO = np.uint32(0x80000000)
 
@@ -70,6 +73,13 @@ _BINARY = {
     StageOp.FLT: g.f32_lt, StageOp.FLE: g.f32_le, StageOp.FEQ: g.f32_eq,
     **{getattr(StageOp, "I" + name.upper()): (lambda n: lambda a, b: g.int_op(n, a, b))(name)
        for name in ("add", "sub", "mul", "shl", "shr", "sra", "and", "or", "xor")},
+}
+
+
+# Tail operations other than PASS and BF16_STOCHASTIC: elementwise on uint32 arrays.
+_TAIL = {
+    TailOp.BF16: g.f32_to_bf16, TailOp.EXP: tr.f32_exp, TailOp.RECIP: tr.f32_recip,
+    TailOp.RSQRT: tr.f32_rsqrt, TailOp.SILU: tr.f32_silu, TailOp.GELU: tr.f32_gelu,
 }
 
 
@@ -130,11 +140,25 @@ class _Unit:
             else:
                 out = _BINARY[op](a, b)
             prev = np.asarray(out, dtype=np.uint32)
-        if config.tail == TailOp.BF16:
-            prev = g.f32_to_bf16(prev).astype(np.uint32)
-        elif config.tail != TailOp.PASS:
-            raise NotImplementedError(f"tail {TailOp(config.tail).name} has no golden model yet")
         return prev
+
+
+def apply_tail(config: PCUConfig, beats) -> np.ndarray:
+    """The tail operation on all ``beats`` (n x lanes uint32) entering the tail for one image.
+
+    BF16_STOCHASTIC is the ``lanes``-lane rounder seeded with ``config.seed``
+    stepping once per beat: the hardware restarts it with every image and steps
+    it on every beat, emitted or not. bf16 results are zero-extended.
+    """
+    beats = np.asarray(beats, dtype=np.uint32)
+    op = TailOp(config.tail)
+    if op == TailOp.PASS:
+        return beats
+    if op == TailOp.BF16_STOCHASTIC:
+        lanes = beats.shape[1]
+        flat = tr.f32_to_bf16_stochastic(beats.reshape(-1), lanes, config.seed)
+        return flat.reshape(beats.shape).astype(np.uint32)
+    return np.asarray(_TAIL[op](beats), dtype=np.uint32)
 
 
 def run_program(params: PCUParams, program) -> PCUOutputs:
@@ -159,21 +183,24 @@ def run_program(params: PCUParams, program) -> PCUOutputs:
             continue
         vi = si = 0
         scalar = 0
+        body, steps = [], []  # the body's result and (emit, last) of every beat
         for _ in range(config.passes):
             for ctr, first, last_inner, last in iteration_space(config):
                 if config.use_scalar and first:
                     scalar = int(scalars[si])
                     si += 1
-                result = unit.beat(config, vectors[vi], scalar, ctr, first)
+                body.append(unit.beat(config, vectors[vi], scalar, ctr, first))
                 vi += 1
-                if config.emit == Emit.EVERY or last_inner:
-                    if config.reduce != ReduceOp.NONE:
-                        out.scalar_out.append(int(result[0]))
-                    else:
-                        out.vec_out.append(result)
-                if last:
-                    out.done.append(unit.tokens & 0xFFFF)
-                    unit.tokens += 1
+                steps.append((config.emit == Emit.EVERY or last_inner, last))
+        for result, (emit, last) in zip(apply_tail(config, body), steps, strict=True):
+            if emit:
+                if config.reduce != ReduceOp.NONE:
+                    out.scalar_out.append(int(result[0]))
+                else:
+                    out.vec_out.append(result)
+            if last:
+                out.done.append(unit.tokens & 0xFFFF)
+                unit.tokens += 1
     return out
 
 
