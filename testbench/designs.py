@@ -3,9 +3,10 @@
 Later units register here too, so ``rdu verilog NAME`` and ``rdu lint`` cover them.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from hdl.numerics.catalog import NUMERIC_UNITS
+from hdl.rdu.config import RDUConfig
 
 from .sim.build_cache import Design
 
@@ -33,6 +34,27 @@ DESIGNS: dict[str, DesignEntry] = {
                        "Pattern Memory Unit: banked SRAM, address generators, N-buffering"),
     "systolic": DesignEntry("pcu_pmu.pcu.systolic:make_systolic", {"rows": 8, "cols": 8},
                             "PCU systolic body: output-stationary bf16 x bf16 -> fp32 array"),
+    "rdu": DesignEntry("hdl.rdu.top:make_rdu",
+                       {"preset": "small", **{f.name: None for f in fields(RDUConfig)}},
+                       "RDU top: tile (PCUs, PMUs, meshes, AGCU), device memory, host port "
+                       "(presets small, tile2x2, plasticine; other parameters override)"),
+    "agcu": DesignEntry("hdl.agcu.agcu:make_agcu_top",
+                        {"data_width": 128, "max_streams": 4, "outstanding": 4},
+                        "AGCU: program/argument load, kernel streams, schedules (AXI4 master)"),
+    "host_port": DesignEntry("hdl.host.host_port:make_host_port_top",
+                             {"counters": 4, "addr_width": 12},
+                             "host port: AXI4-Lite command, status and counter registers"),
+    "mesh": DesignEntry("hdl.network.mesh:make_mesh",
+                        {"rows": 2, "cols": 3, "data_width": 128, "flows": 16, "buffer_depth": 2},
+                        "on-chip network: rows x cols mesh of credit-flow-controlled switches"),
+    "reorder": DesignEntry("hdl.network.reorder:make_reorder", {"data_width": 128, "window": 8},
+                           "sequence-ID reorder buffer for many-to-one streams"),
+    "control_fabric": DesignEntry("hdl.network.control:make_control_fabric",
+                                  {"sources": 4, "sinks": 4},
+                                  "control fabric: circuit-switched 1-bit tokens"),
+    "axi_sram": DesignEntry("hdl.memory.axi_sram:make_axi_sram_top",
+                            {"size_bytes": 16384, "data_width": 128, "ports": 2},
+                            "device memory: multi-port AXI4 SRAM"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Address Generation and Coalescing Unit: kernel launch and tensor streams to/from memory."""

@@ -1,0 +1,203 @@
+"""Runs one kernel's stream descriptors: memory to ``vec_out``, ``vec_in`` to memory."""
+
+from amaranth.hdl import Array, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hdl.memory.round_robin import round_robin
+from hdl.network.flit import flit_layout
+from memory_ctrl.axi import BURST_INCR, RESP_OKAY, AXI4Signature
+
+from .address_gen import AffineAddressGenerator
+from .arguments import WRITE
+
+__all__ = ["KernelEngine", "descriptor_layout"]
+
+MAX_BURST = 16
+
+
+def descriptor_layout() -> data.StructLayout:
+    """A loaded stream descriptor (see :mod:`hdl.agcu.arguments` for its word format)."""
+    return data.StructLayout({
+        "direction": 1, "flow": 6, "first_seq": 8, "base": 32,
+        "bounds": data.ArrayLayout(32, 3), "strides": data.ArrayLayout(32, 3),
+    })
+
+
+class KernelEngine(wiring.Component):
+    """On ``start``, run descriptors ``0 .. count-1`` concurrently until the kernel is complete.
+
+    READ stream j: round-robin AR requests with ARID j (INCR bursts of up to 16 beats
+    when stride0 == 1, within one level-0 row and one 4 KiB page; else single beats),
+    at most ``outstanding`` bursts in flight over all streams. Each R beat leaves on
+    ``vec_out`` as a flit {data, flow, seq = first_seq + beat index, last on the final
+    beat}; R beats of different IDs may interleave, beats of one ID stay in order.
+    WRITE stream j: each ``vec_in`` flit whose flow is j's goes to j's next pattern
+    address as a one-beat write (AWID j). A flit of no WRITE stream, or beyond a
+    stream's last beat, is dropped with an ``error`` pulse; so is any error response.
+    ``vec_in`` is not ready while no kernel runs.
+
+    Complete: every READ beat sent, every WRITE beat written and answered, and
+    ``done_in`` high for ``done_tokens`` cycles since ``start``. Then ``running``
+    falls, ``complete`` pulses and ``cycles`` holds the kernel's cycle count
+    (``start`` to complete).
+    """
+
+    def __init__(self, data_width: int, *, addr_width: int = 32, id_width: int = 4,
+                 max_streams: int = 4, outstanding: int = 4):
+        if max_streams > 1 << id_width:
+            raise ValueError(f"{max_streams} streams need more than {id_width} ID bits")
+        self.max_streams, self.outstanding = max_streams, outstanding
+        self.axi_signature = AXI4Signature(addr_width=addr_width, data_width=data_width,
+                                           id_width=id_width)
+        flit = flit_layout(data_width)
+        super().__init__({
+            "start": In(1),
+            "count": In(range(max_streams + 1)),
+            "done_tokens": In(32),
+            "descriptors": In(data.ArrayLayout(descriptor_layout(), max_streams)),
+            "done_in": In(1),
+            "mem": Out(self.axi_signature),
+            "vec_out": Out(stream.Signature(flit)),
+            "vec_in": In(stream.Signature(flit)),
+            "running": Out(1),
+            "complete": Out(1),
+            "error": Out(1),
+            "cycles": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        mem = self.mem
+        n = self.max_streams
+        beat_bytes = self.axi_signature.data_width // 8
+        shift = (beat_bytes - 1).bit_length()
+        desc = [self.descriptors[j] for j in range(n)]
+        active = [Signal(name=f"active{j}") for j in range(n)]
+        is_write = [Signal(name=f"is_write{j}") for j in range(n)]
+        received = [Signal(32, name=f"received{j}") for j in range(n)]
+        total = [Signal(32, name=f"total{j}") for j in range(n)]
+        gens = []
+        for j in range(n):
+            gen = AffineAddressGenerator(beat_bytes, len(mem.araddr))
+            m.submodules[f"pattern{j}"] = gen
+            gens.append(gen)
+            d = desc[j]
+            m.d.comb += [
+                active[j].eq(j < self.count), is_write[j].eq(d.direction == WRITE),
+                total[j].eq(d.bounds[0] * d.bounds[1] * d.bounds[2]),
+                gen.base.eq(d.base), gen.load.eq(self.start),
+            ]
+            for level in range(3):
+                m.d.comb += [gen.bounds[level].eq(d.bounds[level]),
+                             gen.strides[level].eq(d.strides[level])]
+
+        tokens = Signal(32)
+        cycle_count = Signal(32)
+        reads_in_flight = Signal(range(self.outstanding + 1))
+        writes_unanswered = Signal(32)
+        error_now = Signal()
+        m.d.comb += self.error.eq(error_now)
+
+        with m.If(self.start):
+            m.d.sync += [self.running.eq(1), tokens.eq(0), cycle_count.eq(0)]
+            m.d.sync += [received[j].eq(0) for j in range(n)]
+        with m.Elif(self.running):
+            m.d.sync += [cycle_count.eq(cycle_count + 1), tokens.eq(tokens + self.done_in)]
+
+        # ---- AR: round-robin over READ streams with beats left to request
+        ar_free = ~mem.arvalid | mem.arready
+        can_issue = self.running & ar_free & (reads_in_flight < self.outstanding)
+        eligible = [can_issue & active[j] & ~is_write[j] & ~gens[j].done for j in range(n)]
+        last_grant = Signal(range(n))
+        issue, grant = round_robin(m, eligible, last_grant, name="agcu_ar")
+        addr_sel = Array(g.addr for g in gens)[grant]
+        row_left_sel = Array(g.row_left for g in gens)[grant]
+        dense = Array(d.strides[0] for d in desc)[grant] == 1
+        to_4k = (0x1000 - (addr_sel & 0xFFF)) >> shift
+        burst = Signal(range(MAX_BURST + 1))
+        m.d.comb += burst.eq(1)
+        with m.If(dense):
+            m.d.comb += burst.eq(MAX_BURST)
+            with m.If(row_left_sel < MAX_BURST):
+                m.d.comb += burst.eq(row_left_sel)
+            with m.If((to_4k < MAX_BURST) & (to_4k < row_left_sel)):
+                m.d.comb += burst.eq(to_4k)
+        m.d.comb += [mem.arsize.eq(shift), mem.arburst.eq(BURST_INCR)]
+        with m.If(mem.arvalid & mem.arready):
+            m.d.sync += mem.arvalid.eq(0)
+        with m.If(issue):
+            m.d.sync += [last_grant.eq(grant), mem.arvalid.eq(1), mem.araddr.eq(addr_sel),
+                         mem.arlen.eq(burst - 1), mem.arid.eq(grant)]
+            for j in range(n):
+                with m.If(grant == j):
+                    m.d.comb += [gens[j].advance.eq(1), gens[j].beats.eq(burst)]
+
+        # ---- R -> vec_out flits
+        rid = mem.rid
+        r_done = mem.rvalid & mem.rready & mem.rlast
+        m.d.comb += [
+            self.vec_out.valid.eq(self.running & mem.rvalid),
+            mem.rready.eq(self.running & self.vec_out.ready),
+            self.vec_out.payload.data.eq(mem.rdata),
+            self.vec_out.payload.flow.eq(Array(d.flow for d in desc)[rid]),
+            self.vec_out.payload.seq.eq(Array(d.first_seq for d in desc)[rid]
+                                        + Array(received)[rid]),
+            self.vec_out.payload.last.eq(Array(received)[rid] + 1 == Array(total)[rid]),
+        ]
+        with m.If(mem.rvalid & mem.rready):
+            for j in range(n):
+                with m.If(rid == j):
+                    m.d.sync += received[j].eq(received[j] + 1)
+            with m.If(mem.rresp != RESP_OKAY):
+                m.d.comb += error_now.eq(1)
+        m.d.sync += reads_in_flight.eq(reads_in_flight + issue - r_done)
+
+        # ---- vec_in flits -> one-beat writes
+        aw_free = ~mem.awvalid | mem.awready
+        w_free = ~mem.wvalid | mem.wready
+        m.d.comb += [
+            self.vec_in.ready.eq(self.running & aw_free & w_free),
+            mem.awsize.eq(shift), mem.awburst.eq(BURST_INCR), mem.awlen.eq(0),
+            mem.wstrb.eq((1 << beat_bytes) - 1), mem.wlast.eq(1), mem.bready.eq(1),
+        ]
+        with m.If(mem.awvalid & mem.awready):
+            m.d.sync += mem.awvalid.eq(0)
+        with m.If(mem.wvalid & mem.wready):
+            m.d.sync += mem.wvalid.eq(0)
+        flit = self.vec_in.payload
+        owner = Signal(range(n))
+        owned = Signal()
+        for j in reversed(range(n)):
+            with m.If(active[j] & is_write[j] & (desc[j].flow == flit.flow)):
+                m.d.comb += [owned.eq(1), owner.eq(j)]
+        accepted = Signal()
+        with m.If(self.vec_in.valid & self.vec_in.ready):
+            with m.If(owned & ~Array(g.done for g in gens)[owner]):
+                m.d.comb += accepted.eq(1)
+                m.d.sync += [mem.awvalid.eq(1), mem.awaddr.eq(Array(g.addr for g in gens)[owner]),
+                             mem.awid.eq(owner), mem.wvalid.eq(1), mem.wdata.eq(flit.data)]
+                for j in range(n):
+                    with m.If(owner == j):
+                        m.d.comb += [gens[j].advance.eq(1), gens[j].beats.eq(1)]
+            with m.Else():
+                m.d.comb += error_now.eq(1)
+        b_done = mem.bvalid & mem.bready
+        with m.If(b_done & (mem.bresp != RESP_OKAY)):
+            m.d.comb += error_now.eq(1)
+        m.d.sync += writes_unanswered.eq(writes_unanswered + accepted - b_done)
+
+        # ---- completion
+        streams_done = Signal()
+        m.d.comb += streams_done.eq(1)
+        for j in range(n):
+            finished = gens[j].done & (is_write[j] | (received[j] == total[j]))
+            with m.If(active[j] & ~finished):
+                m.d.comb += streams_done.eq(0)
+        quiet = ((reads_in_flight == 0) & ~mem.arvalid & ~mem.awvalid & ~mem.wvalid
+                 & (writes_unanswered == 0))
+        with m.If(self.running & ~self.start & streams_done & quiet
+                  & (tokens >= self.done_tokens)):
+            m.d.comb += self.complete.eq(1)
+            m.d.sync += [self.running.eq(0), self.cycles.eq(cycle_count + 1)]
+        return m

@@ -1,0 +1,1 @@
+"""Host port: AXI4-Lite register file that queues commands for the AGCU."""

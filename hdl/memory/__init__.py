@@ -1,0 +1,1 @@
+"""Simple memories with AXI4 slave ports."""

@@ -1,0 +1,107 @@
+"""One configuration object for the whole RDU: tile grid, unit sizes, network, memory.
+
+Every RTL block of the RDU top reads its parameters from :class:`RDUConfig`;
+``rdu verilog rdu -p preset=small -p rows=2`` emits any configuration. The
+tile is a ``rows x cols`` checkerboard of PCUs and PMUs (a PCU where
+``row + col`` is even) with the AGCU on its west edge: the network is a
+``rows x (cols + 1)`` mesh whose column 0 holds the AGCU at row 0.
+"""
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from pcu_pmu.pcu.config import PCUParams
+from pcu_pmu.pmu.params import PMUParams
+
+__all__ = ["RDUConfig", "PRESETS", "UnitKind", "rdu_config"]
+
+
+class UnitKind:
+    """What sits at a tile position."""
+
+    PCU = "pcu"
+    PMU = "pmu"
+
+
+@dataclass(frozen=True)
+class RDUConfig:
+    """Parameters of one RDU (fixed when the Verilog is emitted)."""
+
+    rows: int = 1
+    cols: int = 2
+    lanes: int = 4
+    stages: int = 3
+    systolic: bool = True
+    pcu_fifo_depth: int = 4
+    pmu_depth: int = 64
+    flows: int = 16
+    link_buffer_depth: int = 2
+    memory_bytes: int = 1 << 16
+    agcu_streams: int = 4
+    agcu_outstanding: int = 4
+
+    def __post_init__(self):
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= 8:
+                raise ValueError(f"{name} must be an int from 1 to 8, not {value!r}")
+        if self.rows * self.cols < 2:
+            raise ValueError("the tile needs at least two units (one PCU and one PMU)")
+        if not (2 <= self.flows <= 64 and self.flows & (self.flows - 1) == 0):
+            raise ValueError(f"flows must be a power of two from 2 to 64 (6-bit flow ids), "
+                             f"not {self.flows}")
+        if self.memory_bytes & (self.memory_bytes - 1) or self.memory_bytes < 4096:
+            raise ValueError(f"memory_bytes must be a power of two >= 4096, "
+                             f"not {self.memory_bytes}")
+        self.pcu_params()
+        self.pmu_params()
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def vector_bits(self) -> int:
+        """Width of one vector (lanes x 32 bits): flits, AXI data beats, PMU rows."""
+        return 32 * self.lanes
+
+    @property
+    def mesh_shape(self) -> tuple[int, int]:
+        return self.rows, self.cols + 1
+
+    AGCU_NODE = (0, 0)
+
+    def pcu_params(self) -> PCUParams:
+        depth = self.pcu_fifo_depth
+        return PCUParams(lanes=self.lanes, stages=self.stages, vec_fifo_depth=depth,
+                         scalar_fifo_depth=depth, out_fifo_depth=depth, systolic=self.systolic)
+
+    def pmu_params(self) -> PMUParams:
+        return PMUParams(banks=self.lanes, depth=self.pmu_depth, width=32)
+
+    def units(self) -> list[tuple[str, tuple[int, int]]]:
+        """(kind, mesh node) of every unit in unit-index order (row-major over the grid)."""
+        return [(UnitKind.PCU if (r + c) % 2 == 0 else UnitKind.PMU, (r, c + 1))
+                for r in range(self.rows) for c in range(self.cols)]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+PRESETS = {
+    # What `make test` builds: two units, 4 lanes.
+    "small": RDUConfig(),
+    # A 2 x 2 tile (2 PCUs, 2 PMUs) for integration programs across units.
+    "tile2x2": RDUConfig(rows=2, cols=2),
+    # Plasticine's unit sizes (16 lanes x 6 stages, 16 banks) on a 2 x 2 tile, for benchmarks.
+    "plasticine": RDUConfig(rows=2, cols=2, lanes=16, stages=6, systolic=False, pmu_depth=1024,
+                            pcu_fifo_depth=4, memory_bytes=1 << 20),
+}
+
+
+def rdu_config(preset: str = "small", **overrides) -> RDUConfig:
+    """A preset with some fields replaced; unknown names are a clear error."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown RDU preset {preset!r}; presets: {', '.join(PRESETS)}")
+    names = {f.name for f in fields(RDUConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown RDU parameter(s) {', '.join(unknown)}; "
+                         f"parameters: {', '.join(sorted(names))}")
+    return replace(PRESETS[preset], **overrides)

@@ -1,0 +1,100 @@
+"""The RDU top: one tile, its device memory and the host port.
+
+Ports (flat, cocotbext-axi naming):
+
+* ``s_axil_*``: AXI4-Lite slave, the host port's registers (hdl/host/host_port.py):
+  commands to the AGCU, status, cycle and performance counters.
+* ``s_axi_*``: AXI4 slave, host access to device memory (``vector_bits`` wide).
+* ``busy``, ``error``, ``config_error``, ``credit_error``: levels for testbenches;
+  ``credit_error`` is the passive credit checker of both meshes (sticky).
+* ``counter_events``: each performance counter's increment this cycle (unit ``i``'s
+  busy, input-stall, output-stall at bits ``3i .. 3i+2``), so a testbench can
+  count the same cycles the counters do.
+
+Device memory is on-chip SRAM with two AXI4 ports, one for the host and one for
+the AGCU (the HBM tier plugs in behind the same AXI4 port).
+"""
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+from hdl.host.axi_lite import AXI4LiteSignature, connect_flat_lite, flat_lite_members
+from hdl.host.host_port import HostPort
+from hdl.memory.axi_sram import AXI4SRAM
+from hdl.tile.tile import ADDR_WIDTH, MEM_ID_WIDTH, Tile
+from hdl.tile.unit_counters import COUNTERS_PER_UNIT
+from memory_ctrl.axi import AXI4Signature, connect_flat, flat_members
+from pcu_pmu.pcu.shared_modules import SharedModules
+
+from .config import RDUConfig, rdu_config
+
+__all__ = ["RDUTop", "make_rdu"]
+
+HOST_LITE_ADDR_WIDTH = 12
+
+
+class RDUTop(wiring.Component):
+    """Tile + device memory + host port for one :class:`RDUConfig`."""
+
+    def __init__(self, config: RDUConfig):
+        self._config = config
+        self._shared = SharedModules()
+        members = {}
+        members.update(flat_lite_members("s_axil", AXI4LiteSignature(
+            addr_width=HOST_LITE_ADDR_WIDTH)))
+        members.update(flat_members("s_axi", self._memory_signature()))
+        members.update({"busy": Out(1), "error": Out(1), "config_error": Out(1),
+                        "credit_error": Out(1),
+                        "counter_events": Out(COUNTERS_PER_UNIT * len(config.units()))})
+        super().__init__(members)
+
+    @property
+    def config(self) -> RDUConfig:
+        return self._config
+
+    def _memory_signature(self) -> AXI4Signature:
+        return AXI4Signature(addr_width=ADDR_WIDTH, data_width=self._config.vector_bits,
+                             id_width=MEM_ID_WIDTH)
+
+    def emit_verilog(self, name: str) -> str:
+        """Verilog with each shared PCU submodule defined once."""
+        return self._shared.emit_verilog(self, name)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        units = len(cfg.units())
+        m.submodules.tile = tile = Tile(cfg, self._shared)
+        memory = AXI4SRAM(cfg.memory_bytes, cfg.vector_bits, ports=2, addr_width=ADDR_WIDTH,
+                          id_width=MEM_ID_WIDTH)
+        m.submodules.device_memory = memory
+        host = HostPort(counters=COUNTERS_PER_UNIT * units, addr_width=HOST_LITE_ADDR_WIDTH)
+        m.submodules.host = host
+
+        connect_flat(m, self, "s_axi", memory.s0)
+        wiring.connect(m, tile.mem, memory.s1)
+        connect_flat_lite(m, self, "s_axil", host.axil)
+        wiring.connect(m, host.cmd, tile.cmd)
+        m.d.comb += [
+            host.busy.eq(tile.busy),
+            host.error.eq(tile.error | tile.config_error | tile.credit_error),
+            host.kernels_done.eq(tile.kernels_done),
+            host.commands_done.eq(tile.commands_done),
+            host.kernel_cycles.eq(tile.kernel_cycles),
+            host.counters.eq(tile.counters),
+            self.busy.eq(tile.busy),
+            self.error.eq(tile.error),
+            self.config_error.eq(tile.config_error),
+            self.credit_error.eq(tile.credit_error),
+            self.counter_events.eq(tile.counter_events),
+        ]
+        return m
+
+
+def make_rdu(preset: str = "small", **overrides) -> RDUTop:
+    """``Design`` factory: ``hdl.rdu.top:make_rdu`` with a preset name and overrides.
+
+    An override of ``None`` keeps the preset's value.
+    """
+    return RDUTop(rdu_config(preset, **{k: v for k, v in overrides.items() if v is not None}))

@@ -1,0 +1,93 @@
+"""Plays a :class:`testbench.runtime.session.Session` script on the RDU top.
+
+Outputs: every ``read`` step's words and ``counters`` snapshot under its name
+(and ``<name>_observed``: the same counts as this testbench saw them on the
+top's ``counter_events`` when the snapshot started);
+for every launch or schedule ``<name>_cycles`` = (host cycles, AGCU kernel
+cycles) and ``<name>_window`` = (first, last) host cycle of the launch. The
+mesh's credit checker must stay clean for the whole session.
+"""
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from hdl.rdu.config import RDUConfig
+from testbench.bfm.clock_reset import start_clock_and_reset
+from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
+from testbench.runtime.host_registers import COMMANDS_DONE
+from testbench.runtime.image import ImageError, ProgramImage
+from testbench.runtime.runtime import Runtime
+
+
+async def _credit_checker(dut, flag: list):
+    while True:
+        await RisingEdge(dut.clk)
+        if dut.credit_error.value:
+            flag.append(True)
+            return
+
+
+async def _count_events(dut, counts: np.ndarray):
+    """Count every cycle each performance counter should count, from ``counter_events``."""
+    width = counts.size
+    while True:
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        events = int(dut.counter_events.value)
+        for bit in range(width):
+            if events >> bit & 1:
+                counts.flat[bit] += 1
+
+
+@cocotb.test()
+async def run_session(dut):
+    args, arrays = sim_args(), sim_inputs()
+    config = RDUConfig(**args["config"])
+    await start_clock_and_reset(dut)
+    runtime = Runtime(dut, config, timeout_cycles=args["timeout_cycles"])
+    await runtime.start()
+    credit_fault = []
+    cocotb.start_soon(_credit_checker(dut, credit_fault))
+    observed = np.zeros((len(config.units()), 3), dtype=np.int64)
+    cocotb.start_soon(_count_events(dut, observed))
+
+    def image(key):
+        return None if key is None else ProgramImage.from_bytes(arrays[key].tobytes())
+
+    outputs = {}
+    for index, step in enumerate(args["steps"]):
+        op = step["op"]
+        if op == "write":
+            await runtime.write(step["addr"], arrays[step["array"]])
+        elif op == "load":
+            await runtime.load_program(image(step["image"]))
+        elif op == "load_refused":
+            before = await runtime.register(COMMANDS_DONE)
+            try:
+                await runtime.load_program(arrays[step["image"]].tobytes())
+            except ImageError as error:
+                outputs[f"{step['name']}_reason"] = np.frombuffer(str(error).encode(), np.uint8)
+            else:
+                raise AssertionError(f"step {index}: the runtime accepted a bad image")
+            outputs[step["name"]] = np.array([before, await runtime.register(COMMANDS_DONE)])
+        elif op in ("launch", "schedule"):
+            start = runtime.cycle
+            if op == "launch":
+                launch = await runtime.launch(arrays[step["args"]])
+            else:
+                launch = await runtime.run_schedule(
+                    [(image(key), arrays[args_key]) for key, args_key in step["entries"]])
+            outputs[f"{step['name']}_cycles"] = np.array(
+                [launch.host_cycles, launch.kernel_cycles], dtype=np.int64)
+            outputs[f"{step['name']}_window"] = np.array([start, runtime.cycle], dtype=np.int64)
+        elif op == "read":
+            outputs[step["name"]] = await runtime.read(step["addr"], step["count"])
+        elif op == "counters":
+            outputs[f"{step['name']}_observed"] = observed.copy()
+            outputs[step["name"]] = await runtime.counters()
+        else:
+            raise ValueError(f"step {index}: unknown op {op!r}")
+        assert not credit_fault, f"credit checker fired during step {index} ({op})"
+    assert not int(dut.config_error.value), "a configuration record was refused"
+    save_outputs(**outputs)

@@ -1,0 +1,1 @@
+"""Hand-built tile programs: configuration, kernel arguments and golden model of each."""

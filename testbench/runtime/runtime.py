@@ -1,0 +1,181 @@
+"""The runtime: the one way tests, the CLI and the CoE driver reach an RDU.
+
+It talks to the RDU top only through its host ports, as a host would: AXI4-Lite
+(``s_axil_*``) for commands and status, AXI4 (``s_axi_*``) for device memory.
+Everything is a cocotb coroutine; create one :class:`Runtime` per simulation
+after the clock and reset are running.
+
+A program is loaded from its image (checked first: magic, version, checksum,
+the RDU configuration it was built for); a kernel launch is an argument block
+(stream descriptors and the expected done tokens, see
+:mod:`hdl.agcu.arguments`) followed by Kernel Execute. ``run_schedule`` hands a
+whole list of (program, arguments) to the AGCU to run hardware-orchestrated.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from hdl.agcu.commands import Command
+from hdl.rdu.config import RDUConfig
+
+from . import host_registers as reg
+from .image import ImageError, ProgramImage
+from .memory_map import DeviceMemory, command_region
+
+__all__ = ["Runtime", "RuntimeTimeout", "DeviceError", "Launch"]
+
+
+class RuntimeTimeout(AssertionError):
+    """The RDU did not finish within the watchdog's cycle budget."""
+
+
+class DeviceError(RuntimeError):
+    """The RDU raised its error flag."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What one kernel (or schedule) cost, seen from the host and from the AGCU."""
+
+    host_cycles: int      # from the doorbell write to the host seeing completion
+    kernel_cycles: int    # the AGCU's count for its last kernel
+
+
+class Runtime:
+    """Host API of one RDU top in a cocotb simulation."""
+
+    def __init__(self, dut, config: RDUConfig, *, timeout_cycles: int = 200_000,
+                 poll_cycles: int = 8):
+        from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiMaster
+
+        self.dut, self.config = dut, config
+        self.timeout_cycles, self.poll_cycles = timeout_cycles, poll_cycles
+        self.control = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+        self.data = AxiMaster(AxiBus.from_prefix(dut, "s_axi"), dut.clk, dut.rst)
+        for interface in (self.control.read_if, self.control.write_if, self.data.read_if,
+                          self.data.write_if):
+            interface.log.setLevel("WARNING")
+        self.beat_bytes = config.vector_bits // 8
+        base, size = command_region(config.memory_bytes)
+        self.commands = DeviceMemory(size, self.beat_bytes, base)
+        self.cycle = 0
+        self._program_region = {}
+
+    async def start(self) -> None:
+        """Start the host's cycle count (call once, after reset)."""
+        import cocotb
+
+        async def count():
+            while True:
+                await RisingEdge(self.dut.clk)
+                self.cycle += 1
+        cocotb.start_soon(count())
+
+    # -- device memory ---------------------------------------------------------------------
+    async def write(self, address: int, array) -> None:
+        """Write an array's bytes (little-endian) at ``address``."""
+        await self.data.write(address, np.ascontiguousarray(array).tobytes())
+
+    async def read(self, address: int, count: int, dtype=np.uint32) -> np.ndarray:
+        """Read ``count`` elements of ``dtype`` from ``address``."""
+        dtype = np.dtype(dtype)
+        result = await self.data.read(address, count * dtype.itemsize)
+        return np.frombuffer(bytes(result.data), dtype=dtype).copy()
+
+    async def write_words(self, words) -> int:
+        """Place 32-bit words in freshly allocated device memory; return their address."""
+        blob = np.asarray(list(words), dtype="<u4")
+        address = self.commands.allocate(blob.nbytes, "command words")
+        await self.write(address, blob)
+        return address
+
+    # -- registers ---------------------------------------------------------------------------
+    async def register(self, offset: int) -> int:
+        return await self.control.read_dword(offset)
+
+    async def counters(self) -> np.ndarray:
+        """Every unit's (busy, input stall, output stall) cycle counts, shape (units, 3)."""
+        units = len(self.config.units())
+        values = [await self.register(reg.COUNTERS + 4 * i) for i in range(3 * units)]
+        return np.array(values, dtype=np.int64).reshape(units, 3)
+
+    # -- commands ----------------------------------------------------------------------------
+    async def _command(self, op: Command, address: int, length: int) -> None:
+        await self.control.write_dword(reg.CMD_OP, int(op))
+        await self.control.write_dword(reg.CMD_ADDR, address)
+        await self.control.write_dword(reg.CMD_LENGTH, length)
+        await self.control.write_dword(reg.DOORBELL, 1)
+
+    async def _wait_commands(self, expected: int, what: str) -> None:
+        start = self.cycle
+        while True:
+            done = await self.register(reg.COMMANDS_DONE)
+            status = await self.register(reg.STATUS)
+            if status & reg.STATUS_ERROR:
+                raise DeviceError(f"{what}: the RDU raised its error flag "
+                                  f"(status {status:#x}, {done} commands done)")
+            if done >= expected and not status & reg.STATUS_BUSY:
+                return
+            if self.cycle - start > self.timeout_cycles:
+                raise RuntimeTimeout(
+                    f"{what}: not finished after {self.timeout_cycles} cycles "
+                    f"({done} of {expected} commands done, status {status:#x}, "
+                    f"kernels done {await self.register(reg.KERNELS_DONE)})")
+            await ClockCycles(self.dut.clk, self.poll_cycles)
+
+    async def _run(self, commands, what: str) -> Launch:
+        base = await self.register(reg.COMMANDS_DONE)
+        start = self.cycle
+        for op, address, length in commands:
+            await self._command(op, address, length)
+        await self._wait_commands(base + len(commands), what)
+        return Launch(self.cycle - start, await self.register(reg.KERNEL_CYCLES))
+
+    @staticmethod
+    def _image(image) -> ProgramImage:
+        if isinstance(image, (bytes, bytearray)):
+            return ProgramImage.from_bytes(bytes(image))
+        if not isinstance(image, ProgramImage):
+            raise ImageError(f"expected a ProgramImage or its bytes, not {type(image).__name__}")
+        return image
+
+    async def _program_address(self, image: ProgramImage) -> int:
+        if image not in self._program_region:
+            self._program_region[image] = await self.write_words(image.words)
+        return self._program_region[image]
+
+    async def load_program(self, image) -> Launch:
+        """Check ``image`` and configure the tile with it (Program Load)."""
+        image = self._image(image)
+        image.check_for(self.config)
+        address = await self._program_address(image)
+        return await self._run([(Command.PROGRAM_LOAD, address, len(image.words))],
+                               "program load")
+
+    async def launch(self, arguments) -> Launch:
+        """Argument Load + Kernel Execute of one kernel, software-orchestrated."""
+        words = list(arguments)
+        address = await self.write_words(words)
+        return await self._run([(Command.ARGUMENT_LOAD, address, len(words)),
+                                (Command.KERNEL_EXECUTE, 0, 0)], "kernel")
+
+    async def run_schedule(self, kernels) -> Launch:
+        """Run ``[(image or None, arguments), ...]`` hardware-orchestrated (one SCHEDULE).
+
+        ``None`` keeps the program loaded by the previous entry.
+        """
+        table = []
+        for image, arguments in kernels:
+            if image is None:
+                program_address, program_words = 0, 0
+            else:
+                image = self._image(image)
+                image.check_for(self.config)
+                program_address = await self._program_address(image)
+                program_words = len(image.words)
+            words = list(arguments)
+            table += [program_address, program_words, await self.write_words(words), len(words)]
+        address = await self.write_words(table)
+        return await self._run([(Command.SCHEDULE, address, len(kernels))], "schedule")

@@ -1,0 +1,93 @@
+"""A scripted runtime session: build it in pytest or the CLI, run it in one simulation.
+
+The host program (which tensors go where, which programs load, which kernels
+launch, what is read back) is decided before the simulation starts and handed
+to :mod:`testbench.cocotb_tests.rdu_session`, which plays it through the
+:class:`~testbench.runtime.runtime.Runtime`. Tensor addresses come from the
+tensor region of device memory; the runtime places images and argument blocks
+in its own region.
+"""
+
+import numpy as np
+
+from hdl.rdu.config import RDUConfig
+from testbench.sim.build_cache import Design
+from testbench.sim.runner import simulate
+
+from .image import ProgramImage
+from .memory_map import DeviceMemory, tensor_region
+
+__all__ = ["Session", "rdu_design"]
+
+
+def rdu_design(config: RDUConfig) -> Design:
+    """The RDU top for ``config`` as a cached build."""
+    return Design(f"rdu_{config.rows}x{config.cols}_l{config.lanes}", "hdl.rdu.top:make_rdu",
+                  {"preset": "small", **config.to_json()}, build_flags=("-CFLAGS", "-O0"))
+
+
+class Session:
+    """Steps of one host program; :meth:`run` simulates them and returns what was read."""
+
+    def __init__(self, config: RDUConfig):
+        self.config = config
+        base, size = tensor_region(config.memory_bytes)
+        self.tensors = DeviceMemory(size, config.vector_bits // 8, base)
+        self.steps: list[dict] = []
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def _array(self, prefix: str, array) -> str:
+        name = f"{prefix}{len(self.arrays)}"
+        self.arrays[name] = np.ascontiguousarray(array)
+        return name
+
+    def write(self, array, what: str = "tensor") -> int:
+        """Place ``array`` (its little-endian bytes) in device memory; return its address."""
+        array = np.ascontiguousarray(array)
+        address = self.tensors.allocate(array.nbytes, what)
+        self.steps.append({"op": "write", "addr": address, "array": self._array("w", array)})
+        return address
+
+    def allocate(self, nbytes: int, what: str = "tensor") -> int:
+        return self.tensors.allocate(nbytes, what)
+
+    def load(self, image: ProgramImage) -> None:
+        self.steps.append({"op": "load", "image": self._array("i", np.frombuffer(
+            image.to_bytes(), dtype=np.uint8))})
+
+    def load_refused(self, blob: bytes, name: str) -> None:
+        """Hand the runtime raw image bytes that it must refuse; output ``name`` is
+        (commands the device had run before, after) and ``<name>_reason`` the message."""
+        self.steps.append({"op": "load_refused", "name": name,
+                           "image": self._array("i", np.frombuffer(blob, dtype=np.uint8))})
+
+    def launch(self, arguments, name: str) -> None:
+        """Argument Load + Kernel Execute; the launch's cycles are reported as ``name``."""
+        self.steps.append({"op": "launch", "name": name,
+                           "args": self._array("a", np.asarray(arguments, np.uint32))})
+
+    def schedule(self, kernels, name: str) -> None:
+        """``[(image or None, arguments), ...]`` run hardware-orchestrated."""
+        entries = []
+        for image, arguments in kernels:
+            key = None if image is None else self._array("i", np.frombuffer(
+                image.to_bytes(), dtype=np.uint8))
+            entries.append([key, self._array("a", np.asarray(arguments, np.uint32))])
+        self.steps.append({"op": "schedule", "name": name, "entries": entries})
+
+    def read(self, name: str, address: int, count: int) -> None:
+        """Read ``count`` 32-bit words at ``address`` back as output ``name``."""
+        self.steps.append({"op": "read", "name": name, "addr": address, "count": count})
+
+    def counters(self, name: str) -> None:
+        """Snapshot every unit's performance counters as output ``name`` (units x 3)."""
+        self.steps.append({"op": "counters", "name": name})
+
+    def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
+            timeout_cycles: int = 200_000) -> dict:
+        result = simulate(rdu_design(self.config), "testbench.cocotb_tests.rdu_session",
+                          run_name=run_name, seed=seed, waves=waves,
+                          args={"config": self.config.to_json(), "steps": self.steps,
+                                "timeout_cycles": timeout_cycles},
+                          inputs=self.arrays)
+        return result.outputs
