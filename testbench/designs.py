@@ -55,6 +55,12 @@ DESIGNS: dict[str, DesignEntry] = {
     "axi_sram": DesignEntry("hdl.memory.axi_sram:make_axi_sram_top",
                             {"size_bytes": 16384, "data_width": 128, "ports": 2},
                             "device memory: multi-port AXI4 SRAM"),
+    "link_harness": DesignEntry("hdl.link.harness:make_link_harness",
+                                {"width": 32, "buffer_depths": [64, 64], "max_payload": 16,
+                                 "replay_depth": 256, "window": 32, "max_latency": 64,
+                                 "sockets": 2, "socket_a": 0, "socket_b": 1},
+                                "RDU-to-RDU link: two endpoints, lossy channel models, RTL "
+                                "traffic generators, checkers and protocol checkers"),
 }
 
 

@@ -260,7 +260,12 @@ MESH_CASES = {  # rows, cols, data width, inject stall, eject stall, flow IDs
 }
 
 
-@pytest.mark.parametrize("case", list(MESH_CASES))
+# The 3 x 3 cases build their own designs; they run with `make regress`.
+BIG = pytest.mark.regress
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=BIG) if c.startswith("3x3") else c
+                                  for c in MESH_CASES])
 def test_mesh_random_traffic(case, seed, waves, run_name):
     rows, cols, width, in_stall, out_stall, flows = MESH_CASES[case]
     result = _run_mesh(rows, cols, width, in_stall, out_stall, per_source=120, seed=seed,
@@ -268,14 +273,15 @@ def test_mesh_random_traffic(case, seed, waves, run_name):
     assert int(result.outputs["delivered"]) > 0
 
 
-@pytest.mark.parametrize("rows,cols,width,flows", [(2, 3, 32, 64), (3, 3, 16, 128)])
+@pytest.mark.parametrize("rows,cols,width,flows", [(2, 3, 32, 64),
+                                                  pytest.param(3, 3, 16, 128, marks=BIG)])
 def test_mesh_broadcast_storm(rows, cols, width, flows, seed, waves, run_name):
     """Every node only broadcasts: the multicast trees overlap everywhere, yet all drains."""
     _run_mesh(rows, cols, width, 0.3, 0.3, per_source=60, seed=seed, waves=waves,
               run_name=run_name, broadcast=True, flows_capacity=flows)
 
 
-@pytest.mark.parametrize("buffer_depth", [1, 4])
+@pytest.mark.parametrize("buffer_depth", [1, pytest.param(4, marks=BIG)])
 def test_mesh_buffer_depths(buffer_depth, seed, waves, run_name):
     _run_mesh(2, 2, 16, 0.4, 0.4, per_source=100, seed=seed, waves=waves, run_name=run_name,
               buffer_depth=buffer_depth)

@@ -1,9 +1,10 @@
 """``rdu bench [PART]``: performance figures, each part also alone with ``--json``."""
 
-from . import bench_fp, bench_mem, bench_pcu
+from . import bench_fp, bench_link, bench_mem, bench_pcu
 from .output import emit, progress
 
-PARTS = {"fp": bench_fp.run_bench, "mem": bench_mem.run_bench, "pcu": bench_pcu.run_bench}
+PARTS = {"fp": bench_fp.run_bench, "mem": bench_mem.run_bench, "pcu": bench_pcu.run_bench,
+         "link": bench_link.run_bench}
 
 
 def register(sub):

@@ -4,11 +4,21 @@ import argparse
 import sys
 import warnings
 
-from . import bench_cmd, demo_cmd, fpga_cmd, lint_cmd, mem_cmd, run_cmd, testfloat_cmd, verilog_cmd
+from . import (
+    bench_cmd,
+    demo_cmd,
+    fpga_cmd,
+    link_cmd,
+    lint_cmd,
+    mem_cmd,
+    run_cmd,
+    testfloat_cmd,
+    verilog_cmd,
+)
 from .output import CommandError
 
 SUBCOMMANDS = [verilog_cmd, testfloat_cmd, bench_cmd, lint_cmd, demo_cmd, fpga_cmd, mem_cmd,
-               run_cmd]
+               run_cmd, link_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ never see a half-written build.
 """
 
 import fcntl
+import functools
 import hashlib
 import importlib
 import json
@@ -93,7 +94,14 @@ class BuiltModel:
     seconds: float
 
 
+@functools.cache
 def _rtl_source_digest() -> str:
+    """Digest of the RTL sources, taken once per process.
+
+    A process elaborates with the modules it imported, so the key must not
+    follow later edits on disk: a long-lived process that saw the old sources
+    keeps filing its Verilog under the old key.
+    """
     digest = hashlib.sha256()
     for package in RTL_PACKAGES:
         for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
