@@ -27,14 +27,15 @@ def _check(got, want, what):
                              f"{first}: got {got[first]:#010x} want {want[first]:#010x}")
 
 
+@pytest.mark.parametrize("host_stall", [0.0, 0.3])
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
-def test_kernel_end_to_end(kernel, seed, run_name, waves):
+def test_kernel_end_to_end(kernel, host_stall, seed, run_name, waves):
     session = Session(rdu_config("small"))
     prepared = prepare(kernel, session, np.random.default_rng(seed))
     session.load(prepared.image)
     session.launch(prepared.arguments, "kernel")
     session.read("out", prepared.out, prepared.expected.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves)
+    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=host_stall)
     _check(result["out"], prepared.expected, kernel)
 
 

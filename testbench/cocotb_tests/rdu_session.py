@@ -45,7 +45,8 @@ async def run_session(dut):
     args, arrays = sim_args(), sim_inputs()
     config = RDUConfig(**args["config"])
     await start_clock_and_reset(dut)
-    runtime = Runtime(dut, config, timeout_cycles=args["timeout_cycles"])
+    runtime = Runtime(dut, config, timeout_cycles=args["timeout_cycles"],
+                      stall=args.get("host_stall", 0.0), seed=cocotb.RANDOM_SEED)
     await runtime.start()
     credit_fault = []
     cocotb.start_soon(_credit_checker(dut, credit_fault))

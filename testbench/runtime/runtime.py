@@ -12,6 +12,7 @@ the RDU configuration it was built for); a kernel launch is an argument block
 whole list of (program, arguments) to the AGCU to run hardware-orchestrated.
 """
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,16 +48,24 @@ class Runtime:
     """Host API of one RDU top in a cocotb simulation."""
 
     def __init__(self, dut, config: RDUConfig, *, timeout_cycles: int = 200_000,
-                 poll_cycles: int = 8):
+                 poll_cycles: int = 8, stall: float = 0.0, seed: int = 1):
+        """``stall``: probability that the host's AXI channels pause in a cycle (seeded)."""
         from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiMaster
 
         self.dut, self.config = dut, config
         self.timeout_cycles, self.poll_cycles = timeout_cycles, poll_cycles
         self.control = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
         self.data = AxiMaster(AxiBus.from_prefix(dut, "s_axi"), dut.clk, dut.rst)
+        rng = random.Random(seed)
         for interface in (self.control.read_if, self.control.write_if, self.data.read_if,
                           self.data.write_if):
             interface.log.setLevel("WARNING")
+            if stall:
+                for name in ("aw_channel", "w_channel", "b_channel", "ar_channel", "r_channel"):
+                    channel = getattr(interface, name, None)
+                    if channel is not None:
+                        channel.set_pause_generator(_pauses(random.Random(rng.getrandbits(32)),
+                                                            stall))
         self.beat_bytes = config.vector_bits // 8
         base, size = command_region(config.memory_bytes)
         self.commands = DeviceMemory(size, self.beat_bytes, base)
@@ -179,3 +188,8 @@ class Runtime:
             table += [program_address, program_words, await self.write_words(words), len(words)]
         address = await self.write_words(table)
         return await self._run([(Command.SCHEDULE, address, len(kernels))], "schedule")
+
+
+def _pauses(rng: random.Random, probability: float):
+    while True:
+        yield rng.random() < probability

@@ -84,10 +84,11 @@ class Session:
         self.steps.append({"op": "counters", "name": name})
 
     def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
-            timeout_cycles: int = 200_000) -> dict:
+            timeout_cycles: int = 200_000, host_stall: float = 0.0) -> dict:
+        """Simulate every step; ``host_stall`` pauses the host's AXI channels at random."""
         result = simulate(rdu_design(self.config), "testbench.cocotb_tests.rdu_session",
                           run_name=run_name, seed=seed, waves=waves,
                           args={"config": self.config.to_json(), "steps": self.steps,
-                                "timeout_cycles": timeout_cycles},
+                                "timeout_cycles": timeout_cycles, "host_stall": host_stall},
                           inputs=self.arrays)
         return result.outputs
