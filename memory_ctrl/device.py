@@ -1,6 +1,6 @@
 """A DRAM channel model for simulation: executes ACT/PRE/RD/WR/REF and stores data."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,6 +43,10 @@ class DramDevice(wiring.Component):
     ``pl_*`` is a backdoor that writes one atom into every bank in one cycle
     (preload); ``dbg_*`` reads the same geometry back (dump). Both address
     ``row * atoms_per_row + column``.
+
+    ``enable`` is the DRAM clock enable (see :mod:`memory_ctrl.clock_enable`): a
+    command takes effect, and the read latency counts, only in enabled cycles, so
+    all timing is in DRAM cycles. The backdoor works in every cycle.
     """
 
     def __init__(self, preset: DramPreset):
@@ -51,6 +55,7 @@ class DramDevice(wiring.Component):
         index_bits = _bits(preset.rows * preset.atoms_per_row)
         super().__init__({
             "bus": In(CommandSignature(preset)),
+            "enable": In(1, init=1),
             "rdata_valid": Out(1),
             "rdata": Out(atom),
             "pl_en": In(1),
@@ -74,9 +79,11 @@ class DramDevice(wiring.Component):
         atom = p.atom_bytes * 8
         depth = p.rows * p.atoms_per_row
         bus = self.bus
+        cmd = Signal(3)  # the command as executed: none in a cycle the DRAM clock skips
+        m.d.comb += cmd.eq(Mux(self.enable, bus.cmd, Cmd.NOP))
 
         open_row = Array(Signal(_bits(p.rows), name=f"open_row{b}") for b in range(p.banks))
-        with m.If(bus.cmd == Cmd.ACT):
+        with m.If(cmd == Cmd.ACT):
             m.d.sync += open_row[bus.bank].eq(bus.row)
         index = Signal(self.pl_index.shape().width)
         col_bits = _bits(p.atoms_per_row) if p.atoms_per_row > 1 else 0
@@ -99,9 +106,9 @@ class DramDevice(wiring.Component):
                 m.d.comb += [wp.addr.eq(self.pl_index),
                              wp.data.eq(self.pl_data[b * atom:(b + 1) * atom]),
                              wp.en.eq(Const(-1, len(wp.en)))]
-            with m.Elif((bus.cmd == Cmd.WR) & (bus.bank == b)):
+            with m.Elif((cmd == Cmd.WR) & (bus.bank == b)):
                 m.d.comb += [wp.addr.eq(index), wp.data.eq(bus.wdata), wp.en.eq(bus.wmask)]
-            m.d.comb += [rp.addr.eq(index), rp.en.eq((bus.cmd == Cmd.RD) & (bus.bank == b)),
+            m.d.comb += [rp.addr.eq(index), rp.en.eq((cmd == Cmd.RD) & (bus.bank == b)),
                          read_data[b].eq(rp.data),
                          dp.addr.eq(self.dbg_index),
                          self.dbg_rdata[b * atom:(b + 1) * atom].eq(dp.data)]
@@ -111,10 +118,12 @@ class DramDevice(wiring.Component):
         inflight = -(-latency // max(1, min(p.burst_cycles, p.tCCD_S))) + 2
         m.submodules.delay = delay = fifo.SyncFIFOBuffered(width=atom, depth=inflight)
         was_read = Signal()
-        m.d.sync += was_read.eq(bus.cmd == Cmd.RD)
+        m.d.sync += was_read.eq(cmd == Cmd.RD)
         m.d.comb += [delay.w_en.eq(was_read), delay.w_data.eq(read_data[read_bank])]
-        due = Signal(latency)
-        m.d.sync += due.eq(Cat(bus.cmd == Cmd.RD, due[:-1]))
-        m.d.comb += [self.rdata_valid.eq(due[-1]), self.rdata.eq(delay.r_data),
-                     delay.r_en.eq(due[-1])]
+        due = Signal(latency)  # shifts in DRAM cycles
+        with m.If(self.enable):
+            m.d.sync += due.eq(Cat(cmd == Cmd.RD, due[:-1]))
+        arrives = due[-1] & self.enable
+        m.d.comb += [self.rdata_valid.eq(arrives), self.rdata.eq(delay.r_data),
+                     delay.r_en.eq(arrives)]
         return m

@@ -1,7 +1,9 @@
 """DRAM timing presets as data, every number with its source.
 
-All timings are in cycles of the device's command clock (tCK). One simulation
-cycle of a tier is one tCK of its preset (see :mod:`memory_ctrl.tier`).
+All timings are in cycles of the device's command clock (tCK). One DRAM cycle of
+a tier is one tCK of its preset: a fabric cycle, or, with the tier's
+``clock_enable = (k, n)``, one of the k enabled cycles in every n fabric cycles
+(see :mod:`memory_ctrl.tier`).
 
 The data path moves one *atom* per column command: bus width x burst length
 (HBM2: 128 bit x BL4 = 64 B; DDR4 x64: 64 bit x BL8 = 64 B), which occupies the

@@ -8,7 +8,8 @@ from .axi import _FIELDS, connect_flat, flat_members
 from .copy_engine import CopyEngine
 from .tier import ADDR_WIDTH, ID_WIDTH, Tier, TierConfig
 
-__all__ = ["MemorySystem", "make_memory_system", "tier_configs", "copy_descriptor_layout"]
+__all__ = ["MemorySystem", "make_memory_system", "tier_configs", "copy_descriptor_layout",
+           "bandwidth_ratio", "capacity_ratio"]
 
 TIER_NAMES = ("hbm", "ddr")
 
@@ -118,9 +119,13 @@ class MemorySystem(wiring.Component):
 # bank precharged by then (open page measured 67 % of peak on sequential reads, the
 # PRE + ACT of each revisit not hidden by an 8-entry queue). DDR4: tCCD_L = 2 x tBL, so
 # consecutive atoms alternate bank groups (the address map's default order); open page.
+# Ratios (DESIGN.md section 3): HBM 4 x 32 B = 128 B per fabric cycle; the DDR clock ticks
+# on 8 of 9 fabric cycles, so DDR peaks at 16 x 8/9 = 14.2 B per fabric cycle: 9.0x.
+# Capacity: 4 x 16 banks x 8 rows x 1 KiB = 512 KiB HBM, 16 x 96 x 8 KiB = 12 MiB DDR: 24x.
 DEFAULT_HBM = {"preset": "hbm2", "channels": 4, "rows": 8, "data_bytes": 128,
                "order": ("channel", "column", "group", "bank", "row"), "closed_page": True}
-DEFAULT_DDR = {"preset": "ddr4_3200", "channels": 1, "rows": 96, "data_bytes": 64}
+DEFAULT_DDR = {"preset": "ddr4_3200", "channels": 1, "rows": 96, "data_bytes": 64,
+               "clock_enable": (8, 9)}
 
 
 def tier_configs(hbm: dict | None = None, ddr: dict | None = None) -> dict:
@@ -128,10 +133,21 @@ def tier_configs(hbm: dict | None = None, ddr: dict | None = None) -> dict:
     configs = {}
     for name, base, extra in (("hbm", DEFAULT_HBM, hbm), ("ddr", DEFAULT_DDR, ddr)):
         cfg = {**base, **(extra or {})}
-        if "order" in cfg:
-            cfg["order"] = tuple(cfg["order"])
+        for key in ("order", "clock_enable"):  # JSON parameters arrive as lists
+            if key in cfg:
+                cfg[key] = tuple(cfg[key])
         configs[name] = TierConfig(**cfg)
     return configs
+
+
+def bandwidth_ratio(configs: dict) -> float:
+    """HBM peak / DDR peak (bytes per fabric cycle) of :func:`tier_configs`' result."""
+    return configs["hbm"].peak_bytes_per_cycle / configs["ddr"].peak_bytes_per_cycle
+
+
+def capacity_ratio(configs: dict) -> float:
+    """DDR capacity / HBM capacity of :func:`tier_configs`' result."""
+    return configs["ddr"].capacity / configs["hbm"].capacity
 
 
 def make_memory_system(hbm: dict | None = None, ddr: dict | None = None,
@@ -139,7 +155,8 @@ def make_memory_system(hbm: dict | None = None, ddr: dict | None = None,
     """``Design`` factory: ``memory_ctrl.system:make_memory_system(hbm={...}, ddr={...})``.
 
     Defaults keep the tier ratios: HBM2 x4 channels (128 B/cycle) and DDR4-3200 x1
-    channel (16 B/cycle); capacity DDR = 24 x HBM (512 KiB and 12 MiB).
+    channel clocked on 8 of 9 cycles (14.2 B/cycle): bandwidth 9x; capacity DDR = 24 x
+    HBM (512 KiB and 12 MiB).
     """
     configs = tier_configs(hbm, ddr)
     return MemorySystem(configs["hbm"], configs["ddr"], **options)

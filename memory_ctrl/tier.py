@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -17,6 +17,7 @@ from .axi import (
     connect_flat,
     flat_members,
 )
+from .clock_enable import FractionalClockEnable
 from .controller import ChannelController
 from .device import DramDevice
 from .presets import DramPreset, preset
@@ -30,7 +31,12 @@ ID_WIDTH = 4
 
 @dataclass(frozen=True)
 class TierConfig:
-    """Everything that fixes one tier's RTL. ``rows`` scales capacity (None: the preset's)."""
+    """Everything that fixes one tier's RTL. ``rows`` scales capacity (None: the preset's).
+
+    ``clock_enable = (k, n)``: the DRAM clock (controllers, devices, checkers) ticks on
+    k of every n fabric cycles, so all DRAM timing is in DRAM cycles while the AXI
+    front end runs at the fabric clock. Figures per cycle below are per fabric cycle.
+    """
 
     preset: str = "hbm2"
     channels: int = 4
@@ -42,6 +48,18 @@ class TierConfig:
     rob_beats: int = 64
     starvation_bound: int = 16
     closed_page: bool = False
+    clock_enable: tuple = (1, 1)
+
+    @property
+    def dram_cycles_per_cycle(self) -> float:
+        """DRAM clock / fabric clock."""
+        numerator, denominator = self.clock_enable
+        return numerator / denominator
+
+    @property
+    def cycle_ns(self) -> float:
+        """Fabric-cycle time implied by running the DRAM at its preset's tCK."""
+        return self.dram.tck_ns * self.dram_cycles_per_cycle
 
     @property
     def dram(self) -> DramPreset:
@@ -62,7 +80,8 @@ class TierConfig:
 
     @property
     def peak_bytes_per_cycle(self) -> float:
-        return self.dram.peak_bytes_per_cycle * self.channels
+        """Data-bus peak of all channels per fabric cycle."""
+        return self.dram.peak_bytes_per_cycle * self.channels * self.dram_cycles_per_cycle
 
     def check(self) -> None:
         p = self.dram
@@ -79,6 +98,9 @@ class TierConfig:
                              f"not {self.order}")
         if self.address_map.address_bits >= ADDR_WIDTH:
             raise ValueError(f"capacity {self.capacity} B does not fit {ADDR_WIDTH}-bit addresses")
+        numerator, denominator = self.clock_enable
+        if not 1 <= numerator <= denominator:
+            raise ValueError(f"clock_enable {numerator}/{denominator}: need 1 <= k <= n")
         if self.rob_beats < 2 or self.rob_beats & (self.rob_beats - 1):
             raise ValueError(f"rob_beats must be a power of two >= 2, not {self.rob_beats}")
 
@@ -104,11 +126,15 @@ class Tier(wiring.Component):
     answer with an error response and count in ``errors``.
 
     ``pl_*``/``dbg_*`` reach every device's backdoor (preload and dump).
+    ``dram_enable`` is high in the fabric cycles in which the DRAM clock ticks
+    (always, unless ``config.clock_enable`` slows it): a request enters a channel
+    queue and a response leaves it only in such a cycle.
     """
 
     #: cycles the tier adds to a read beyond the DRAM's own ACT/RD/data timing: AR register
     #: (1) and queue entry (1) before the first command; response FIFO (2) and reorder
-    #: buffer (1) after the device returns the burst.
+    #: buffer (1) after the device returns the burst. With ``clock_enable`` < 1 the queue
+    #: entry and response FIFO count DRAM cycles, the AR register and buffer fabric cycles.
     PIPELINE_CYCLES = 5
 
     def __init__(self, config: TierConfig):
@@ -126,6 +152,7 @@ class Tier(wiring.Component):
             "pl_data": In(p.atom_bytes * 8 * p.banks * config.channels),
             "dbg_index": In(index_bits),
             "dbg_rdata": Out(p.atom_bytes * 8 * p.banks * config.channels),
+            "dram_enable": Out(1),
         }
         members.update({name: Out(width) for name, width in checker_ports().items()})
         super().__init__(members)
@@ -149,6 +176,11 @@ class Tier(wiring.Component):
         beat_shift = (cfg.data_bytes - 1).bit_length()
         axi = self.axi
 
+        m.submodules.dram_clock = dram_clock = FractionalClockEnable(*cfg.clock_enable)
+        ce = dram_clock.enable
+        m.d.comb += self.dram_enable.eq(ce)
+        gated = EnableInserter(ce)
+
         ctrls, devices, checkers = [], [], []
         for c in range(C):
             ctrl = ChannelController(p, tag_bits=tag_bits, queue_depth=cfg.queue_depth,
@@ -157,10 +189,11 @@ class Tier(wiring.Component):
                                      closed_page=cfg.closed_page)
             dev = DramDevice(p)
             chk = TimingChecker(p)
-            m.submodules[f"ctrl{c}"] = ctrl
-            m.submodules[f"dev{c}"] = dev
-            m.submodules[f"chk{c}"] = chk
+            m.submodules[f"ctrl{c}"] = gated(ctrl)
+            m.submodules[f"dev{c}"] = dev  # gates itself: its backdoor runs every cycle
+            m.submodules[f"chk{c}"] = gated(chk)
             wiring.connect(m, ctrl.bus, dev.bus)
+            m.d.comb += dev.enable.eq(ce)
             for name in ("cmd", "bank", "row", "col"):
                 m.d.comb += getattr(chk.bus, name).eq(getattr(ctrl.bus, name))
             slice_bits = atom_bits * p.banks
@@ -252,7 +285,7 @@ class Tier(wiring.Component):
         lanes_ready_rd = Const(1, 1)
         lanes_ready_wr = Const(1, 1)
         ready_vec = Signal(C)
-        m.d.comb += ready_vec.eq(Cat(*(ctrl.req.ready for ctrl in ctrls)))
+        m.d.comb += ready_vec.eq(Cat(*(ctrl.req.ready & ce for ctrl in ctrls)))
         for k in range(K):
             lanes_ready_rd = lanes_ready_rd & (ready_vec.bit_select(rd_base + k, 1) | ~ar_lanes[k])
             lanes_ready_wr = lanes_ready_wr & (ready_vec.bit_select(wr_base + k, 1) | ~aw_lanes[k])
@@ -277,7 +310,7 @@ class Tier(wiring.Component):
             req = ctrl.req.payload
             flat_bank = Cat(fields["bank"], fields["group"]) if p.banks > 1 else Const(0, 1)
             m.d.comb += [
-                ctrl.req.valid.eq(to_dram & (base_channel + lane == c)
+                ctrl.req.valid.eq(to_dram & ce & (base_channel + lane == c)
                                   & Mux(do_wr, aw_lanes[lane], ar_lanes[lane])),
                 req.we.eq(do_wr), req.bank.eq(flat_bank), req.row.eq(fields["row"]),
                 req.col.eq(fields["column"]), req.tag.eq(slot),
@@ -325,9 +358,9 @@ class Tier(wiring.Component):
             for offset in reversed(range(per_lane)):
                 for idx, ctrl in enumerate(chans):
                     if turn is None:
-                        cond = ctrl.resp.valid
+                        cond = ctrl.resp.valid & ce
                     else:
-                        cond = ctrl.resp.valid & (turn == (idx - offset) % per_lane)
+                        cond = ctrl.resp.valid & ce & (turn == (idx - offset) % per_lane)
                     with m.If(cond):
                         m.d.comb += [grant.eq(idx), got.eq(1)]
             tag = Signal(tag_bits, name=f"resp_tag{k}")
@@ -406,6 +439,7 @@ class TierTop(wiring.Component):
 
 def make_tier(preset: str = "hbm2", channels: int = 4, **options) -> TierTop:
     """``Design`` factory: ``memory_ctrl.tier:make_tier(preset="hbm2", channels=4, rows=8)``."""
-    if "order" in options:
-        options["order"] = tuple(options["order"])
+    for name in ("order", "clock_enable"):  # JSON parameters arrive as lists
+        if name in options:
+            options[name] = tuple(options[name])
     return TierTop(TierConfig(preset=preset, channels=channels, **options))

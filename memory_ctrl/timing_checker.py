@@ -5,15 +5,16 @@ controller (time stamps per bank, bank group and channel instead of the
 controller's down-counters), so a rule the controller gets wrong shows up here.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import EnableInserter, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .clock_enable import FractionalClockEnable
 from .device import CommandSignature
 from .presets import DramPreset, preset
 from .timing_rules import RULES, Cmd, Kind, Scope
 
-__all__ = ["TimingChecker", "CYCLE_BITS", "make_checker"]
+__all__ = ["TimingChecker", "GatedCheckerTop", "CYCLE_BITS", "make_checker"]
 
 CYCLE_BITS = 32
 
@@ -143,6 +144,38 @@ class TimingChecker(wiring.Component):
         return m
 
 
-def make_checker(preset_name: str = "hbm2") -> TimingChecker:
-    """``Design`` factory of a stand-alone checker (for its own tests)."""
-    return TimingChecker(preset(preset_name))
+class GatedCheckerTop(wiring.Component):
+    """A checker in a DRAM clock that ticks on k of n cycles, as a tier with
+    ``clock_enable = (k, n)`` has it: the ports of :class:`TimingChecker` plus
+    ``dram_enable``. Commands count, and cycles are stamped, only in enabled cycles.
+    """
+
+    def __init__(self, preset: DramPreset, clock_enable: tuple[int, int]):
+        self._checker = TimingChecker(preset)
+        self._clock_enable = tuple(clock_enable)
+        members = dict(self._checker.signature.members)
+        members["dram_enable"] = Out(1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dram_clock = clock = FractionalClockEnable(*self._clock_enable)
+        chk = self._checker
+        m.submodules.checker = EnableInserter(clock.enable)(chk)
+        m.d.comb += self.dram_enable.eq(clock.enable)
+        for name in self.signature.members:
+            if name == "bus":
+                m.d.comb += [getattr(chk.bus, n).eq(getattr(self.bus, n))
+                             for n in ("cmd", "bank", "row", "col", "wdata", "wmask")]
+            elif name != "dram_enable":
+                m.d.comb += getattr(self, name).eq(getattr(chk, name))
+        return m
+
+
+def make_checker(preset_name: str = "hbm2",
+                 clock_enable: list | None = None) -> TimingChecker | GatedCheckerTop:
+    """``Design`` factory of a stand-alone checker (for its own tests); with
+    ``clock_enable = [k, n]`` the checker runs in a DRAM clock gated to k of n cycles."""
+    if clock_enable is None:
+        return TimingChecker(preset(preset_name))
+    return GatedCheckerTop(preset(preset_name), tuple(clock_enable))

@@ -26,7 +26,7 @@ from testbench.bfm.sim_io import save_outputs, sim_args
 from testbench.bfm.watchdog import Watchdog
 
 __all__ = ["DramTimingViolation", "TierPort", "AxiProgress", "run_traffic", "run_copy",
-           "PATTERNS", "percentiles"]
+           "PATTERNS", "percentiles", "TEST_SYSTEM", "FULL_SYSTEM", "bench_memory"]
 
 PATTERNS = ("seq_read", "seq_write", "random_read", "mix_2to1")
 
@@ -214,7 +214,11 @@ def run_traffic(design, *, pattern: str, size: int, seed: int = 1, axi: str = "s
                 obs: str = "", peak_bytes_per_cycle: float, capacity: int, beat_bytes: int,
                 tck_ns: float = 1.0, stall: float = 0.0, access: int = 64,
                 run_name: str | None = None, waves: bool = False) -> dict:
-    """Run one pattern on one tier of ``design``; return figures as a dict."""
+    """Run one pattern on one tier of ``design``; return figures as a dict.
+
+    ``peak_bytes_per_cycle`` and ``tck_ns`` are per fabric cycle (``TierConfig.
+    peak_bytes_per_cycle`` and ``TierConfig.cycle_ns``), so GB/s is at the DRAM's clock.
+    """
     from testbench.sim.runner import simulate
 
     if pattern not in PATTERNS:
@@ -389,8 +393,8 @@ def run_copy(*, size: int = 8 << 20, hbm: dict | None = None, ddr: dict | None =
              run_name: str | None = None, waves: bool = False) -> dict:
     """DDR -> HBM copy of ``size`` bytes on a memory system sized to hold it.
 
-    Returns cycles, bytes/cycle, % of the DDR tier's peak, the implied model-switch
-    time at the DDR preset's clock, and preload / copy wall times.
+    Returns cycles, bytes/cycle, % of the DDR tier's peak (per fabric cycle), the
+    implied model-switch time at the DDR preset's clock, and preload / copy wall times.
     """
     from memory_ctrl.system import tier_configs
     from testbench.sim.runner import simulate
@@ -414,8 +418,8 @@ def run_copy(*, size: int = 8 << 20, hbm: dict | None = None, ddr: dict | None =
         "ddr_peak_bytes_per_cycle": peak,
         "percent_of_ddr_peak": 100.0 * size / cycles / peak,
         "ideal_cycles": size / peak,
-        "switch_time_us_at_ddr_clock": cycles * ddr_cfg.dram.tck_ns / 1000.0,
-        "ideal_switch_time_us": size / peak * ddr_cfg.dram.tck_ns / 1000.0,
+        "switch_time_us_at_ddr_clock": cycles * ddr_cfg.cycle_ns / 1000.0,
+        "ideal_switch_time_us": size / peak * ddr_cfg.cycle_ns / 1000.0,
         "preload_cycles": out["preload_cycles"], "preload_seconds": out["preload_seconds"],
         "preload_mbytes_per_s": size / 1e6 / max(out["preload_seconds"], 1e-9),
         "copy_seconds": out["copy_seconds"], "wall_seconds": time.monotonic() - wall,
@@ -426,15 +430,19 @@ def run_copy(*, size: int = 8 << 20, hbm: dict | None = None, ddr: dict | None =
 
 
 #: The memory system the tests and the bench use (one Verilator build): 2 HBM2 channels
-#: (8 MiB) and 1 DDR4-3200 channel (192 MiB = 24 x HBM). The factory defaults have 4 HBM
-#: channels (8x the DDR tier's bandwidth per cycle).
-TEST_SYSTEM = {"hbm": {"channels": 2, "rows": 256}, "ddr": {"rows": 1536}}
+#: (8 MiB, 64 B per cycle) and 1 DDR4-3200 channel (192 MiB = 24 x HBM) whose clock ticks
+#: on 4 of 9 fabric cycles (16 x 4/9 = 7.1 B per cycle: HBM has 9x the peak bandwidth).
+#: The factory defaults (:data:`FULL_SYSTEM`) have 4 HBM channels and the DDR at 8/9.
+TEST_SYSTEM = {"hbm": {"channels": 2, "rows": 256}, "ddr": {"rows": 1536, "clock_enable": [4, 9]}}
+
+#: The factory defaults of ``make_memory_system``: 4 HBM2 channels (512 KiB), DDR 12 MiB.
+FULL_SYSTEM: dict = {}
 
 
 def bench_memory(*, patterns=PATTERNS, tiers=("hbm", "ddr"), size: int = 1 << 20,
                  copy_size: int = 8 << 20, seed: int = 1, system: dict | None = None) -> dict:
     """Everything ``rdu bench mem`` reports: each pattern on each tier, then the big copy."""
-    from memory_ctrl.system import tier_configs
+    from memory_ctrl.system import bandwidth_ratio, capacity_ratio, tier_configs
 
     system = TEST_SYSTEM if system is None else system
     configs = tier_configs(**system)
@@ -446,8 +454,17 @@ def bench_memory(*, patterns=PATTERNS, tiers=("hbm", "ddr"), size: int = 1 << 20
             results[f"{tier}/{pattern}"] = run_traffic(
                 memory_system_design(**system), pattern=pattern, size=amount, seed=seed,
                 axi=f"s_axi_{tier}", obs=f"{tier}_", peak_bytes_per_cycle=cfg.peak_bytes_per_cycle,
-                capacity=cfg.capacity, beat_bytes=cfg.data_bytes, tck_ns=cfg.dram.tck_ns,
+                capacity=cfg.capacity, beat_bytes=cfg.data_bytes, tck_ns=cfg.cycle_ns,
                 run_name=f"bench_mem_{tier}_{pattern}")
+    if "seq_read" in patterns and set(tiers) >= {"hbm", "ddr"}:
+        hbm, ddr = results["hbm/seq_read"], results["ddr/seq_read"]
+        results["hbm_to_ddr"] = {
+            "peak_bandwidth_ratio": bandwidth_ratio(configs),
+            "seq_read_bandwidth_ratio": hbm["bytes_per_cycle"] / ddr["bytes_per_cycle"],
+            "hbm_seq_read_percent_of_peak": hbm["percent_of_peak"],
+            "ddr_seq_read_percent_of_peak": ddr["percent_of_peak"],
+            "ddr_clock_enable": list(configs["ddr"].clock_enable),
+            "capacity_ratio_ddr_to_hbm": capacity_ratio(configs)}
     if copy_size:
         results["copy_ddr_to_hbm"] = run_copy(size=copy_size, seed=seed,
                                               run_name=f"bench_mem_copy_{copy_size}", **system)

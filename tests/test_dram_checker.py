@@ -4,11 +4,16 @@ For each rule a command program sets the bank state up with generous gaps, then
 issues the rule's two commands one cycle too close (the checker must latch exactly
 that rule, both commands, both cycles and both banks) or exactly far enough apart
 (nothing may be latched).
+
+The same programs run against a checker whose DRAM clock ticks on 4 of 9 cycles
+(a tier with ``clock_enable``): gaps count DRAM cycles, and each command is held on
+the bus through the skipped cycles before it issues, as the controller holds it;
+a checker that counted fabric cycles would see those as extra commands.
 """
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 
 from memory_ctrl.presets import preset
 from memory_ctrl.timing_rules import RULES, Cmd, Kind, Scope
@@ -97,27 +102,78 @@ async def every_rule(dut):
             await RisingEdge(dut.clk)
             dut.bus__cmd.value = 0
         await ClockCycles(dut.clk, 2)
-        report = {n: int(getattr(dut, n).value) for n in (
-            "violation", "rule", "cmd_a", "cmd_b", "cycle_a", "cycle_b", "bank_a", "bank_b",
-            "commands")}
-        report["channel"] = 0
-        what = f"rule {case['rule']} {'legal' if case['legal'] else 'violating'} {case['prog']}"
-        if case["legal"]:
-            assert not report["violation"], f"{what}: false alarm: {describe_violation(report)}"
-        else:
-            assert report["violation"], f"{what}: not detected"
-            assert report["rule"] == case["rule"], f"{what}: {describe_violation(report)}"
-            _, cmd_b, bank_b = case["prog"][case["b"]]
-            assert (report["cmd_b"], report["bank_b"]) == (cmd_b, bank_b), describe_violation(
-                report)
-            if case["a"] is not None:
-                _, cmd_a, bank_a = case["prog"][case["a"]]
-                gap = cycles[case["b"]] - cycles[case["a"]]
-                assert (report["cmd_a"], report["bank_a"]) == (cmd_a, bank_a), describe_violation(
-                    report)
-                assert report["cycle_b"] - report["cycle_a"] == gap, describe_violation(report)
+        _check_case(dut, case, cycles)
         checked += 1
     dut._log.info(f"{checked} checker cases passed")
+
+
+async def _next_cycle(dut) -> bool:
+    """Step to the next cycle; whether the DRAM clock ticks in it. Inputs writable after."""
+    await RisingEdge(dut.clk)
+    await ReadOnly()
+    enabled = bool(dut.dram_enable.value)
+    await Timer(1, "ns")
+    return enabled
+
+
+@cocotb.test()
+async def every_rule_gated(dut):
+    """``every_rule`` with gaps in DRAM cycles of a clock that skips fabric cycles."""
+    args = sim_args()
+    await start_clock_and_reset(dut)
+    checked = skipped = 0
+    for case in args["cases"]:
+        dut.rst.value = 1
+        dut.bus__cmd.value = 0
+        await ClockCycles(dut.clk, 2)
+        dut.rst.value = 0
+        dram_cycle = 0
+        cycles = []
+        for gap, cmd, bank in case["prog"]:
+            assert gap >= 1, f"case {case}: two commands in one cycle"
+            target = (cycles[-1] if cycles else 0) + gap
+            while True:
+                enabled = await _next_cycle(dut)
+                dram_cycle += enabled
+                # the command is on the bus from the skipped cycles before its DRAM cycle on
+                due = dram_cycle == target if enabled else dram_cycle + 1 == target
+                dut.bus__cmd.value = cmd if due else 0
+                dut.bus__bank.value = bank
+                skipped += due and not enabled
+                if enabled and due:
+                    break
+            cycles.append(target)
+        await _next_cycle(dut)
+        dut.bus__cmd.value = 0
+        await ClockCycles(dut.clk, 4)
+        _check_case(dut, case, cycles)
+        checked += 1
+    assert skipped > 0, "no command was held through a skipped cycle: is the clock gated?"
+    dut._log.info(f"{checked} checker cases passed in the gated DRAM clock; commands held "
+                  f"through {skipped} skipped cycles")
+
+
+def _check_case(dut, case, cycles):
+    """The checker latched exactly the case's violation (or nothing, for a legal case)."""
+    report = {n: int(getattr(dut, n).value) for n in (
+        "violation", "rule", "cmd_a", "cmd_b", "cycle_a", "cycle_b", "bank_a", "bank_b",
+        "commands")}
+    report["channel"] = 0
+    what = f"rule {case['rule']} {'legal' if case['legal'] else 'violating'} {case['prog']}"
+    if case["legal"]:
+        assert not report["violation"], f"{what}: false alarm: {describe_violation(report)}"
+    else:
+        assert report["violation"], f"{what}: not detected"
+        assert report["rule"] == case["rule"], f"{what}: {describe_violation(report)}"
+        _, cmd_b, bank_b = case["prog"][case["b"]]
+        assert (report["cmd_b"], report["bank_b"]) == (cmd_b, bank_b), describe_violation(
+            report)
+        if case["a"] is not None:
+            _, cmd_a, bank_a = case["prog"][case["a"]]
+            gap = cycles[case["b"]] - cycles[case["a"]]
+            assert (report["cmd_a"], report["bank_a"]) == (cmd_a, bank_a), describe_violation(
+                report)
+            assert report["cycle_b"] - report["cycle_a"] == gap, describe_violation(report)
 
 
 @cocotb.test()
@@ -141,3 +197,11 @@ def test_checker_rules(name, waves, run_name):
     bound = next(r for r in RULES if r.kind == Kind.REFRESH).cycles(p)
     simulate(design, "test_dram_checker", testcase="refresh_overdue", run_name=run_name + "_ref",
              seed=1, waves=waves, args={"bound": bound})
+
+
+@pytest.mark.parametrize("name", ["hbm2", "ddr4_3200"])
+def test_checker_rules_gated_clock(name, waves, run_name):
+    design = Design(f"dram_checker_gated_{name}", "memory_ctrl.timing_checker:make_checker",
+                    {"preset_name": name, "clock_enable": [4, 9]})
+    simulate(design, "test_dram_checker", testcase="every_rule_gated", run_name=run_name,
+             seed=1, waves=waves, args={"cases": _cases(preset(name))})

@@ -131,12 +131,15 @@ async def bad_requests(dut):
     port.assert_timing_clean(min_commands=2)
 
 
-async def _read_latency(dut, port: TierPort, address: int, beat: int) -> int:
-    """Cycles from the AR handshake to the first R beat of a one-beat read."""
+async def _read_latency(dut, port: TierPort, address: int, beat: int):
+    """Cycles from the AR handshake to the first R beat of a one-beat read, and the
+    DRAM clock enable of every cycle from the AR handshake on."""
     task = cocotb.start_soon(port.read(address, beat))
     ar_valid, ar_ready, r_valid, r_ready = (getattr(dut, f"{port.name}_{n}") for n in (
         "arvalid", "arready", "rvalid", "rready"))
+    dram_enable = port.port("dram_enable")
     ar_cycle = None
+    enables = []
     cycle = 0
     while True:
         await RisingEdge(dut.clk)
@@ -144,9 +147,29 @@ async def _read_latency(dut, port: TierPort, address: int, beat: int) -> int:
         cycle += 1
         if ar_cycle is None and ar_valid.value and ar_ready.value:
             ar_cycle = cycle
+        if ar_cycle is not None:
+            enables.append(bool(dram_enable.value))
         if ar_cycle is not None and r_valid.value and r_ready.value:
             await task
-            return cycle - ar_cycle
+            return cycle - ar_cycle, enables
+
+
+def expected_read_latency(enables, dram_cycles: int) -> int:
+    """Fabric cycles from the AR handshake (cycle 0 of ``enables``) to the R beat.
+
+    The AR register (1 fabric cycle) holds the request until a DRAM-enabled cycle
+    takes it into a channel queue; from then on the queue entry (1), the DRAM itself
+    (``dram_cycles``) and the response FIFO (2) count DRAM cycles; the reorder buffer
+    adds 1 fabric cycle. With the DRAM clock never skipped this is
+    ``dram_cycles + Tier.PIPELINE_CYCLES``.
+    """
+    accept = next((c for c in range(1, len(enables)) if enables[c]), len(enables))
+    remaining = dram_cycles + 3
+    for cycle in range(accept + 1, len(enables)):
+        remaining -= enables[cycle]
+        if remaining == 0:
+            return cycle + 1
+    return len(enables) + remaining  # the read returned sooner than the formula allows
 
 
 @cocotb.test()
@@ -169,11 +192,43 @@ async def idle_latency(dut):
                  ("row conflict", row_stride, t["tRP"] + closed)]
     for what, address, dram in cases:
         await ClockCycles(dut.clk, 100)   # every timer has expired: an idle channel
-        measured = await _read_latency(dut, port, address, beat)
-        dut._log.info(f"{what}: {measured} cycles = {dram} DRAM + {pipeline} pipeline?")
-        assert measured == dram + pipeline, (
-            f"{what}: measured {measured} cycles, formula {dram} + pipeline {pipeline}")
+        measured, enables = await _read_latency(dut, port, address, beat)
+        expected = expected_read_latency(enables, dram)
+        skipped = enables[:measured].count(False)
+        dut._log.info(f"{what}: {measured} cycles, {skipped} of them skipped by the DRAM "
+                      f"clock; formula: {dram} DRAM cycles + {pipeline} pipeline -> {expected}")
+        assert measured == expected, (
+            f"{what}: measured {measured} cycles, formula {dram} DRAM cycles + pipeline "
+            f"{pipeline} with the DRAM clock's skipped cycles = {expected}")
+        if args["always_enabled"]:
+            assert measured == dram + pipeline, (measured, dram, pipeline)
     port.assert_timing_clean(min_commands=5)
+
+
+@cocotb.test()
+async def dram_clock_rate(dut):
+    """The tier's DRAM clock ticks on exactly k of every n consecutive fabric cycles."""
+    args = sim_args()
+    await start_clock_and_reset(dut)
+    port = _port(dut, args)
+    k, n = args["clock_enable"]
+    enables = []
+    for _ in range(20 * n):
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        enables.append(int(port.port("dram_enable").value))
+    for start in range(len(enables) - n + 1):
+        window = sum(enables[start:start + n])
+        assert window == k, f"cycles {start}..{start + n - 1}: {window} DRAM cycles, not {k}"
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_dram_clock_rate(tier, waves, run_name):
+    cfg = TIERS[tier]
+    assert TIERS["hbm"].peak_bytes_per_cycle == pytest.approx(
+        9 * TIERS["ddr"].peak_bytes_per_cycle)
+    simulate(DESIGN, "test_dram_tier", testcase="dram_clock_rate", run_name=run_name,
+             seed=1, waves=waves, args=_args(tier, clock_enable=list(cfg.clock_enable)))
 
 
 @pytest.mark.parametrize("tier", list(TIERS))
@@ -201,4 +256,5 @@ def test_idle_latency(tier, waves, run_name):
     simulate(DESIGN, "test_dram_tier", testcase="idle_latency", run_name=run_name,
              seed=1, waves=waves,
              args=_args(tier, timing=timing, row_stride=1 << amap.offset("row"),
-                        pipeline=Tier.PIPELINE_CYCLES, closed_page=cfg.closed_page))
+                        pipeline=Tier.PIPELINE_CYCLES, closed_page=cfg.closed_page,
+                        always_enabled=cfg.clock_enable[0] == cfg.clock_enable[1]))

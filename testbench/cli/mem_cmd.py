@@ -1,7 +1,8 @@
 """``rdu mem``: a traffic pattern on the HBM or DDR tier, or a DDR -> HBM copy.
 
 Runs on the memory system the tests use (2 HBM2 channels, 1 DDR4-3200
-channel, DDR 24x the HBM capacity); prints bandwidth as a share of the tier's
+channel clocked on 4 of 9 fabric cycles: HBM 9x the peak bandwidth of DDR, DDR
+24x the HBM capacity); prints bandwidth per fabric cycle as a share of the tier's
 peak, the read latency distribution and the row-hit rate, with the DRAM timing
 checker watching every command.
 """
@@ -62,7 +63,7 @@ def run(args):
         memory_system_design(**TEST_SYSTEM), pattern=args.pattern, size=args.size,
         seed=args.seed, axi=f"s_axi_{args.tier}", obs=f"{args.tier}_",
         peak_bytes_per_cycle=cfg.peak_bytes_per_cycle, capacity=cfg.capacity,
-        beat_bytes=cfg.data_bytes, tck_ns=cfg.dram.tck_ns, stall=args.stall,
+        beat_bytes=cfg.data_bytes, tck_ns=cfg.cycle_ns, stall=args.stall,
         run_name=f"rdu_mem_{args.tier}_{args.pattern}")
     emit(args, result, _summary(f"{args.tier} {args.pattern}, {args.size} bytes", result))
     return 0
