@@ -1,7 +1,7 @@
 """Runs one kernel's stream descriptors: memory to ``vec_out``, ``vec_in`` to memory."""
 
-from amaranth.hdl import Array, Module, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Array, Module, Mux, Shape, Signal
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.memory.round_robin import round_robin
@@ -32,6 +32,10 @@ class KernelEngine(wiring.Component):
     at most ``outstanding`` bursts in flight over all streams. Each R beat leaves on
     ``vec_out`` as a flit {data, flow, seq = first_seq + beat index, last on the final
     beat}; R beats of different IDs may interleave, beats of one ID stay in order.
+    A burst is requested only when the read buffer has room for all of its beats, so
+    the R channel never waits on the network: a memory that serves one burst at a
+    time is never held by a read the tile cannot take while the tile's results wait
+    to be written (that wait deadlocked the RDU).
     WRITE stream j: each ``vec_in`` flit whose flow is j's goes to j's next pattern
     address as a one-beat write (AWID j). A flit of no WRITE stream, or beyond a
     stream's last beat, is dropped with an ``error`` pulse; so is any error response.
@@ -106,8 +110,11 @@ class KernelEngine(wiring.Component):
             m.d.sync += [cycle_count.eq(cycle_count + 1), tokens.eq(tokens + self.done_in)]
 
         # ---- AR: round-robin over READ streams with beats left to request
+        buffer_depth = self.outstanding * MAX_BURST
+        committed = Signal(range(buffer_depth + 1))  # beats requested, not yet on vec_out
         ar_free = ~mem.arvalid | mem.arready
-        can_issue = self.running & ar_free & (reads_in_flight < self.outstanding)
+        can_issue = (self.running & ar_free & (reads_in_flight < self.outstanding)
+                     & (committed + MAX_BURST <= buffer_depth))
         eligible = [can_issue & active[j] & ~is_write[j] & ~gens[j].done for j in range(n)]
         last_grant = Signal(range(n))
         issue, grant = round_robin(m, eligible, last_grant, name="agcu_ar")
@@ -133,18 +140,25 @@ class KernelEngine(wiring.Component):
                 with m.If(grant == j):
                     m.d.comb += [gens[j].advance.eq(1), gens[j].beats.eq(burst)]
 
-        # ---- R -> vec_out flits
+        # ---- R -> read buffer -> vec_out flits
+        flit_shape = self.vec_out.payload.shape()
+        m.submodules.read_buffer = read_buffer = fifo.SyncFIFOBuffered(
+            width=Shape.cast(flit_shape).width, depth=buffer_depth)
         rid = mem.rid
         r_done = mem.rvalid & mem.rready & mem.rlast
+        r_flit = Signal(flit_shape)
         m.d.comb += [
-            self.vec_out.valid.eq(self.running & mem.rvalid),
-            mem.rready.eq(self.running & self.vec_out.ready),
-            self.vec_out.payload.data.eq(mem.rdata),
-            self.vec_out.payload.flow.eq(Array(d.flow for d in desc)[rid]),
-            self.vec_out.payload.seq.eq(Array(d.first_seq for d in desc)[rid]
-                                        + Array(received)[rid]),
-            self.vec_out.payload.last.eq(Array(received)[rid] + 1 == Array(total)[rid]),
+            r_flit.data.eq(mem.rdata),
+            r_flit.flow.eq(Array(d.flow for d in desc)[rid]),
+            r_flit.seq.eq(Array(d.first_seq for d in desc)[rid] + Array(received)[rid]),
+            r_flit.last.eq(Array(received)[rid] + 1 == Array(total)[rid]),
+            mem.rready.eq(self.running & read_buffer.w_rdy),
+            read_buffer.w_data.eq(r_flit), read_buffer.w_en.eq(mem.rvalid & mem.rready),
+            self.vec_out.payload.eq(read_buffer.r_data), self.vec_out.valid.eq(read_buffer.r_rdy),
+            read_buffer.r_en.eq(self.vec_out.ready),
         ]
+        sent = self.vec_out.valid & self.vec_out.ready
+        m.d.sync += committed.eq(committed + Mux(issue, burst, 0) - sent)
         with m.If(mem.rvalid & mem.rready):
             for j in range(n):
                 with m.If(rid == j):
@@ -194,8 +208,8 @@ class KernelEngine(wiring.Component):
             finished = gens[j].done & (is_write[j] | (received[j] == total[j]))
             with m.If(active[j] & ~finished):
                 m.d.comb += streams_done.eq(0)
-        quiet = ((reads_in_flight == 0) & ~mem.arvalid & ~mem.awvalid & ~mem.wvalid
-                 & (writes_unanswered == 0))
+        quiet = ((reads_in_flight == 0) & (committed == 0) & ~mem.arvalid & ~mem.awvalid
+                 & ~mem.wvalid & (writes_unanswered == 0))
         with m.If(self.running & ~self.start & streams_done & quiet
                   & (tokens >= self.done_tokens)):
             m.d.comb += self.complete.eq(1)

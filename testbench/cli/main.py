@@ -8,6 +8,7 @@ from . import (
     bench_cmd,
     demo_cmd,
     fpga_cmd,
+    kernel_cmd,
     link_cmd,
     lint_cmd,
     mem_cmd,
@@ -18,7 +19,7 @@ from . import (
 from .output import CommandError
 
 SUBCOMMANDS = [verilog_cmd, testfloat_cmd, bench_cmd, lint_cmd, demo_cmd, fpga_cmd, mem_cmd,
-               run_cmd, link_cmd]
+               run_cmd, link_cmd, kernel_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

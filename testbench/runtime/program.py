@@ -87,7 +87,7 @@ class ProgramBuilder:
         return self
 
     def done_tokens(self, units) -> "ProgramBuilder":
-        """The units whose done tokens count towards kernel completion (one per pass each)."""
+        """Units whose done tokens count towards completion (PCU: one per pass; PMU: one)."""
         units = list(units)
         if len(units) > CONTROL_SINKS:
             raise ProgramError(f"at most {CONTROL_SINKS} units can signal done, not {len(units)}")

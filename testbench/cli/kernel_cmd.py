@@ -1,0 +1,116 @@
+"""``rdu kernel NAME``: compile one named graph, run it on the RDU top, check it bit-exactly.
+
+The kernel compiler (testbench/compiler) places the graph on the preset's PCUs
+and PMUs, the runtime writes the inputs into device memory, launches the
+kernels and reads the output back, and the NumPy golden model of the graph
+checks every bit. Exit status 1 on any mismatch, 2 on a compile error.
+
+Kernels: gemm, swiglu (``silu(x @ w1) * (x @ w3)``) take --m --k --n; add, sub,
+mul, max, min, exp, reciprocal, rsqrt, silu, gelu, to_bf16, row_sum, row_max take
+--rows --cols (row reductions produce ``[rows, 1]``).
+
+Arrays (--inputs / --outputs .npz): ``a``, ``b`` (gemm: bf16 [m,k], [k,n]; binary
+ops: fp32 [rows,cols]); ``x`` (unary ops, reductions: fp32 [rows,cols]; swiglu:
+bf16 [m,k]); ``w1``, ``w3`` (swiglu: bf16 [k,n]). fp32 arrays may be float32 or
+uint32 bit patterns, bf16 arrays are uint16 bit patterns. --outputs writes the
+inputs plus ``out`` (what the RDU computed) and ``golden`` (the golden model), as
+bit patterns (uint32 for fp32, uint16 for bf16).
+"""
+
+import numpy as np
+
+from hdl.rdu.config import PRESETS, rdu_config
+
+from .output import CommandError, emit, progress
+
+
+def register(sub):
+    from ..compiler.library import KERNEL_NAMES
+
+    p = sub.add_parser("kernel", help="compile and run one kernel graph, check it bit-exactly",
+                       description=__doc__,
+                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=KERNEL_NAMES, metavar="NAME",
+                   help=f"kernel: {', '.join(KERNEL_NAMES)}")
+    p.add_argument("--m", type=int, default=4, help="gemm/swiglu: rows of A / x")
+    p.add_argument("--k", type=int, default=8, help="gemm/swiglu: inner dimension")
+    p.add_argument("--n", type=int, default=4, help="gemm/swiglu: columns of B / w1, w3")
+    p.add_argument("--rows", type=int, default=4, help="other kernels: rows")
+    p.add_argument("--cols", type=int, default=4, help="other kernels: columns")
+    p.add_argument("--seed", type=int, default=1, help="random inputs and stalls")
+    p.add_argument("--inputs", metavar="FILE.npz", help="input arrays (names above)")
+    p.add_argument("--outputs", metavar="FILE.npz", help="write inputs, out and golden here")
+    p.add_argument("--mode", choices=("unfused", "fused"), default="unfused")
+    p.add_argument("--orchestration", choices=("software", "hardware"), default="software")
+    p.add_argument("--preset", default="small", help=f"RDU preset ({', '.join(PRESETS)})")
+    p.add_argument("--waves", action="store_true", help="write an FST waveform")
+    p.set_defaults(run=run)
+    return p
+
+
+def _inputs(graph, args, rng) -> dict:
+    from ..compiler.library import random_inputs
+
+    if not args.inputs:
+        return random_inputs(graph, rng)
+    try:
+        given = np.load(args.inputs)
+    except OSError as error:
+        raise CommandError(f"--inputs {args.inputs}: {error}") from None
+    inputs = {}
+    for name in graph.inputs:
+        t = graph.tensors[name]
+        if name not in given:
+            raise CommandError(f"--inputs {args.inputs}: no array {name!r} (needs "
+                               f"{', '.join(graph.inputs)})")
+        array = np.asarray(given[name])
+        if tuple(array.shape) != t.shape:
+            raise CommandError(f"--inputs: {name} has shape {list(array.shape)}, the graph "
+                               f"needs {list(t.shape)}")
+        want = np.uint16 if t.dtype == "bf16" else np.uint32
+        if array.dtype.itemsize != np.dtype(want).itemsize:
+            raise CommandError(f"--inputs: {name} is {array.dtype}; {t.dtype} needs "
+                               f"{'uint16 bits' if t.dtype == 'bf16' else 'float32 or uint32'}")
+        inputs[name] = np.ascontiguousarray(array).view(want)
+    return inputs
+
+
+def run(args):
+    from ..compiler import CompileError, compile_graph, evaluate, run_compiled
+    from ..compiler.library import kernel_graph
+
+    try:
+        config = rdu_config(args.preset)
+        graph = kernel_graph(args.name, rows=args.rows, cols=args.cols, m=args.m, k=args.k,
+                             n=args.n)
+        compiled = compile_graph(graph, config, args.mode)
+    except (CompileError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    rng = np.random.default_rng(args.seed)
+    inputs = _inputs(graph, args, rng)
+    golden = evaluate(graph, inputs, config.lanes, config.pmu_depth)["out"]
+    progress(args, f"{args.name}: {len(compiled.kernels)} kernel launch(es) on the {args.preset} "
+                   f"RDU ({args.mode}, {args.orchestration}-orchestrated); simulating")
+    report = run_compiled(compiled, inputs, orchestration=args.orchestration,
+                          run_name=f"rdu_kernel_{args.name}_{args.mode}", seed=args.seed,
+                          waves=args.waves)
+    out = report.outputs["out"]
+    mismatches = int(np.count_nonzero(out != golden))
+    if args.outputs:
+        np.savez(args.outputs, **inputs, out=out, golden=golden)
+    data = {"kernel": args.name, "preset": args.preset, "mode": args.mode,
+            "orchestration": args.orchestration, "seed": args.seed,
+            "shape": list(graph.tensors["out"].shape), "cycles": report.cycles,
+            "kernel_cycles": report.kernel_cycles, "launches": report.launches,
+            "bytes_moved": report.bytes_moved, "words": int(golden.size),
+            "mismatches": mismatches, "passed": mismatches == 0,
+            "kernels": [k.name for k in compiled.kernels]}
+    verdict = "bit-exact" if mismatches == 0 else f"{mismatches} of {golden.size} MISMATCH"
+    text = (f"{args.name} {list(graph.tensors['out'].shape)} on the {args.preset} RDU, "
+            f"{args.mode}, {args.orchestration}-orchestrated\n"
+            f"  cycles:            {report.cycles}\n"
+            f"  kernel launches:   {report.launches}\n"
+            f"  device-memory I/O: {report.bytes_moved} bytes\n"
+            f"  golden model:      {verdict}")
+    emit(args, data, text)
+    return 0 if mismatches == 0 else 1

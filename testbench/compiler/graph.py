@@ -1,0 +1,141 @@
+"""The dataflow-graph IR: named 2-D tensors (fp32 or bf16) and the ops that make them.
+
+Every tensor is ``[rows, cols]``; ops read tensors by name and define one new
+tensor. Building a graph checks shapes and dtypes at once, so a bad graph
+fails with :class:`CompileError` before anything is compiled or simulated.
+
+Ops (``Op.kind``):
+
+* ``gemm``: bf16 ``[m, k]`` x bf16 ``[k, n]`` -> fp32 ``[m, n]``.
+* ``add``, ``sub``, ``mul``, ``max``, ``min``: fp32 elementwise, equal shapes.
+* ``exp``, ``reciprocal``, ``rsqrt``, ``silu``, ``gelu``: fp32 -> fp32;
+  ``to_bf16``: fp32 -> bf16 (round to nearest even).
+* ``row_sum``, ``row_max``: fp32 ``[rows, cols]`` -> fp32 ``[rows, 1]`` over the last axis.
+"""
+
+from dataclasses import dataclass
+
+from .errors import CompileError
+
+__all__ = ["FP32", "BF16", "Tensor", "Op", "Graph", "BINARY_OPS", "UNARY_OPS", "REDUCE_OPS"]
+
+FP32, BF16 = "fp32", "bf16"
+BINARY_OPS = ("add", "sub", "mul", "max", "min")
+UNARY_OPS = ("exp", "reciprocal", "rsqrt", "silu", "gelu", "to_bf16")
+REDUCE_OPS = ("row_sum", "row_max")
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A named tensor: shape ``(rows, cols)`` and element type (``fp32`` or ``bf16``)."""
+
+    name: str
+    shape: tuple
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation: ``kind`` applied to the ``inputs`` tensors, defining ``output``."""
+
+    kind: str
+    inputs: tuple
+    output: str
+
+
+class Graph:
+    """A dataflow graph under construction: inputs, ops in definition order, outputs."""
+
+    def __init__(self):
+        self.tensors: dict[str, Tensor] = {}
+        self.ops: list[Op] = []
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+
+    # -- construction ---------------------------------------------------------------------
+    def input(self, name: str, shape, dtype: str = FP32) -> str:
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 2 or min(shape) < 1:
+            raise CompileError(f"input {name}: shape {shape} is not [rows >= 1, cols >= 1]")
+        if dtype not in (FP32, BF16):
+            raise CompileError(f"input {name}: unsupported dtype {dtype!r} (fp32 or bf16)")
+        self._define(Tensor(name, shape, dtype))
+        self.inputs.append(name)
+        return name
+
+    def output(self, *names: str) -> None:
+        for name in names:
+            self.tensor(name)
+            self.outputs.append(name)
+
+    def gemm(self, a: str, b: str, name: str | None = None) -> str:
+        ta, tb = self._operands("gemm", (a, b), (BF16, BF16))
+        if ta.shape[1] != tb.shape[0]:
+            raise CompileError(f"gemm {a} @ {b}: shape mismatch, {list(ta.shape)} x "
+                               f"{list(tb.shape)} (inner dimensions differ)")
+        return self._op("gemm", (a, b), (ta.shape[0], tb.shape[1]), FP32, name)
+
+    def binary(self, kind: str, a: str, b: str, name: str | None = None) -> str:
+        if kind not in BINARY_OPS:
+            raise CompileError(f"unknown binary op {kind!r}; binary ops: {', '.join(BINARY_OPS)}")
+        ta, tb = self._operands(kind, (a, b), (FP32, FP32))
+        if ta.shape != tb.shape:
+            raise CompileError(f"{kind} {a}, {b}: shape mismatch, {list(ta.shape)} and "
+                               f"{list(tb.shape)}")
+        return self._op(kind, (a, b), ta.shape, FP32, name)
+
+    def unary(self, kind: str, x: str, name: str | None = None) -> str:
+        if kind not in UNARY_OPS:
+            raise CompileError(f"unknown unary op {kind!r}; unary ops: {', '.join(UNARY_OPS)}")
+        (tx,) = self._operands(kind, (x,), (FP32,))
+        return self._op(kind, (x,), tx.shape, BF16 if kind == "to_bf16" else FP32, name)
+
+    def reduce(self, kind: str, x: str, name: str | None = None) -> str:
+        if kind not in REDUCE_OPS:
+            raise CompileError(f"unknown reduction {kind!r}; reductions: {', '.join(REDUCE_OPS)}")
+        (tx,) = self._operands(kind, (x,), (FP32,))
+        return self._op(kind, (x,), (tx.shape[0], 1), FP32, name)
+
+    def __getattr__(self, kind: str):
+        # g.add(a, b), g.silu(x), g.row_sum(x), ... as shorthands of binary/unary/reduce.
+        if kind in BINARY_OPS:
+            return lambda a, b, name=None: self.binary(kind, a, b, name)
+        if kind in UNARY_OPS:
+            return lambda x, name=None: self.unary(kind, x, name)
+        if kind in REDUCE_OPS:
+            return lambda x, name=None: self.reduce(kind, x, name)
+        raise AttributeError(kind)
+
+    # -- queries --------------------------------------------------------------------------
+    def tensor(self, name: str) -> Tensor:
+        if name not in self.tensors:
+            raise CompileError(f"no tensor {name!r} in the graph")
+        return self.tensors[name]
+
+    def producer(self, name: str) -> Op | None:
+        return next((op for op in self.ops if op.output == name), None)
+
+    def consumers(self, name: str) -> list[Op]:
+        return [op for op in self.ops if name in op.inputs]
+
+    # -- helpers --------------------------------------------------------------------------
+    def _define(self, tensor: Tensor) -> None:
+        if tensor.name in self.tensors:
+            raise CompileError(f"tensor {tensor.name!r} is defined twice")
+        self.tensors[tensor.name] = tensor
+
+    def _operands(self, kind: str, names, dtypes) -> list[Tensor]:
+        found = []
+        for name, dtype in zip(names, dtypes, strict=True):
+            tensor = self.tensor(name)
+            if tensor.dtype != dtype:
+                raise CompileError(f"{kind} {', '.join(names)}: unsupported dtype {tensor.dtype} "
+                                   f"for operand {name} ({kind} takes {dtype})")
+            found.append(tensor)
+        return found
+
+    def _op(self, kind, inputs, shape, dtype, name) -> str:
+        name = name or f"{kind}{len(self.ops)}"
+        self._define(Tensor(name, tuple(shape), dtype))
+        self.ops.append(Op(kind, tuple(inputs), name))
+        return name

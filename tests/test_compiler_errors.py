@@ -1,0 +1,187 @@
+"""Kernel compiler v1 without simulation: every compile-time error, tiling and fusion rules.
+
+Each error is a :class:`CompileError` (a ValueError) raised before anything is
+simulated, and its message names the op and the resource.
+"""
+
+import numpy as np
+import pytest
+
+from hdl.rdu.config import rdu_config
+from testbench.compiler import BF16, CompileError, Graph, compile_graph, evaluate
+from testbench.compiler.golden import row_max, row_sum
+from testbench.compiler.layout import GemmPlan
+from testbench.compiler.library import kernel_graph
+from testbench.golden import numerics as g
+
+SMALL = rdu_config("small")
+
+
+def _raises(match, build, config=SMALL, mode="unfused"):
+    with pytest.raises(CompileError, match=match) as error:
+        compile_graph(build(), config, mode)
+    assert isinstance(error.value, ValueError)
+    return str(error.value)
+
+
+def test_too_many_units():
+    message = _raises(r"gemm_chunk\(x, w1\) -> silu\(h1\): too many units, needs 2 PCUs; "
+                      r"this RDU has 1", lambda: kernel_graph("swiglu"), mode="fused")
+    assert "gemm" in message
+    # The same graph fits a tile with two PCUs.
+    compile_graph(kernel_graph("swiglu"), rdu_config("tile2x2"), "fused")
+
+
+def test_unary_chain_needs_one_pcu_per_tail_op():
+    def build():
+        gr = Graph()
+        gr.output(gr.gelu(gr.exp(gr.input("x", (2, 4)))))
+        return gr
+    _raises(r"exp\(x\) -> gelu\(exp0\): too many units, needs 2 PCUs", build, mode="fused")
+    assert len(compile_graph(build(), SMALL, "unfused").kernels) == 2
+
+
+def test_pmu_overflow():
+    _raises(r"gemm a, b: PMU overflow, K = 70 needs 70 PMU rows per output tile; the PMU "
+            r"holds 64", lambda: kernel_graph("gemm", k=70), mode="fused")
+    # Unfused, K is cut into two chunks of 35 whose partial products add in memory.
+    assert len(compile_graph(kernel_graph("gemm", k=70), SMALL).kernels) == 3
+
+
+def test_device_memory_overflow():
+    _raises(r"device memory overflow", lambda: kernel_graph("add", rows=1000, cols=16))
+
+
+def test_pcu_counter_overflow():
+    _raises(r"row_sum\(x\): PCU counter overflow, vectors per row = 65550 exceeds 65535",
+            lambda: kernel_graph("row_sum", rows=1, cols=4 * 65550))
+
+
+def test_long_streams_are_cut_into_kernels(monkeypatch):
+    """A kernel that emits while it reads streams at most MAX_STREAMED_BEATS beats
+    (here lowered to 32 to see the cut); GEMM kernels are PMU-buffered and not cut."""
+    import testbench.compiler.compiler as compiler_module
+
+    monkeypatch.setattr(compiler_module, "MAX_STREAMED_BEATS", 32)
+    compiled = compile_graph(kernel_graph("exp", rows=20, cols=7), SMALL)  # 40 vectors
+    assert [k.name for k in compiled.kernels] == ["exp(x) [vectors 0..]", "exp(x) [vectors 32..]"]
+    for name, rows, cols in (("row_sum", 13, 21), ("row_max", 13, 21), ("mul", 9, 30),
+                             ("add", 40, 7)):
+        for kernel in compile_graph(kernel_graph(name, rows=rows, cols=cols), SMALL).kernels:
+            reads = sum(s.beats for s in kernel.streams if s.direction == 0)
+            assert reads <= 32, (kernel.name, reads)
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda gr: gr.gemm(gr.input("a", (4, 8), BF16), gr.input("b", (7, 4), BF16)),
+     r"gemm a @ b: shape mismatch, \[4, 8\] x \[7, 4\]"),
+    (lambda gr: gr.add(gr.input("a", (4, 8)), gr.input("b", (4, 9))),
+     r"add a, b: shape mismatch, \[4, 8\] and \[4, 9\]"),
+    (lambda gr: gr.input("a", (4,)), r"input a: shape \(4,\) is not \[rows >= 1, cols >= 1\]"),
+])
+def test_shape_mismatch(build, match):
+    with pytest.raises(CompileError, match=match):
+        build(Graph())
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda gr: gr.exp(gr.input("x", (4, 4), BF16)), r"exp x: unsupported dtype bf16"),
+    (lambda gr: gr.gemm(gr.input("a", (4, 4)), gr.input("b", (4, 4))),
+     r"gemm a, b: unsupported dtype fp32 for operand a \(gemm takes bf16\)"),
+    (lambda gr: gr.row_sum(gr.to_bf16(gr.input("x", (4, 4)))),
+     r"row_sum to_bf160: unsupported dtype bf16"),
+    (lambda gr: gr.input("x", (4, 4), "fp16"), r"input x: unsupported dtype 'fp16'"),
+])
+def test_unsupported_dtype(build, match):
+    with pytest.raises(CompileError, match=match):
+        build(Graph())
+
+
+def test_padding_that_would_change_a_reduction():
+    def build():
+        gr = Graph()
+        gr.output(gr.row_sum(gr.exp(gr.input("x", (2, 5)))))
+        return gr
+    # exp of any padding value is never -0.0, the identity of the sum.
+    _raises(r"row_sum exp0: its 5 columns are padded to 8 with 0x3f800000, not -0.0", build)
+
+
+def test_conflicting_input_padding():
+    def build():
+        gr = Graph()
+        x = gr.input("x", (2, 5))
+        gr.output(gr.row_sum(x), gr.row_max(x))
+        return gr
+    _raises(r"input x: row_sum and row_max both read it but need different padding", build)
+    # Whole vectors need no padding at all.
+    gr = Graph()
+    x = gr.input("x", (2, 8))
+    gr.output(gr.row_sum(x), gr.row_max(x))
+    compile_graph(gr, SMALL)
+
+
+def test_gemm_operands_must_be_graph_inputs():
+    def build():
+        gr = Graph()
+        a = gr.to_bf16(gr.input("x", (4, 4)))
+        gr.output(gr.gemm(a, gr.input("b", (4, 4), BF16)))
+        return gr
+    _raises(r"gemm to_bf160, b: operand to_bf160 must be a graph input", build)
+
+
+def test_unknown_mode_and_names():
+    with pytest.raises(CompileError, match="unknown mode"):
+        compile_graph(kernel_graph("exp"), SMALL, "sideways")
+    with pytest.raises(CompileError, match="no tensor 'nope'"):
+        Graph().exp("nope")
+
+
+def test_gemm_plan_tiles_and_chunks():
+    plan = GemmPlan(m=5, k=130, n=9, lanes=4, pmu_depth=64)
+    assert (plan.tile_rows, plan.tile_cols, plan.chunks, plan.kc) == (2, 3, 3, 44)
+    assert plan.tiles_per_kernel == 1 and len(list(plan.batches())) == 6
+    plan = GemmPlan(m=4, k=9, n=12, lanes=4, pmu_depth=64)
+    assert (plan.chunks, plan.tiles_per_kernel, list(plan.batches())) == (1, 3, [(0, 0, 3)])
+
+
+def test_fusion_launch_counts():
+    gr = Graph()
+    a, b, c = (gr.input(name, (3, 6)) for name in "abc")
+    gr.output(gr.silu(gr.add(a, b)), gr.exp(gr.mul(a, c)), gr.reciprocal(gr.row_sum(c)))
+    unfused = compile_graph(gr, SMALL, "unfused")
+    fused = compile_graph(gr, SMALL, "fused")
+    assert [k.name for k in fused.kernels] == [
+        "add(a, b) -> silu(add0)", "pair_op(a, c)", "untranspose(mul2.pairs) -> exp(mul2)",
+        "row_sum(c) -> reciprocal(row_sum4)"]
+    assert len(unfused.kernels) == 7
+    assert fused.bytes_moved() < unfused.bytes_moved()
+
+
+def test_golden_reduction_orders():
+    """row_sum: per-lane accumulation over vectors, then the pairwise tree (not left to right)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 11)).astype(np.float32).view(np.uint32)
+    got = row_sum(x, 4)[:, 0]
+    for r in range(3):
+        padded = np.concatenate([x[r], np.full(1, 0x80000000, np.uint32)]).reshape(3, 4)
+        acc = np.full(4, 0x80000000, np.uint32)
+        for vector in padded:
+            acc = g.f32_add(acc, vector)
+        want = g.f32_add(g.f32_add(acc[0], acc[1]), g.f32_add(acc[2], acc[3]))
+        assert got[r] == want
+    # Padding with -inf never changes a max, -0.0 never changes a sum.
+    y = np.array([[0xFF800000, 0x80000000, 0x00000000, 0x3F800000, 0xBF800000]], np.uint32)
+    assert row_max(y, 4)[0, 0] == 0x3F800000
+    assert row_sum(np.array([[0x80000000] * 5], np.uint32), 4)[0, 0] == 0x80000000
+
+
+def test_golden_gemm_chunks_accumulate_in_order():
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal((2, 70)).astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    b = (rng.standard_normal((70, 3)).astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    gr = kernel_graph("gemm", m=2, k=70, n=3)
+    got = evaluate(gr, {"a": a, "b": b}, 4, 64)["out"]
+    from testbench.golden.systolic import systolic_tile
+
+    want = g.f32_add(systolic_tile(a[:, :35], b[:35]), systolic_tile(a[:, 35:], b[35:]))
+    assert np.array_equal(got, want)
