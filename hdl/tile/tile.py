@@ -11,8 +11,8 @@ scalars ejected there are widened to vectors (value in lane 0) and merged into
 the AGCU's input, so reductions reach memory.
 
 Control: a PCU raises one done token per finished pass (its ``done`` stream), a
-PMU one per configuration, when all its passes are done (its ``busy`` falling). The circuit-switched control fabric connects
-those tokens to :data:`~.targets.CONTROL_SINKS` sinks whose tokens all count
+PMU one per configuration, when all its passes are done (its ``busy`` falling).
+The circuit-switched control fabric connects those tokens to :data:`~.targets.CONTROL_SINKS` sinks whose tokens all count
 towards the AGCU's kernel-completion condition.
 
 Configuration: the AGCU's Program Load stream goes through a
