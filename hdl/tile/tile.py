@@ -12,8 +12,9 @@ the AGCU's input, so reductions reach memory.
 
 Control: a PCU raises one done token per finished pass (its ``done`` stream), a
 PMU one per configuration, when all its passes are done (its ``busy`` falling).
-The circuit-switched control fabric connects those tokens to :data:`~.targets.CONTROL_SINKS` sinks whose tokens all count
-towards the AGCU's kernel-completion condition.
+The circuit-switched control fabric connects those tokens to
+:data:`~.targets.CONTROL_SINKS` sinks whose tokens all count towards the AGCU's
+kernel-completion condition.
 
 Configuration: the AGCU's Program Load stream goes through a
 :class:`~.config_distributor.ConfigDistributor` whose targets are listed by
