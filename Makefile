@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/rdu bench
 
 fpga: $(STAMP)
-	$(BIN)/rdu fpga synth fp32_mul -p lanes=4 --bridge
+	$(BIN)/rdu fpga synth rdu_fpga
 
 lint: $(STAMP)
 	$(BIN)/ruff check hdl pcu_pmu memory_ctrl testbench tests

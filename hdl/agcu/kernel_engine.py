@@ -89,9 +89,11 @@ class KernelEngine(wiring.Component):
             d = desc[j]
             m.d.comb += [
                 active[j].eq(j < self.count), is_write[j].eq(d.direction == WRITE),
-                total[j].eq(d.bounds[0] * d.bounds[1] * d.bounds[2]),
                 gen.base.eq(d.base), gen.load.eq(self.start),
             ]
+            # Registered: descriptors are loaded cycles before ``start``, and the two
+            # multipliers stay off the path into completion (it limited FPGA fmax).
+            m.d.sync += total[j].eq(d.bounds[0] * d.bounds[1] * d.bounds[2])
             for level in range(3):
                 m.d.comb += [gen.bounds[level].eq(d.bounds[level]),
                              gen.strides[level].eq(d.strides[level])]

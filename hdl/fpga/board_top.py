@@ -4,7 +4,7 @@ from amaranth.hdl import Elaboratable, Module, Signal
 
 from .bridged import BridgedUnit
 
-__all__ = ["BoardTop", "BOARDS", "board_platform"]
+__all__ = ["BoardTop", "BOARDS", "board_platform", "uart_divisor", "heartbeat_led"]
 
 BOARDS = {"ulx3s-85f": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform")}
 
@@ -18,6 +18,24 @@ def board_platform(board: str):
     except KeyError:
         raise ValueError(f"unknown board {board!r}; known: {', '.join(BOARDS)}") from None
     return getattr(importlib.import_module(module), cls)()
+
+
+def uart_divisor(clock_hz: float, baud: int) -> int:
+    """Clock cycles per UART bit; a ValueError if ``baud`` is more than 2 % off."""
+    if baud <= 0:
+        raise ValueError(f"baud rate must be positive, not {baud}")
+    divisor = round(clock_hz / baud)
+    error = abs(clock_hz / divisor / baud - 1)
+    if error > 0.02:
+        raise ValueError(f"{baud} baud is {error:.1%} off at {clock_hz / 1e6} MHz")
+    return divisor
+
+
+def heartbeat_led(m, platform, led: int = 7) -> None:
+    """LED ``led`` blinks at about 1.5 Hz (25 MHz clock): the bitstream is running."""
+    heartbeat = Signal(24)
+    m.d.sync += heartbeat.eq(heartbeat + 1)
+    m.d.comb += platform.request("led", led).o.eq(heartbeat[-1])
 
 
 class BoardTop(Elaboratable):
@@ -34,16 +52,10 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        divisor = round(platform.default_clk_frequency / self._baud)
-        error = abs(platform.default_clk_frequency / divisor / self._baud - 1)
-        if error > 0.02:
-            raise ValueError(f"{self._baud} baud is {error:.1%} off at "
-                             f"{platform.default_clk_frequency / 1e6} MHz")
+        divisor = uart_divisor(platform.default_clk_frequency, self._baud)
         m.submodules.core = core = BridgedUnit(self._make_unit(), divisor, self._depth)
         uart = platform.request("uart", 0)
         m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
         m.d.comb += platform.request("led", 0).o.eq(core.harness.busy)
-        heartbeat = Signal(24)
-        m.d.sync += heartbeat.eq(heartbeat + 1)
-        m.d.comb += platform.request("led", 7).o.eq(heartbeat[-1])
+        heartbeat_led(m, platform)
         return m

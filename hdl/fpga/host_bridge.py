@@ -12,6 +12,10 @@ code    request                             response
 other                                       NAK
 ======  ==================================  =====================================
 
+A write's ACK comes once the bus target has taken the write (``bus.ready``), so
+a write to a slow target (e.g. the AXI master of :mod:`.axi_bus_master`) is done
+when the host sees its ACK.
+
 ACK is 0xAA, NAK 0xEE. The host waits for each response before the next
 request, so the bridge never needs to queue requests.
 """
@@ -97,14 +101,17 @@ class HostBridge(wiring.Component):
                 m.d.comb += self.bus.addr.eq(Mux(cmd == CMD_WRITE, addr, wdata[16:]))
                 with m.If(cmd == CMD_WRITE):
                     m.d.comb += [self.bus.w_en.eq(1), self.bus.w_data.eq(wdata)]
-                    m.d.sync += [reply.eq(ACK), reply_len.eq(1)]
-                    m.next = "REPLY"
                 with m.Else():
                     m.d.comb += self.bus.r_en.eq(1)
-                    m.next = "READ"
-            with m.State("READ"):
-                m.d.sync += [reply.eq(ACK | self.bus.r_data << 8), reply_len.eq(5)]
-                m.next = "REPLY"
+                m.next = "WAIT"
+            with m.State("WAIT"):
+                # One cycle for a one-cycle target; a slow one holds `ready` low longer.
+                with m.If(self.bus.ready):
+                    with m.If(cmd == CMD_WRITE):
+                        m.d.sync += [reply.eq(ACK), reply_len.eq(1)]
+                    with m.Else():
+                        m.d.sync += [reply.eq(ACK | self.bus.r_data << 8), reply_len.eq(5)]
+                    m.next = "REPLY"
             with m.State("REPLY"):
                 m.d.comb += tx.i.valid.eq(1)
                 with m.If(tx.i.ready):

@@ -9,7 +9,7 @@ tile is a ``rows x cols`` checkerboard of PCUs and PMUs (a PCU where
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from pcu_pmu.pcu.config import PCUParams
+from pcu_pmu.pcu.config import PCUParams, TailOp
 from pcu_pmu.pmu.params import PMUParams
 
 __all__ = ["RDUConfig", "PRESETS", "UnitKind", "rdu_config"]
@@ -38,8 +38,13 @@ class RDUConfig:
     memory_bytes: int = 1 << 16
     agcu_streams: int = 4
     agcu_outstanding: int = 4
+    # TailOp names built into every PCU's tail (default all; PASS is always built).
+    tail_ops: tuple = tuple(op.name for op in TailOp)
 
     def __post_init__(self):
+        # Names, in TailOp order, as a tuple: JSON parameters arrive as lists.
+        names = tuple(op.name for op in PCUParams(tail_ops=tuple(self.tail_ops)).tail_ops)
+        object.__setattr__(self, "tail_ops", names)
         for name in ("rows", "cols"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 1 <= value <= 8:
@@ -70,7 +75,8 @@ class RDUConfig:
     def pcu_params(self) -> PCUParams:
         depth = self.pcu_fifo_depth
         return PCUParams(lanes=self.lanes, stages=self.stages, vec_fifo_depth=depth,
-                         scalar_fifo_depth=depth, out_fifo_depth=depth, systolic=self.systolic)
+                         scalar_fifo_depth=depth, out_fifo_depth=depth, systolic=self.systolic,
+                         tail_ops=self.tail_ops)
 
     def pmu_params(self) -> PMUParams:
         return PMUParams(banks=self.lanes, depth=self.pmu_depth, width=32)
@@ -92,6 +98,14 @@ PRESETS = {
     # Plasticine's unit sizes (16 lanes x 6 stages, 16 banks) on a 2 x 2 tile, for benchmarks.
     "plasticine": RDUConfig(rows=2, cols=2, lanes=16, stages=6, systolic=False, pmu_depth=1024,
                             pcu_fifo_depth=4, memory_bytes=1 << 20),
+    # The smallest useful tile for the LFE5U-85F prototype (hdl/fpga/bridged_rdu.py): one
+    # PCU, one PMU. The lanes x stages fp32 datapath, the systolic array and the tail's
+    # transcendental units (7 per lane) are what cost LUTs and DSPs, so: 2 lanes x 2
+    # stages (enough for vector_add and a 2-lane reduction tree), no systolic array, only
+    # the cheap tail ops (PASS, BF16), 8 KiB of device memory. Behind the UART bridge it
+    # places at about 29k LUT4s, 13k FFs, 52 DSPs, 6 BRAMs (`rdu fpga synth rdu_fpga`).
+    "fpga": RDUConfig(lanes=2, stages=2, systolic=False, pcu_fifo_depth=2, pmu_depth=64,
+                      memory_bytes=1 << 13, tail_ops=("PASS", "BF16")),
 }
 
 

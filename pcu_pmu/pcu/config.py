@@ -168,8 +168,17 @@ class PCUParams:
     scalar_fifo_depth: int = 4
     out_fifo_depth: int = 4
     systolic: bool = False  # also build a lanes x lanes systolic array (mode SYSTOLIC)
+    # Tail operations built into the tail (PASS always is); fewer units, fewer LUTs.
+    tail_ops: tuple = tuple(TailOp)
 
     def __post_init__(self):
+        try:
+            ops = tuple(sorted({TailOp[op] if isinstance(op, str) else TailOp(op)
+                                for op in self.tail_ops} | {TailOp.PASS}))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"tail_ops must be TailOp values or names, not {self.tail_ops!r}"
+                             ) from None
+        object.__setattr__(self, "tail_ops", ops)
         if not (1 <= self.lanes <= 64 and self.lanes & (self.lanes - 1) == 0):
             raise ValueError(f"lanes must be a power of two from 1 to 64, not {self.lanes}")
         if not 1 <= self.stages <= 16:
@@ -293,9 +302,10 @@ class PCUConfig:
                 fail(f"counters[{k}].stride", f"must fit int16, not {counter.stride}")
             if not -(1 << 31) <= counter.start < (1 << 31):
                 fail(f"counters[{k}].start", f"must fit int32, not {counter.start}")
-        if self.tail not in _available_tail_ops():
+        available = [op for op in _available_tail_ops() if op in params.tail_ops]
+        if self.tail not in available:
             fail("tail", f"{TailOp(self.tail).name} has no tail unit in this PCU (available: "
-                         f"{', '.join(op.name for op in _available_tail_ops())})")
+                         f"{', '.join(op.name for op in available)})")
         if self.mode == Mode.SYSTOLIC:
             self._validate_systolic(params, fail)
             return self

@@ -143,7 +143,7 @@ class PCU(wiring.Component):
             m.d.sync += settle.eq(settle + 1)
 
         m.submodules.body = body = SIMDBody(lanes, stages, self._shared)
-        m.submodules.tail = tail = Tail(lanes, self._shared)
+        m.submodules.tail = tail = Tail(lanes, self._shared, p.tail_ops)
         issue_valid = Signal()
         pipe_busy = Cat(issue_valid, body.busy, tail.busy).any()
         array_busy = Signal()  # driven by the systolic body when there is one

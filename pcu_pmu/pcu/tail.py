@@ -64,15 +64,20 @@ def _one_lane_stochastic_rounder():
 class Tail(wiring.Component):
     """``lanes`` lanes of the tail operation selected by ``op``, TAIL_LATENCY advances deep.
 
+    Only the units of ``ops`` (TailOps; default all) are built; an ``op`` without a
+    unit passes values through (``PCUConfig.validate`` rejects such images). The
+    latency stays TAIL_LATENCY whatever is built, so the PCU's timing does not change.
+
     ``op`` must not change while beats are inside the tail (the PCU takes a new
     image only when its pipeline is empty). ``load_seed`` (one cycle, no beat
     inside) reseeds the stochastic rounders from ``seed``.
     """
 
-    def __init__(self, lanes: int, shared=None):
+    def __init__(self, lanes: int, shared=None, ops=tuple(TailOp)):
         if lanes < 1:
             raise ValueError(f"lanes must be at least 1, not {lanes}")
         self._lanes = lanes
+        self._ops = frozenset(TailOp(op) for op in ops)
         self._shared = shared
         vector = data.ArrayLayout(unsigned(32), lanes)
         super().__init__({
@@ -99,7 +104,7 @@ class Tail(wiring.Component):
             x = self.i_data[lane]
             joins = defaultdict(list)  # latency -> [(op, unit output)]
             for tail_op, factory in TAIL_UNITS.items():
-                if factory is None:
+                if factory is None or tail_op not in self._ops:
                     continue
                 if tail_op == TailOp.BF16_STOCHASTIC:
                     out = self._stochastic_rounder(m, lane, x)

@@ -11,6 +11,8 @@ from .output import CommandError, emit, progress
 from .verilog_cmd import _parse_params
 
 BOARD_NAMES = ("ulx3s-85f",)
+# The prototype tile: an RDU (preset "fpga" unless -p preset=...) behind the UART bridge.
+BRIDGED_RDU = "rdu_fpga"
 
 
 def register(sub):
@@ -22,7 +24,9 @@ def register(sub):
     actions = p.add_subparsers(dest="fpga_action", required=True, metavar="ACTION")
     s = actions.add_parser(
         "synth", help="synthesise, place and route one design; report utilisation and fmax",
-        description=f"Synthesise one design out of context. Designs: {names}.")
+        description=f"Synthesise one design out of context. Designs: {names}; "
+                    f"{BRIDGED_RDU} (an RDU preset, default fpga, behind the UART host "
+                    f"bridge and its AXI masters: the board's whole core).")
     s.add_argument("design", help="design name (see `rdu verilog --list`)")
     s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter (VALUE is JSON, or a bare string)")
@@ -40,7 +44,8 @@ def register(sub):
                     "yowasp-ecppack.")
     b.add_argument("--board", required=True, help=f"board ({', '.join(BOARD_NAMES)})")
     b.add_argument("--design", default="fp32_mul", help="design behind the bridge "
-                   "(default fp32_mul)")
+                   f"(default fp32_mul; {BRIDGED_RDU}: the RDU prototype, registers and "
+                   f"device memory on the bridge)")
     b.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter of the design")
     b.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
@@ -61,14 +66,22 @@ def _table(util: dict) -> str:
 
 
 def _design(args) -> Design:
+    if args.design == BRIDGED_RDU:
+        return bridged_rdu_design(_parse_params(args.param))
     return design_named(args.design, _parse_params(args.param))
+
+
+def bridged_rdu_design(overrides: dict) -> Design:
+    """The board core: ``hdl.fpga.bridged_rdu:make_bridged_rdu`` with RDU overrides."""
+    params = {"preset": "fpga", "divisor": 4, **overrides}
+    return Design(BRIDGED_RDU, "hdl.fpga.bridged_rdu:make_bridged_rdu", params)
 
 
 def _synth(args):
     if args.device not in DEVICES:
         raise CommandError(f"unknown device {args.device!r}; known: {', '.join(DEVICES)}")
     design = _design(args)
-    if args.bridge:
+    if args.bridge and args.design != BRIDGED_RDU:
         design = Design(f"bridged_{design.toplevel}", "hdl.fpga.bridged:bridged_design",
                         {"factory": design.factory, "params": design.params, "divisor": 4,
                          "depth": 512})
@@ -92,7 +105,16 @@ def _build(args):
         raise CommandError(f"unknown board {args.board!r}; known: {', '.join(BOARD_NAMES)}")
     from ..fpga.board_build import build_board
 
-    result = build_board(args.board, _design(args), baud=args.baud,
+    design = _design(args)
+    make_top = None
+    if args.design == BRIDGED_RDU:
+        from hdl.fpga.rdu_board_top import RDUBoardTop
+
+        config = design.elaborate().config
+
+        def make_top(baud):
+            return RDUBoardTop(config, baud)
+    result = build_board(args.board, design, baud=args.baud, make_top=make_top,
                          log=lambda message: progress(args, message))
     if args.output:
         shutil.copyfile(result.bitstream, args.output)

@@ -38,8 +38,13 @@ class BoardBuild:
 
 
 def build_board(board: str, design: Design, *, baud: int = 115200, depth: int = 512,
-                work: Path | None = None, log=print) -> BoardBuild:
-    """Build ``design`` behind the host bridge into a bitstream for ``board``."""
+                work: Path | None = None, log=print, make_top=None) -> BoardBuild:
+    """Build ``design`` behind the host bridge into a bitstream for ``board``.
+
+    ``make_top(baud)`` builds the board-level top instead of the default (``design``
+    in the stream harness, :class:`~hdl.fpga.board_top.BoardTop`), e.g. the RDU's
+    :class:`~hdl.fpga.rdu_board_top.RDUBoardTop`.
+    """
     from hdl.fpga.board_top import BoardTop, board_platform
 
     platform = board_platform(board)
@@ -49,7 +54,8 @@ def build_board(board: str, design: Design, *, baud: int = 115200, depth: int = 
     work = work or SIM_BUILD / "fpga" / f"{board}-{design.toplevel}-{design.key()[:12]}"
     name = "top"
     report = work / f"{name}.report.json"
-    top = BoardTop(design.elaborate, baud=baud, depth=depth)
+    top = (make_top(baud) if make_top is not None
+           else BoardTop(design.elaborate, baud=baud, depth=depth))
     log(f"building {board} bitstream for {design.toplevel} {design.params} in {work}")
     start = time.monotonic()
     try:

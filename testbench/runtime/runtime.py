@@ -1,7 +1,9 @@
 """The runtime: the one way tests, the CLI and the CoE driver reach an RDU.
 
 It talks to the RDU top only through its host ports, as a host would: AXI4-Lite
-(``s_axil_*``) for commands and status, AXI4 (``s_axi_*``) for device memory.
+(``s_axil_*``) for commands and status, AXI4 (``s_axi_*``) for device memory,
+reached through a transport (:mod:`.transport`: cocotbext-axi masters by default,
+or the FPGA's UART host bridge).
 Everything is a cocotb coroutine; create one :class:`Runtime` per simulation
 after the clock and reset are running.
 
@@ -12,7 +14,6 @@ the RDU configuration it was built for); a kernel launch is an argument block
 whole list of (program, arguments) to the AGCU to run hardware-orchestrated.
 """
 
-import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ from hdl.rdu.config import RDUConfig
 from . import host_registers as reg
 from .image import ImageError, ProgramImage
 from .memory_map import DeviceMemory, command_region
+from .transport import AxiTransport
 
 __all__ = ["Runtime", "RuntimeTimeout", "DeviceError", "Launch"]
 
@@ -48,24 +50,13 @@ class Runtime:
     """Host API of one RDU top in a cocotb simulation."""
 
     def __init__(self, dut, config: RDUConfig, *, timeout_cycles: int = 200_000,
-                 poll_cycles: int = 8, stall: float = 0.0, seed: int = 1):
-        """``stall``: probability that the host's AXI channels pause in a cycle (seeded)."""
-        from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiMaster
-
+                 poll_cycles: int = 8, stall: float = 0.0, seed: int = 1, transport=None):
+        """``transport``: how registers and device memory are reached (see
+        :mod:`.transport`); by default cocotbext-axi masters on the top's ports, whose
+        channels pause in a cycle with probability ``stall`` (seeded)."""
         self.dut, self.config = dut, config
         self.timeout_cycles, self.poll_cycles = timeout_cycles, poll_cycles
-        self.control = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-        self.data = AxiMaster(AxiBus.from_prefix(dut, "s_axi"), dut.clk, dut.rst)
-        rng = random.Random(seed)
-        for interface in (self.control.read_if, self.control.write_if, self.data.read_if,
-                          self.data.write_if):
-            interface.log.setLevel("WARNING")
-            if stall:
-                for name in ("aw_channel", "w_channel", "b_channel", "ar_channel", "r_channel"):
-                    channel = getattr(interface, name, None)
-                    if channel is not None:
-                        channel.set_pause_generator(_pauses(random.Random(rng.getrandbits(32)),
-                                                            stall))
+        self.transport = transport or AxiTransport(dut, stall=stall, seed=seed)
         self.beat_bytes = config.vector_bits // 8
         base, size = command_region(config.memory_bytes)
         self.commands = DeviceMemory(size, self.beat_bytes, base)
@@ -85,13 +76,13 @@ class Runtime:
     # -- device memory ---------------------------------------------------------------------
     async def write(self, address: int, array) -> None:
         """Write an array's bytes (little-endian) at ``address``."""
-        await self.data.write(address, np.ascontiguousarray(array).tobytes())
+        await self.transport.write_memory(address, np.ascontiguousarray(array).tobytes())
 
     async def read(self, address: int, count: int, dtype=np.uint32) -> np.ndarray:
         """Read ``count`` elements of ``dtype`` from ``address``."""
         dtype = np.dtype(dtype)
-        result = await self.data.read(address, count * dtype.itemsize)
-        return np.frombuffer(bytes(result.data), dtype=dtype).copy()
+        data = await self.transport.read_memory(address, count * dtype.itemsize)
+        return np.frombuffer(data, dtype=dtype).copy()
 
     async def write_words(self, words) -> int:
         """Place 32-bit words in freshly allocated device memory; return their address."""
@@ -102,7 +93,7 @@ class Runtime:
 
     # -- registers ---------------------------------------------------------------------------
     async def register(self, offset: int) -> int:
-        return await self.control.read_dword(offset)
+        return await self.transport.read_register(offset)
 
     async def counters(self) -> np.ndarray:
         """Every unit's (busy, input stall, output stall) cycle counts, shape (units, 3)."""
@@ -112,10 +103,10 @@ class Runtime:
 
     # -- commands ----------------------------------------------------------------------------
     async def _command(self, op: Command, address: int, length: int) -> None:
-        await self.control.write_dword(reg.CMD_OP, int(op))
-        await self.control.write_dword(reg.CMD_ADDR, address)
-        await self.control.write_dword(reg.CMD_LENGTH, length)
-        await self.control.write_dword(reg.DOORBELL, 1)
+        await self.transport.write_register(reg.CMD_OP, int(op))
+        await self.transport.write_register(reg.CMD_ADDR, address)
+        await self.transport.write_register(reg.CMD_LENGTH, length)
+        await self.transport.write_register(reg.DOORBELL, 1)
 
     async def _wait_commands(self, expected: int, what: str) -> None:
         start = self.cycle
@@ -189,7 +180,3 @@ class Runtime:
         address = await self.write_words(table)
         return await self._run([(Command.SCHEDULE, address, len(kernels))], "schedule")
 
-
-def _pauses(rng: random.Random, probability: float):
-    while True:
-        yield rng.random() < probability

@@ -1,0 +1,82 @@
+"""How the :class:`~testbench.runtime.runtime.Runtime` reaches an RDU's host port.
+
+A transport has four coroutines: ``write_register(offset, value)`` and
+``read_register(offset)`` on the AXI4-Lite registers (byte offsets),
+``write_memory(address, data)`` and ``read_memory(address, nbytes)`` on device
+memory (bytes). :class:`AxiTransport` drives the top's ``s_axil_*``/``s_axi_*``
+ports with cocotbext-axi masters (the default); :class:`BridgeTransport` runs
+the synchronous :class:`~testbench.fpga.rdu_client.RDUBridgeClient` (the code
+that drives a board over its serial port) in a cocotb ``bridge`` thread, so the
+same requests cross the simulated UART as bytes.
+"""
+
+import random
+
+__all__ = ["AxiTransport", "BridgeTransport"]
+
+
+class AxiTransport:
+    """cocotbext-axi masters on the top's ``s_axil_*`` and ``s_axi_*`` ports.
+
+    ``stall``: probability that a channel pauses in a cycle (seeded by ``seed``).
+    """
+
+    def __init__(self, dut, *, stall: float = 0.0, seed: int = 1):
+        from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiMaster
+
+        self.control = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+        self.data = AxiMaster(AxiBus.from_prefix(dut, "s_axi"), dut.clk, dut.rst)
+        rng = random.Random(seed)
+        for interface in (self.control.read_if, self.control.write_if, self.data.read_if,
+                          self.data.write_if):
+            interface.log.setLevel("WARNING")
+            if stall:
+                for name in ("aw_channel", "w_channel", "b_channel", "ar_channel", "r_channel"):
+                    channel = getattr(interface, name, None)
+                    if channel is not None:
+                        channel.set_pause_generator(_pauses(random.Random(rng.getrandbits(32)),
+                                                            stall))
+
+    async def write_register(self, offset: int, value: int) -> None:
+        await self.control.write_dword(offset, value)
+
+    async def read_register(self, offset: int) -> int:
+        return await self.control.read_dword(offset)
+
+    async def write_memory(self, address: int, data: bytes) -> None:
+        await self.data.write(address, data)
+
+    async def read_memory(self, address: int, nbytes: int) -> bytes:
+        return bytes((await self.data.read(address, nbytes)).data)
+
+
+class BridgeTransport:
+    """The board's host code (a synchronous ``RDUBridgeClient``), each call run in a
+    cocotb ``bridge`` thread; its byte transport must block on the simulation
+    (e.g. ``cocotb.task.resume`` around a UART wire model)."""
+
+    def __init__(self, client):
+        from cocotb.task import bridge
+
+        self.client = client
+        self._write_register = bridge(client.write_register)
+        self._read_register = bridge(client.read_register)
+        self._write_memory = bridge(client.write_memory)
+        self._read_memory = bridge(client.read_memory)
+
+    async def write_register(self, offset: int, value: int) -> None:
+        await self._write_register(offset, value)
+
+    async def read_register(self, offset: int) -> int:
+        return await self._read_register(offset)
+
+    async def write_memory(self, address: int, data: bytes) -> None:
+        await self._write_memory(address, data)
+
+    async def read_memory(self, address: int, nbytes: int) -> bytes:
+        return await self._read_memory(address, nbytes)
+
+
+def _pauses(rng: random.Random, probability: float):
+    while True:
+        yield rng.random() < probability
