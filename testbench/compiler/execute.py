@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from testbench.runtime.session import Session, rdu_design
-from testbench.sim.runner import simulate
+from testbench.runtime.session import Session
 
 from .compiler import CompiledGraph
 from .graph import BF16
@@ -81,12 +80,8 @@ def run_compiled(compiled: CompiledGraph, inputs: dict, *, orchestration: str = 
     for name in compiled.graph.outputs:
         info = compiled.infos[name]
         session.read(name, addresses[name], info.shape[0] * padded_cols(info.shape[1], lanes))
-    # Session.run with the session script's host-port stall option added.
-    result = simulate(rdu_design(config), "testbench.cocotb_tests.rdu_session",
-                      run_name=run_name, seed=seed, waves=waves,
-                      args={"config": config.to_json(), "steps": session.steps,
-                            "timeout_cycles": timeout_cycles, "host_stall": host_stall},
-                      inputs=session.arrays).outputs
+    result = session.run(run_name=run_name, seed=seed, waves=waves,
+                         timeout_cycles=timeout_cycles, host_stall=host_stall)
     outputs = {}
     for name in compiled.graph.outputs:
         info = compiled.infos[name]
