@@ -21,6 +21,7 @@ import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from memory_ctrl.timing_rules import Cmd, rule_by_id
+from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import CLOCK_PERIOD_NS, start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args
 from testbench.bfm.watchdog import Watchdog
@@ -33,11 +34,6 @@ PATTERNS = ("seq_read", "seq_write", "random_read", "mix_2to1")
 
 class DramTimingViolation(AssertionError):
     """The passive timing checker of a tier latched a violation."""
-
-
-def _pauses(rng: random.Random, probability: float):
-    while True:
-        yield rng.random() < probability
 
 
 class AxiProgress:
@@ -70,12 +66,7 @@ class TierPort:
                                 max_burst_len=max_burst_len)
         for handle in (self.master.read_if, self.master.write_if):
             handle.log.setLevel("WARNING")
-        if stall:
-            rng = rng or random.Random(1)
-            for channel in (self.master.write_if.aw_channel, self.master.write_if.w_channel,
-                            self.master.write_if.b_channel, self.master.read_if.ar_channel,
-                            self.master.read_if.r_channel):
-                channel.set_pause_generator(_pauses(random.Random(rng.getrandbits(32)), stall))
+        pause_axi_master(self.master, rng or random.Random(1), stall)
         self.progress = AxiProgress(axi)
 
     def port(self, name: str):

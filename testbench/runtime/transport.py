@@ -12,6 +12,8 @@ same requests cross the simulated UART as bytes.
 
 import random
 
+from testbench.bfm.axi_pauses import pause_axi_master
+
 __all__ = ["AxiTransport", "BridgeTransport"]
 
 
@@ -26,16 +28,12 @@ class AxiTransport:
 
         self.control = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
         self.data = AxiMaster(AxiBus.from_prefix(dut, "s_axi"), dut.clk, dut.rst)
-        rng = random.Random(seed)
         for interface in (self.control.read_if, self.control.write_if, self.data.read_if,
                           self.data.write_if):
             interface.log.setLevel("WARNING")
-            if stall:
-                for name in ("aw_channel", "w_channel", "b_channel", "ar_channel", "r_channel"):
-                    channel = getattr(interface, name, None)
-                    if channel is not None:
-                        channel.set_pause_generator(_pauses(random.Random(rng.getrandbits(32)),
-                                                            stall))
+        rng = random.Random(seed)
+        pause_axi_master(self.control, rng, stall)
+        pause_axi_master(self.data, rng, stall)
 
     async def write_register(self, offset: int, value: int) -> None:
         await self.control.write_dword(offset, value)
@@ -75,8 +73,3 @@ class BridgeTransport:
 
     async def read_memory(self, address: int, nbytes: int) -> bytes:
         return await self._read_memory(address, nbytes)
-
-
-def _pauses(rng: random.Random, probability: float):
-    while True:
-        yield rng.random() < probability
