@@ -8,6 +8,7 @@ memory contents come from :func:`hdl.agcu.arguments.pattern_addresses`.
 """
 
 import random
+from dataclasses import replace
 
 import cocotb
 import pytest
@@ -93,7 +94,26 @@ def random_kernel(rng: random.Random, reads: int, writes: int, flows: list):
         descriptors.append(StreamDescriptor(WRITE, flows.pop(), base, bounds, strides,
                                             rng.randrange(256)))
     rng.shuffle(descriptors)
-    return descriptors
+    # A READ that follows a READ is, at random, ordered after it.
+    return [replace(d, ordered=True) if j and d.direction == READ
+            and descriptors[j - 1].direction == READ and rng.random() < 0.5 else d
+            for j, d in enumerate(descriptors)]
+
+
+def check_ordered_streams(descriptors, received: list) -> int:
+    """Assert every flit of an ordered READ stream left after the last flit of the READ
+    stream before it; return how many ordered streams were checked."""
+    flows = [_unpack_flit(f)[1] for f in received]
+    checked = 0
+    for j, d in enumerate(descriptors):
+        if d.ordered and d.beats and descriptors[j - 1].beats:
+            before = descriptors[j - 1].flow
+            last_before = max(i for i, flow in enumerate(flows) if flow == before)
+            first = flows.index(d.flow)
+            assert first > last_before, (f"ordered stream {j} (flow {d.flow}) sent a flit at "
+                                         f"{first} before stream {j - 1} finished at {last_before}")
+            checked += 1
+    return checked
 
 
 def write_flits(rng: random.Random, descriptors) -> dict:
@@ -285,8 +305,11 @@ async def kernel_execute(dut):
     bench.ram.write(0, bytes(golden))
     for trial in range(args["kernels"]):
         flows = rng.sample(range(64), MAX_STREAMS)
-        reads = rng.randint(1, MAX_STREAMS - 1)
+        reads = rng.randint(2 if trial == 0 else 1, MAX_STREAMS - 1)
         descriptors = random_kernel(rng, reads, MAX_STREAMS - reads, flows)
+        if trial == 0:  # at least one ordered pair: the READs first, the second ordered
+            descriptors.sort(key=lambda d: d.direction)
+            descriptors[1] = replace(descriptors[1], ordered=True)
         tokens = rng.randint(1, 4)
         words = argument_words(descriptors, tokens)
         bench.store_words(ARGS_BASE, words)
@@ -312,10 +335,12 @@ async def kernel_execute(dut):
         assert int(dut.kernels_done.value) == done_before + 1, "did not complete after tokens"
         board = _flows_board(expected, bench.vec_out.received[start_count:], f"vec_out #{trial}")
         board.check_done()
+        ordered = check_ordered_streams(descriptors, bench.vec_out.received[start_count:])
         apply_writes(golden, descriptors, flits)
         assert bench.memory() == golden, f"memory differs after kernel {trial}"
         dut._log.info(f"kernel {trial}: {reads} READ + {MAX_STREAMS - reads} WRITE streams, "
-                      f"{board.summary()}, kernel_cycles {int(dut.kernel_cycles.value)}")
+                      f"{ordered} ordered, {board.summary()}, "
+                      f"kernel_cycles {int(dut.kernel_cycles.value)}")
     assert not int(dut.error.value), "error set by a clean kernel"
 
 

@@ -193,6 +193,7 @@ class AGCU(wiring.Component):
                             with m.If(word_index == HEADER_WORDS + WORDS_PER_DESCRIPTOR * j + k):
                                 if k == 0:
                                     m.d.sync += [descriptors[j].direction.eq(word[0]),
+                                                 descriptors[j].ordered.eq(word[1]),
                                                  descriptors[j].flow.eq(word[8:14]),
                                                  descriptors[j].first_seq.eq(word[16:24])]
                                 else:

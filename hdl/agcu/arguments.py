@@ -8,11 +8,15 @@ Layout (32-bit words):
 
   ==== ===========================================================================
   +0   control: bit 0 direction (0 READ memory->tile, 1 WRITE tile->memory),
-       bits 13:8 flow id, bits 23:16 first sequence number
+       bit 1 ordered (READ only: no request before descriptor j-1, a READ, has
+       received all its beats), bits 13:8 flow id, bits 23:16 first sequence number
   +1   base byte address (a multiple of the beat size)
   +2   bound0 (innermost), +3 bound1, +4 bound2: iteration counts (0: no beats)
   +5   stride0, +6 stride1, +7 stride2: signed 32-bit strides in beats
   ==== ===========================================================================
+
+``ordered`` lets two READ streams feed one unit in sequence (the network keeps one
+path's flits in order): e.g. two operands written one after the other into a PMU.
 
 Beat k = (i2, i1, i0) (i0 fastest) lives at ``base + (i0*stride0 + i1*stride1 +
 i2*stride2) * beat_bytes`` (modulo 2**32).
@@ -38,10 +42,13 @@ class StreamDescriptor:
     bounds: tuple[int, int, int]
     strides: tuple[int, int, int]
     first_seq: int = 0
+    ordered: bool = False
 
     def __post_init__(self):
         if self.direction not in (READ, WRITE):
             raise ValueError(f"direction must be READ (0) or WRITE (1), not {self.direction}")
+        if self.ordered and self.direction != READ:
+            raise ValueError("only a READ stream can be ordered after the previous one")
         if not 0 <= self.flow < 64:
             raise ValueError(f"flow id {self.flow} does not fit 6 bits")
         if not 0 <= self.first_seq < 256:
@@ -58,7 +65,7 @@ class StreamDescriptor:
         return self.bounds[0] * self.bounds[1] * self.bounds[2]
 
     def words(self) -> list[int]:
-        control = self.direction | self.flow << 8 | self.first_seq << 16
+        control = self.direction | int(self.ordered) << 1 | self.flow << 8 | self.first_seq << 16
         return [control, self.base & 0xFFFFFFFF, *self.bounds,
                 *(s & 0xFFFFFFFF for s in self.strides)]
 

@@ -1,6 +1,6 @@
 """Runs one kernel's stream descriptors: memory to ``vec_out``, ``vec_in`` to memory."""
 
-from amaranth.hdl import Array, Module, Mux, Shape, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,7 +19,7 @@ MAX_BURST = 16
 def descriptor_layout() -> data.StructLayout:
     """A loaded stream descriptor (see :mod:`hdl.agcu.arguments` for its word format)."""
     return data.StructLayout({
-        "direction": 1, "flow": 6, "first_seq": 8, "base": 32,
+        "direction": 1, "ordered": 1, "flow": 6, "first_seq": 8, "base": 32,
         "bounds": data.ArrayLayout(32, 3), "strides": data.ArrayLayout(32, 3),
     })
 
@@ -29,7 +29,8 @@ class KernelEngine(wiring.Component):
 
     READ stream j: round-robin AR requests with ARID j (INCR bursts of up to 16 beats
     when stride0 == 1, within one level-0 row and one 4 KiB page; else single beats),
-    at most ``outstanding`` bursts in flight over all streams. Each R beat leaves on
+    at most ``outstanding`` bursts in flight over all streams; an ``ordered`` stream j
+    waits until READ stream j-1 has received all its beats. Each R beat leaves on
     ``vec_out`` as a flit {data, flow, seq = first_seq + beat index, last on the final
     beat}; R beats of different IDs may interleave, beats of one ID stay in order.
     A burst is requested only when the read buffer has room for all of its beats, so
@@ -117,7 +118,12 @@ class KernelEngine(wiring.Component):
         ar_free = ~mem.arvalid | mem.arready
         can_issue = (self.running & ar_free & (reads_in_flight < self.outstanding)
                      & (committed + MAX_BURST <= buffer_depth))
-        eligible = [can_issue & active[j] & ~is_write[j] & ~gens[j].done for j in range(n)]
+        # An ordered stream waits for the previous READ stream's last beat.
+        waits = [Const(0, 1)] + [
+            desc[j].ordered & ~is_write[j - 1] & (received[j - 1] != total[j - 1])
+            for j in range(1, n)]
+        eligible = [can_issue & active[j] & ~is_write[j] & ~gens[j].done & ~waits[j]
+                    for j in range(n)]
         last_grant = Signal(range(n))
         issue, grant = round_robin(m, eligible, last_grant, name="agcu_ar")
         addr_sel = Array(g.addr for g in gens)[grant]
