@@ -53,10 +53,18 @@ def test_records_put_routes_and_tags_before_unit_configurations():
     targets = config_targets(CONFIG)
     order = [target for target, _ in _records(list(_program().words))]
     assert order == [targets["vector_routes"], targets["scalar_routes"], targets["unit0.vec_tag"],
-                     targets["control"], targets["unit0"]]
+                     targets["control"], targets["agcu_split"], targets["unit0"]]
     unit_words = _records(list(_program().words))[-1][1]
     assert unit_words == _pcu_config(counters=(CounterConfig(bound=8), CounterConfig(),
                                                CounterConfig())).to_words()
+
+
+def test_agcu_scalar_flows_are_written_to_the_flow_split():
+    builder = ProgramBuilder(CONFIG).flow(5, AGCU, [0], fabric="scalar").flow(13, AGCU, [0])
+    builder.flow(14, AGCU, [0], fabric="scalar")
+    (words,) = [w for t, w in _records(list(builder.build().words))
+                if t == config_targets(CONFIG)["agcu_split"]]
+    assert words == [1 << 5 | 1 << 14, 0]
 
 
 @pytest.mark.parametrize("damage,needle", [
@@ -87,7 +95,7 @@ def test_image_for_another_rdu_is_refused():
     (lambda b: b.flow(1, AGCU, [0]).flow(1, AGCU, [3]), "routed twice"),
     (lambda b: b.flow(1, AGCU, []), "no destination"),
     (lambda b: b.flow(1, 0, [AGCU]).flow(2, 0, [3]), "already sends flow 1"),
-    (lambda b: b.flow(1, AGCU, [0], fabric="scalar"), "vector fabric only"),
+    (lambda b: b.flow(1, AGCU, [0], fabric="fast"), "fabric must be 'vector' or 'scalar'"),
     (lambda b: b.done_tokens([0, 1, 2, 3, 0]), "at most 4"),
 ])
 def test_programs_that_cannot_work_are_rejected_before_simulation(build, needle):

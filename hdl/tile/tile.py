@@ -16,6 +16,9 @@ The circuit-switched control fabric connects those tokens to
 :data:`~.targets.CONTROL_SINKS` sinks whose tokens all count towards the AGCU's
 kernel-completion condition.
 
+The AGCU's node: its flits enter the vector mesh, or the scalar mesh for the flows
+a program routes there (:class:`~.flow_split.FlowSplit`).
+
 Configuration: the AGCU's Program Load stream goes through a
 :class:`~.config_distributor.ConfigDistributor` whose targets are listed by
 :func:`~.targets.config_targets`.
@@ -38,6 +41,7 @@ from pcu_pmu.pmu.pmu import PMU
 
 from .config_distributor import ConfigDistributor
 from .flit_merge import FlitMerge
+from .flow_split import FlowSplit
 from .output_tag import OutputTag
 from .targets import CONTROL_SINKS, TARGETS_PER_UNIT, config_targets
 from .token_collector import TokenCollector
@@ -111,7 +115,11 @@ class Tile(wiring.Component):
 
         # -- the AGCU's node ----------------------------------------------------------------
         ar, ac = cfg.AGCU_NODE
-        _connect_flits(m, agcu.vec_out, getattr(vmesh, f"inject_{ar}_{ac}"))
+        m.submodules.agcu_split = split = FlowSplit(vec_bits)
+        wiring.connect(m, getattr(dist, f"o_{targets['agcu_split']}"), split.cfg)
+        wiring.connect(m, agcu.vec_out, split.i)
+        _connect_flits(m, split.vec, getattr(vmesh, f"inject_{ar}_{ac}"))
+        _connect_flits(m, split.sca, getattr(smesh, f"inject_{ar}_{ac}"))
         m.submodules.agcu_merge = merge = FlitMerge(flit_layout(vec_bits))
         _connect_flits(m, getattr(vmesh, f"eject_{ar}_{ac}"), merge.a)
         _connect_flits(m, getattr(smesh, f"eject_{ar}_{ac}"), merge.b)

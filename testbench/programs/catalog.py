@@ -16,6 +16,7 @@ from testbench.runtime.image import ProgramImage
 
 from .gemm import gemm_arguments, gemm_golden, gemm_program, pack_tiles
 from .lane_reduction import reduction_arguments, reduction_golden, reduction_program
+from .row_broadcast import broadcast_arguments, broadcast_golden, broadcast_program
 from .vector_add import vector_add_arguments, vector_add_golden, vector_add_program
 
 __all__ = ["PreparedKernel", "KERNELS", "prepare"]
@@ -61,11 +62,25 @@ def reduction(session, rng, op: ReduceOp = ReduceOp.SUM, vectors: int = 5) -> Pr
                           reduction_golden(config, x, op).reshape(-1))
 
 
+def row_broadcast(session, rng, rows: int = 3, row_beats: int = 2) -> PreparedKernel:
+    """``x - s`` per row; the scalar beats carry junk in lanes 1.. that must not matter."""
+    config, lanes = session.config, session.config.lanes
+    x = hard_f32_values(rng, rows * row_beats * lanes)
+    s_beats = rng.integers(0, 1 << 32, (rows, lanes), dtype=np.uint32)
+    s_beats[:, 0] = hard_f32_values(rng, rows)
+    x_addr, s_addr = session.write(x), session.write(s_beats)
+    out = session.allocate(x.nbytes)
+    return PreparedKernel("row_broadcast", broadcast_program(config, rows, row_beats),
+                          broadcast_arguments(config, x_addr, s_addr, out, rows, row_beats),
+                          out, broadcast_golden(config, x, s_beats[:, 0], row_beats).reshape(-1))
+
+
 KERNELS = {
     "vector_add": vector_add,
     "gemm": gemm,
     "reduce_sum": lambda session, rng: reduction(session, rng, ReduceOp.SUM),
     "reduce_max": lambda session, rng: reduction(session, rng, ReduceOp.MAX),
+    "row_broadcast": row_broadcast,
 }
 
 

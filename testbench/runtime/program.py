@@ -16,6 +16,7 @@ from hdl.network.control import control_words
 from hdl.network.routes import route_words, xy_routes
 from hdl.rdu.config import RDUConfig, UnitKind
 from hdl.tile.config_distributor import record_header
+from hdl.tile.flow_split import scalar_flow_words
 from hdl.tile.output_tag import tag_word
 from hdl.tile.targets import CONTROL_SINKS, config_targets
 from pcu_pmu.pcu.config import PCUConfig
@@ -81,8 +82,6 @@ class ProgramBuilder:
                 if existing.source == source and existing.fabric == fabric:
                     raise ProgramError(f"unit {source} already sends flow {other} on the "
                                        f"{fabric} fabric; a unit output carries one flow")
-        if source == AGCU and fabric == "scalar":
-            raise ProgramError("the AGCU sends on the vector fabric only")
         self.flows[flow] = _Flow(source, destinations, fabric)
         return self
 
@@ -124,6 +123,9 @@ class ProgramBuilder:
                   for sink in range(CONTROL_SINKS)}
         record("control", control_words(select, sources=len(config.units()),
                                         sinks=CONTROL_SINKS))
+        # Always written, so a previous program's scalar flows never linger.
+        record("agcu_split", scalar_flow_words(
+            flow for flow, f in self.flows.items() if f.source == AGCU and f.fabric == "scalar"))
         for index, unit_config in sorted(self.unit_configs.items()):
             record(f"unit{index}", unit_config.to_words())
         return ProgramImage.for_config(config, words)
