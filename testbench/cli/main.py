@@ -6,6 +6,7 @@ import warnings
 
 from . import (
     bench_cmd,
+    coe_cmd,
     demo_cmd,
     fpga_cmd,
     kernel_cmd,
@@ -19,7 +20,7 @@ from . import (
 from .output import CommandError
 
 SUBCOMMANDS = [verilog_cmd, testfloat_cmd, bench_cmd, lint_cmd, demo_cmd, fpga_cmd, mem_cmd,
-               run_cmd, link_cmd, kernel_cmd]
+               run_cmd, link_cmd, kernel_cmd, coe_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
