@@ -15,8 +15,19 @@ import pytest
 
 from hdl.rdu.config import rdu_config
 from testbench.cli.main import main
-from testbench.compiler import Graph, compile_graph, evaluate, run_compiled
+from testbench.compiler import (
+    ORCHESTRATIONS,
+    Graph,
+    collect_run,
+    compile_graph,
+    enqueue_run,
+    evaluate,
+    host_buffers,
+    run_compiled,
+    stage_buffers,
+)
 from testbench.compiler.library import KERNEL_NAMES, kernel_graph, random_inputs
+from testbench.runtime.session import Session
 
 SEEDS = [1, 2]
 
@@ -163,6 +174,43 @@ def test_kernel_sweep(name, mode, sweep_seed, run_name):
                      k=int(rng.integers(1, 140 if mode == "unfused" else 65)),
                      n=int(rng.integers(1, 12)))
     _run(g, rdu_config(preset), mode, random_inputs(g, rng), run_name, sweep_seed)
+
+
+def test_resident_weights_serve_two_requests_in_one_session(seed, run_name, waves):
+    """swiglu's weight buffers (w1.B, w3.B: B layout) are written once; two requests
+    (software-, then hardware-orchestrated) each write only their activations (x.A, shared
+    by both GEMMs) and run every kernel on the resident weights, bit-exactly."""
+    rng = np.random.default_rng(seed)
+    config = rdu_config("small")
+    graph = kernel_graph("swiglu", m=_ragged(rng, 2, 7), k=_ragged(rng, 5, 20), n=6)
+    compiled = compile_graph(graph, config, "unfused")
+    assert compiled.weight_buffers == {"w1.B", "w3.B"}
+    assert {"x.A", "w1.B", "w3.B"} <= set(compiled.infos)
+    weights = {name: random_inputs(graph, rng)[name] for name in ("w1", "w3")}
+    session = Session(config)
+    resident = {name: session.write(contents, name) for name, contents in
+                host_buffers(compiled, weights, compiled.weight_buffers).items()}
+    requests, wants = [], []
+    for index, orchestration in enumerate(ORCHESTRATIONS):
+        x = {"x": random_inputs(graph, rng)["x"]}
+        writes = len(session.steps)
+        addresses = stage_buffers(compiled, session, x, resident, what=f"r{index}.")
+        staged = [step for step in session.steps[writes:] if step["op"] == "write"]
+        assert len(staged) == 1 and staged[0]["addr"] == addresses["x.A"], staged
+        assert all(addresses[name] == resident[name] for name in resident)
+        enqueue_run(compiled, session, addresses, orchestration=orchestration,
+                    tag=f"r{index}.")
+        requests.append((orchestration, f"r{index}."))
+        wants.append(evaluate(graph, {**x, **weights}, config.lanes, config.pmu_depth))
+    with pytest.raises(ValueError, match=r"\['x\.A'\] are not weight buffers"):
+        stage_buffers(compiled, Session(config), {}, {"x.A": 0})
+    result = session.run(run_name=run_name, seed=seed, waves=waves, timeout_cycles=50_000,
+                         host_stall=0.3)
+    for (orchestration, tag), want in zip(requests, wants, strict=True):
+        report = collect_run(compiled, result, orchestration=orchestration, tag=tag)
+        _check(report.outputs, {"out": want["out"]}, f"request {tag} ({orchestration})")
+        print(f"{tag} {orchestration}: {report.launches} launches, {report.cycles} cycles")
+    assert not np.array_equal(wants[0]["out"], wants[1]["out"]), "two different requests"
 
 
 def test_long_streaming_kernel_does_not_deadlock(run_name):

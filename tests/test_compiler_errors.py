@@ -4,15 +4,23 @@ Each error is a :class:`CompileError` (a ValueError) raised before anything is
 simulated, and its message names the op and the resource.
 """
 
+import re
+
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.agcu.arguments import READ, pattern_addresses
+from hdl.rdu.config import UnitKind, rdu_config
+from hdl.tile.config_distributor import COUNT_BITS, TARGET_BITS
+from hdl.tile.targets import config_targets
+from pcu_pmu.pmu.config import PMUConfig
 from testbench.compiler import BF16, CompileError, Graph, compile_graph, evaluate
+from testbench.compiler.execute import host_buffers
 from testbench.compiler.golden import row_max, row_sum
 from testbench.compiler.layout import GemmPlan
-from testbench.compiler.library import kernel_graph
+from testbench.compiler.library import kernel_graph, random_inputs
 from testbench.golden import numerics as g
+from testbench.golden.pmu import PMUModel
 
 SMALL = rdu_config("small")
 
@@ -44,8 +52,10 @@ def test_unary_chain_needs_one_pcu_per_tail_op():
 def test_pmu_overflow():
     _raises(r"gemm a, b: PMU overflow, K = 70 needs 70 PMU rows per output tile; the PMU "
             r"holds 64", lambda: kernel_graph("gemm", k=70), mode="fused")
-    # Unfused, K is cut into two chunks of 35 whose partial products add in memory.
-    assert len(compile_graph(kernel_graph("gemm", k=70), SMALL).kernels) == 3
+    # Unfused, K is cut into two chunks of 35 whose partial products add in memory: per
+    # chunk a kernel stages the A halves, one streams B and multiplies; then one add.
+    names = [k.name for k in compile_graph(kernel_graph("gemm", k=70), SMALL).kernels]
+    assert len(names) == 5 and sum("stage A" in name for name in names) == 2, names
 
 
 def test_device_memory_overflow():
@@ -185,3 +195,60 @@ def test_golden_gemm_chunks_accumulate_in_order():
 
     want = g.f32_add(systolic_tile(a[:, :35], b[:35]), systolic_tile(a[:, 35:], b[35:]))
     assert np.array_equal(got, want)
+
+
+def _pmu_configs(image, pmu: int) -> list[PMUConfig]:
+    """The PMU records of ``pmu`` in a program image's Program Load words."""
+    target = config_targets(SMALL)[f"unit{pmu}"]
+    words, found, i = image.words, [], 0
+    while i < len(words):
+        count = (words[i] >> TARGET_BITS) & ((1 << COUNT_BITS) - 1)
+        if words[i] & ((1 << TARGET_BITS) - 1) == target:
+            found.append(PMUConfig.from_words(words[i + 1:i + 1 + count]))
+        i += 1 + count
+    return found
+
+
+@pytest.mark.parametrize("m, k, n", [(5, 9, 14), (6, 20, 18), (9, 70, 6), (3, 130, 9)])
+def test_gemm_streams_put_the_packed_operands_in_the_pmu(m, k, n):
+    """The A and B buffers (host layouts), streamed by each kernel's descriptors into the
+    PMU golden model under each kernel's PMU configuration, make the PMU read exactly the
+    packed operand words of the tiles that kernel computes."""
+    rng = np.random.default_rng(m * k * n)
+    graph = kernel_graph("gemm", m=m, k=k, n=n)
+    compiled = compile_graph(graph, SMALL)
+    inputs = random_inputs(graph, rng)
+    plan = GemmPlan(m, k, n, SMALL.lanes, SMALL.pmu_depth)
+    assert compiled.weight_buffers == {"b.B"}
+    buffers = host_buffers(compiled, inputs)
+    assert set(buffers) == {"a.A", "b.B"}
+    assert host_buffers(compiled, {"b": inputs["b"]}, compiled.weight_buffers).keys() == {"b.B"}
+    assert np.all(buffers["a.A"] >> 16 == 0) and np.all(buffers["b.B"] & 0xFFFF == 0)
+    packed = plan.pack(inputs["a"], inputs["b"]).reshape(
+        plan.chunks, plan.tile_rows, plan.tile_cols, plan.kc, SMALL.lanes)
+    addresses, beat, address = {}, SMALL.vector_bits // 8, 0
+    for name, info in compiled.infos.items():
+        addresses[name] = address
+        address += info.words(SMALL.lanes) * 4
+    pmu = next(i for i, (kind, _) in enumerate(SMALL.units()) if kind == UnitKind.PMU)
+    model = PMUModel(SMALL.pmu_params())
+    checked = 0
+    for kernel in compiled.kernels:
+        if "gemm_chunk" not in kernel.name:
+            continue
+        (config,) = _pmu_configs(kernel.image, pmu)
+        (read,) = [s for s in kernel.streams if s.direction == READ]
+        source = buffers[read.buffer].reshape(-1)
+        beats = [source[(a - addresses[read.buffer]) // 4:][:SMALL.lanes]
+                 for a in pattern_addresses(read.descriptor(addresses, beat), beat)]
+        out = model.run(config, np.array(beats, np.uint64)).vec_out
+        if "stage A" in kernel.name:
+            assert read.buffer == "a.A" and out.size == 0
+            continue
+        ti, tj, last, chunk = (int(v) for v in re.search(
+            r"tile \((\d+), (\d+)\.\.(\d+)\) chunk (\d+)$", kernel.name).groups())
+        count = last - tj + 1
+        want = packed[chunk, ti, tj:tj + count].reshape(-1, SMALL.lanes)
+        assert np.array_equal(out, want), kernel.name
+        checked += count
+    assert checked == plan.chunks * plan.tile_rows * plan.tile_cols

@@ -17,6 +17,9 @@ Semantics in one place:
 * vector port (lanes = banks): a local address is a row; lane c goes to bank c
   (PLAIN) or bank (row + c) mod banks (DIAGONAL), so a TRANSPOSED read of a
   banks x banks tile gathers one column per beat, one element from every bank.
+* ``half_write`` (vector write only): a write local address ``a`` of a buffer of
+  R rows stores half ``a // R`` (0: low bits, 1: high bits of every lane) of row
+  ``a mod R`` and leaves the other half; the write range may span 2 R addresses.
 * scalar port: a local address is an element; bits ``[bank_shift,
   bank_shift + log2(banks))`` pick the bank, the remaining bits (low bits first)
   the row.

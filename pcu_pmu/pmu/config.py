@@ -16,8 +16,19 @@ bytes  field
 51     ``bank_shift`` (u8): the bank-select bits of a scalar address are
        ``[bank_shift, bank_shift + log2(banks))``
 52     bit 0 ``write_port``, bit 1 ``write_layout``, bit 2 ``read_port``,
-       bits 3-4 ``read_layout``; bits 5-7 and bytes 53-55 ``reserved`` (zero)
+       bits 3-4 ``read_layout``, bit 5 ``half_write``; bits 6-7 and bytes 53-55
+       ``reserved`` (zero)
 ====== ====================================================================
+
+``half_write`` (vector write port only): the write side stores one half of each
+word, so two streams can fill the two halves of the same rows one after the
+other. With ``R = depth / n_buffers`` rows per buffer, local write address ``a``
+(``0 <= a < 2 R``) writes row ``a mod R``; bit ``log2(R)`` of ``a`` picks the
+half: 0 stores bits ``[0, width/2)`` of each lane into the same bits of its
+word, 1 stores bits ``[width/2, width)`` (for 32-bit words: bits 0-15 and
+16-31). The other half keeps its contents. The write range may then span
+``2 R`` local addresses. With ``n_buffers = 1`` the half bit is bit
+``log2(depth)``, just above the row bits.
 
 Address generator (24 bytes): ``base`` (u32), ``lo`` (u32), ``hi`` (u32),
 ``bounds[0..2]`` (u16 each, level 0 innermost), ``strides[0..2]`` (s16 each).
@@ -95,7 +106,8 @@ class PMUConfigLayout(data.Struct):
     write_layout: WriteLayout
     read_port: Port
     read_layout: ReadLayout
-    reserved: unsigned(27)
+    half_write: unsigned(1)
+    reserved: unsigned(26)
 
 
 CONFIG_BITS = data.Layout.cast(PMUConfigLayout).size
@@ -177,6 +189,7 @@ class PMUConfig:
     write_layout: WriteLayout = WriteLayout.PLAIN
     read_port: Port = Port.VECTOR
     read_layout: ReadLayout = ReadLayout.PLAIN
+    half_write: bool = False
 
     # -- encoding --------------------------------------------------------------------------
 
@@ -190,6 +203,8 @@ class PMUConfig:
         _check_int("passes", self.passes, 1, 0xFFFF)
         _check_int("n_buffers", self.n_buffers, 1, 0xFF)
         _check_int("bank_shift", self.bank_shift, 0, 0xFF)
+        if not isinstance(self.half_write, bool):
+            raise ValueError(f"half_write must be a bool, not {self.half_write!r}")
         for name, kind in (("write_port", Port), ("write_layout", WriteLayout),
                            ("read_port", Port), ("read_layout", ReadLayout)):
             if not isinstance(getattr(self, name), kind):
@@ -234,7 +249,8 @@ class PMUConfig:
         return cls(write=side(view.write), read=side(view.read), passes=view.passes,
                    n_buffers=view.n_buffers, bank_shift=view.bank_shift,
                    write_port=Port(view.write_port), write_layout=WriteLayout(view.write_layout),
-                   read_port=Port(view.read_port), read_layout=ReadLayout(view.read_layout))
+                   read_port=Port(view.read_port), read_layout=ReadLayout(view.read_layout),
+                   half_write=bool(view.half_write))
 
     @classmethod
     def from_words(cls, words) -> "PMUConfig":
@@ -252,6 +268,10 @@ class PMUConfig:
         """Local addresses one buffer holds for ``port``: rows (vector) or elements (scalar)."""
         rows = self.buffer_rows(params)
         return rows if port is Port.VECTOR else rows * params.banks
+
+    def write_capacity(self, params: PMUParams) -> int:
+        """Local addresses of the write side: twice the rows with ``half_write``."""
+        return (2 if self.half_write else 1) * self.capacity(params, self.write_port)
 
     def validate(self, params: PMUParams) -> "PMUConfig":
         """Return self if a PMU with ``params`` can run this; else ValueError naming a field."""
@@ -271,6 +291,10 @@ class PMUConfig:
                 f"({rows} rows x {params.banks} banks); the maximum is {max_shift}")
         if self.write_layout is WriteLayout.DIAGONAL and self.write_port is not Port.VECTOR:
             raise ValueError("write_layout = DIAGONAL needs write_port = VECTOR")
+        if self.half_write and self.write_port is not Port.VECTOR:
+            raise ValueError("half_write needs write_port = VECTOR")
+        if self.half_write and params.width % 2:
+            raise ValueError(f"half_write needs an even word width, not {params.width}")
         if self.read_layout is not ReadLayout.PLAIN and self.read_port is not Port.VECTOR:
             raise ValueError(f"read_layout = {self.read_layout.name} needs read_port = VECTOR")
         if self.read_layout is ReadLayout.TRANSPOSED and rows % params.banks:
@@ -279,11 +303,14 @@ class PMUConfig:
                 f"buffer, but a buffer has {rows} rows (depth {params.depth} / n_buffers {n})")
         for name, port in (("write", self.write_port), ("read", self.read_port)):
             side = getattr(self, name)
-            capacity = self.capacity(params, port)
+            halves = name == "write" and self.half_write
+            capacity = self.write_capacity(params) if name == "write" else self.capacity(
+                params, port)
             if side.hi - side.lo > capacity:
                 raise ValueError(
                     f"{name}.hi - {name}.lo = {side.hi - side.lo} exceeds the {capacity} "
-                    f"{'rows' if port is Port.VECTOR else 'elements'} of one buffer "
-                    f"(depth {params.depth} / n_buffers {n}"
-                    f"{'' if port is Port.VECTOR else f' x {params.banks} banks'})")
+                    f"{'half-rows' if halves else 'rows' if port is Port.VECTOR else 'elements'}"
+                    f" of one buffer (depth {params.depth} / n_buffers {n}"
+                    f"{'' if port is Port.VECTOR else f' x {params.banks} banks'}"
+                    f"{' x 2 halves' if halves else ''})")
         return self

@@ -30,6 +30,9 @@ class PMU(wiring.Component):
     last configuration word until both sides finished all passes and the last read
     beat has left. The next configuration is taken once all passes are done.
 
+    With ``half_write`` the write side stores only the half word its address picks
+    (see :mod:`.config`), through per-half write enables of the banks.
+
     Per cycle the write side can take one beat and the read side can issue one
     read; a read beat appears one cycle after its address. Writes and reads of
     one pass never share a buffer when ``n_buffers >= 2``; with one buffer the
@@ -63,11 +66,15 @@ class PMU(wiring.Component):
         cfg = port.config
         wiring.connect(m, wiring.flipped(self.cfg), port.words)
 
+        # Even widths get a write enable per half word (``half_write``); en is then 2 bits.
+        halves = 2 if width % 2 == 0 else 1
         mems = []
         for b in range(banks):
             mem = Memory(shape=width, depth=p.depth, init=[])
             m.submodules[f"bank{b}"] = mem
-            mems.append((mem.write_port(), mem.read_port()))
+            write_port = (mem.write_port(granularity=width // 2) if halves == 2
+                          else mem.write_port())
+            mems.append((write_port, mem.read_port()))
 
         # -- control: passes, buffers, and the count of filled buffers ---------------------
         running = Signal()
@@ -124,18 +131,27 @@ class PMU(wiring.Component):
         m.d.comb += w_ag.step.eq(w_take)
         w_offset = (w_buf << buf_shift)[:row_bits]
         w_bank, w_row_scalar = scalar_bank_row(w_local)
-        w_rot = Mux(cfg.write_layout == WriteLayout.DIAGONAL, w_local[:bank_bits], 0)
+        # half_write: the bit above a buffer's rows picks the half; the bits below, the row.
+        w_half = (w_local >> buf_shift)[0]
+        w_row_vector = Signal(ADDR_BITS)
+        m.d.comb += w_row_vector.eq(Mux(
+            cfg.half_write,
+            w_local & ~(Const((1 << ADDR_BITS) - 1, ADDR_BITS) << buf_shift)[:ADDR_BITS],
+            w_local))
+        w_rot = Mux(cfg.write_layout == WriteLayout.DIAGONAL, w_row_vector[:bank_bits], 0)
+        w_half_mask = Mux(cfg.half_write, Mux(w_half, 0b10, 0b01), 0b11)
         # bank b takes lane (b - rot) mod banks
         lanes_in = [self.vec_in.payload[c] for c in range(banks)]
         w_rotated = rotate(lanes_in, (banks - w_rot)[:bank_bits])
         w_row = Signal(row_bits)
-        m.d.comb += w_row.eq(Mux(w_scalar, w_row_scalar, w_local[:row_bits]) | w_offset)
+        m.d.comb += w_row.eq(Mux(w_scalar, w_row_scalar, w_row_vector[:row_bits]) | w_offset)
         for b, (wp, _) in enumerate(mems):
+            write = w_take & w_in_range & (~w_scalar | (w_bank == b))
             m.d.comb += [
                 wp.addr.eq(w_row),
                 wp.data.eq(Mux(w_scalar, self.sca_in.payload,
                                w_rotated[b * width:(b + 1) * width])),
-                wp.en.eq(w_take & w_in_range & (~w_scalar | (w_bank == b))),
+                wp.en.eq(Mux(write, w_half_mask if halves == 2 else 1, 0)),
             ]
         w_end = w_take & w_ag.last
 

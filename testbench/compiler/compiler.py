@@ -1,8 +1,11 @@
 """The kernel compiler: graph -> primitives -> groups -> placed units -> kernels.
 
 ``compile_graph(graph, config, mode)`` returns a :class:`CompiledGraph`: the
-buffers every tensor needs in device memory (and how the host fills the inputs),
-and one :class:`~.kernel.Kernel` per launch, in order. Every resource is checked
+buffers every tensor needs in device memory (and how the host fills the inputs;
+which of them hold weights only), and one :class:`~.kernel.Kernel` per launch, in
+order. A GEMM chunk is a kernel that stages the A halves of a tile row in a PMU,
+then one kernel per batch of tile columns that streams the B halves in and runs
+the systolic PCU (see :meth:`_KernelBuilder._gemm`). Every resource is checked
 here, before anything is simulated, and a shortfall raises :class:`CompileError`
 naming the op and the resource.
 
@@ -32,10 +35,10 @@ from testbench.runtime.memory_map import tensor_region
 from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
 
 from .errors import CompileError
-from .graph import Graph
+from .graph import BF16, Graph
 from .kernel import Kernel, Stream
 from .layout import GemmPlan, beats_per_row
-from .lowering import Prim, TensorInfo, lower
+from .lowering import Prim, lower
 from .placement import Slot, group_prims, pcu_slots
 
 __all__ = ["MODES", "TAIL_OPS", "CompiledGraph", "compile_graph"]
@@ -55,7 +58,13 @@ MAX_STREAMED_BEATS = 4096
 
 @dataclass
 class CompiledGraph:
-    """What the host needs to run a graph: buffers, kernels in launch order."""
+    """What the host needs to run a graph: buffers, kernels in launch order.
+
+    ``weight_buffers``: the buffers the host fills from weight inputs alone
+    (``Graph.input(..., weight=True)``): a GEMM's ``<b>.B`` (or ``<a>.A``) buffer of a
+    weight, an fp32 weight's own buffer. No kernel writes them, so they can be written
+    once and stay in device memory across runs (see :func:`~.execute.stage_buffers`).
+    """
 
     graph: Graph
     config: RDUConfig
@@ -63,6 +72,7 @@ class CompiledGraph:
     infos: dict            # tensor name -> TensorInfo (only tensors with a buffer)
     kernels: list          # Kernel, in launch order
     groups: list           # the primitive groups, one per kernel family (for reports)
+    weight_buffers: frozenset = frozenset()
 
     @property
     def beat_bytes(self) -> int:
@@ -99,7 +109,22 @@ def compile_graph(graph: Graph, config: RDUConfig, mode: str = "unfused") -> Com
         for stream in kernel.streams:
             _check_in_bounds(kernel, stream, used, lanes)
     _check_device_memory(config, used)
-    return CompiledGraph(graph, config, mode, used, kernels, groups)
+    return CompiledGraph(graph, config, mode, used, kernels, groups,
+                         _weight_buffers(graph, used))
+
+
+def _weight_buffers(graph: Graph, infos: dict) -> frozenset:
+    names = set()
+    for name, info in infos.items():
+        if info.operand is not None:
+            source = info.operand[2]
+        elif name in graph.inputs and info.dtype != BF16 and info.fill is None:
+            source = name
+        else:
+            continue
+        if source in graph.weights:
+            names.add(name)
+    return frozenset(names)
 
 
 def _last_beat(stream: Stream) -> int:
@@ -315,21 +340,35 @@ class _KernelBuilder:
                       len(pcus) + tokens)
 
     def _gemm(self, prims, slots) -> list[Kernel]:
+        """Per tile row: a kernel that stages the A halves in the PMU, then per batch of
+        tile cols a kernel that adds the B halves and runs the systolic PCU on them.
+
+        Two READ streams into one PMU would interleave their beats at burst granularity
+        (the AGCU round-robins their AR requests and R beats of different IDs may
+        interleave), and the PMU's write pattern needs a fixed order; so A and B arrive
+        in separate kernels. The PMU keeps its contents between kernels, so the A halves
+        staged once serve every batch of the tile row (each batch writes its B halves
+        over rows ``0 .. count*kc - 1`` and reads the packed words back)."""
         head = prims[0]
         plan: GemmPlan = head.attrs["plan"]
         chunk = head.attrs["chunk"]
-        operands = head.attrs["operands"]
-        vectors = plan.chunks * plan.tile_rows * plan.tile_cols * plan.kc
-        self.infos.setdefault(operands, TensorInfo((vectors, self.lanes), "fp32", vectors,
-                                                   pad=None, gemm=(plan, head.inputs)))
         pcus, (pmu,) = self._units(prims, len(slots), 1)
-        out, lanes = prims[-1].output, self.lanes
+        out, lanes, depth = prims[-1].output, self.lanes, self.config.pmu_depth
+        name = _op_name(prims)
         kernels = []
+        staged_row = None
         for ti, tj, count in plan.batches():
+            if ti != staged_row:
+                kernels.append(self._gemm_stage_a(prims, plan, chunk, ti, pmu))
+                staged_row = ti
             rows = count * plan.kc
+            # Local write addresses depth.. select the high (B) halves of rows 0.. .
+            b_halves = AddressGenConfig(base=depth, bounds=(rows, 1, 1), strides=(1, 0, 0),
+                                        lo=0, hi=2 * depth)
             dense = AddressGenConfig(base=0, bounds=(rows, 1, 1), strides=(1, 0, 0), lo=0,
                                      hi=rows)
-            builder = ProgramBuilder(self.config).unit(pmu, PMUConfig(write=dense, read=dense))
+            builder = ProgramBuilder(self.config).unit(pmu, PMUConfig(
+                write=b_halves, read=dense, half_write=True))
             builder.unit(pcus[0], self._pcu(mode=Mode.SYSTOLIC, counters=(
                 CounterConfig(bound=plan.kc), CounterConfig(bound=count), CounterConfig())))
             for unit, slot in zip(pcus[1:], slots[1:], strict=True):
@@ -337,14 +376,31 @@ class _KernelBuilder:
             out_flow = self._chain(builder, prims, [pmu, *pcus], 0, False)
             builder.done_tokens([pmu, *pcus])
             row_beats = plan.tile_cols
-            read = Stream(READ, 0, operands, plan.packed_index(chunk, ti, tj), (rows, 1, 1),
-                          (1, 0, 0))
+            read = Stream(READ, 0, head.attrs["b_buffer"], plan.b_index(chunk, tj),
+                          (rows, 1, 1), (1, 0, 0))
             write = Stream(WRITE, out_flow, out, ti * lanes * row_beats + tj,
                            (lanes, count, 1), (row_beats, 1, 0))
-            kernels.append(Kernel(f"{_op_name(prims)} tile ({ti}, {tj}..{tj + count - 1}) "
-                                  f"chunk {chunk}", self._build(prims, builder), (read, write),
+            kernels.append(Kernel(f"{name} tile ({ti}, {tj}..{tj + count - 1}) chunk {chunk}",
+                                  self._build(prims, builder), (read, write),
                                   2 + len(slots) - 1))
         return kernels
+
+    def _gemm_stage_a(self, prims, plan: GemmPlan, chunk: int, ti: int, pmu: int) -> Kernel:
+        """The A vectors of tile row ``ti``, once per tile of the widest batch (a stride-0
+        level), into the low halves of PMU rows ``0 .. count*kc - 1``; nothing is read."""
+        count = min(plan.tiles_per_kernel, plan.tile_cols)
+        rows = count * plan.kc
+        a_halves = AddressGenConfig(base=0, bounds=(rows, 1, 1), strides=(1, 0, 0), lo=0,
+                                    hi=2 * self.config.pmu_depth)
+        no_reads = AddressGenConfig(base=0, bounds=(1, 1, 1), strides=(0, 0, 0), lo=0, hi=0)
+        builder = ProgramBuilder(self.config).unit(pmu, PMUConfig(
+            write=a_halves, read=no_reads, half_write=True))
+        builder.flow(0, AGCU, [pmu])
+        builder.done_tokens([pmu])
+        read = Stream(READ, 0, prims[0].attrs["a_buffer"], plan.a_index(chunk, ti),
+                      (plan.kc, count, 1), (1, 0, 0))
+        return Kernel(f"{_op_name(prims)} stage A tile row {ti} chunk {chunk}",
+                      self._build(prims, builder), (read,), 1)
 
     def _vec_max(self, prims) -> list[Kernel]:
         (prim,) = prims

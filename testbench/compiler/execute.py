@@ -1,9 +1,17 @@
 """Run a :class:`~.compiler.CompiledGraph` on the RDU top through a runtime session.
 
 The host writes every input buffer (graph inputs padded as the compiler chose,
-GEMM operands packed, ``-inf``-filled scratch), allocates the others, launches
-the kernels (one by one from the host, ``software``, or as one AGCU schedule,
-``hardware``), and reads the graph's outputs back.
+GEMM operands in their A and B layouts, ``-inf``-filled scratch), allocates the
+others, launches the kernels (one by one from the host, ``software``, or as one
+AGCU schedule, ``hardware``), and reads the graph's outputs back.
+
+Resident weights: :func:`host_buffers` gives the host-side contents of buffers
+(``compiled.weight_buffers`` depend on weight inputs alone). A caller that keeps
+weights in device memory writes those once (``session.write``) and passes their
+addresses as ``resident`` to :func:`stage_buffers` for every run; then
+:func:`enqueue_run` launches the kernels and reads the outputs, and
+:func:`collect_run` turns the simulation's results into a :class:`RunReport`.
+:func:`run_compiled` does all of it for one run in one simulation.
 """
 
 from dataclasses import dataclass
@@ -16,7 +24,8 @@ from .compiler import CompiledGraph
 from .graph import BF16
 from .layout import pack, padded_cols, unpack
 
-__all__ = ["ORCHESTRATIONS", "RunReport", "buffer_contents", "run_compiled"]
+__all__ = ["ORCHESTRATIONS", "RunReport", "buffer_contents", "collect_run", "enqueue_run",
+           "host_buffers", "run_compiled", "stage_buffers"]
 
 ORCHESTRATIONS = ("software", "hardware")
 
@@ -33,22 +42,106 @@ class RunReport:
 
 
 def buffer_contents(compiled: CompiledGraph, name: str, inputs: dict) -> np.ndarray | None:
-    """What the host writes into buffer ``name`` before the first kernel (None: nothing)."""
+    """What the host writes into buffer ``name`` before the first kernel (None: nothing).
+
+    ``inputs`` needs only the graph inputs this buffer is made from."""
     info, lanes = compiled.infos[name], compiled.config.lanes
-    if info.gemm is not None:
-        plan, (a, b) = info.gemm
-        return plan.pack(np.asarray(inputs[a]).view(np.uint16).reshape(plan.m, plan.k),
-                         np.asarray(inputs[b]).view(np.uint16).reshape(plan.k, plan.n))
+    if info.operand is not None:
+        side, plan, source = info.operand
+        value = np.asarray(inputs[source]).view(np.uint16)
+        if side == "a":
+            return plan.a_layout(value.reshape(plan.m, plan.k))
+        return plan.b_layout(value.reshape(plan.k, plan.n))
     if info.fill is not None:
         return np.full(info.words(lanes), np.uint32(info.fill), np.uint32)
     if name in compiled.graph.inputs:
         if info.dtype == BF16:
-            return None  # only GEMM reads bf16 inputs, through its packed operands
+            return None  # only GEMM reads bf16 inputs, through its A and B buffers
         words = np.asarray(inputs[name]).view(np.uint32).reshape(info.shape)
         packed = pack(words, info.pad or 0, lanes)
         slack = np.zeros((info.rows_alloc - info.shape[0], packed.shape[1]), np.uint32)
         return np.concatenate([packed, slack])
     return None
+
+
+def host_buffers(compiled: CompiledGraph, inputs: dict, names=None) -> dict:
+    """``{buffer: contents}`` of every buffer in ``names`` (default: all) the host writes.
+
+    ``host_buffers(compiled, weights, compiled.weight_buffers)`` needs only the weight
+    inputs: the weight buffers' contents, to write once and keep resident."""
+    names = compiled.infos if names is None else names
+    contents = {name: buffer_contents(compiled, name, inputs) for name in names}
+    return {name: value for name, value in contents.items() if value is not None}
+
+
+def stage_buffers(compiled: CompiledGraph, session: Session, inputs: dict,
+                  resident: dict | None = None, what: str = "") -> dict:
+    """Write or allocate every buffer of ``compiled`` in ``session``; return their addresses.
+
+    ``resident``: ``{buffer: address}`` of buffers already in device memory (weight
+    buffers written earlier); they are neither written nor allocated, and ``inputs``
+    need not hold the inputs they are made from. ``what`` prefixes the allocation names."""
+    resident = dict(resident or {})
+    unknown = sorted(set(resident) - set(compiled.infos))
+    if unknown:
+        raise ValueError(f"resident buffers {unknown} are not buffers of this graph")
+    written = sorted(set(resident) - compiled.weight_buffers)
+    if written:
+        raise ValueError(f"resident buffers {written} are not weight buffers; a run writes "
+                         f"or fills them")
+    lanes = compiled.config.lanes
+    addresses = {}
+    for name, info in compiled.infos.items():
+        if name in resident:
+            addresses[name] = resident[name]
+            continue
+        contents = buffer_contents(compiled, name, inputs)
+        if contents is None:
+            addresses[name] = session.allocate(info.words(lanes) * 4, what + name)
+        else:
+            addresses[name] = session.write(contents, what + name)
+    return addresses
+
+
+def enqueue_run(compiled: CompiledGraph, session: Session, addresses: dict, *,
+                orchestration: str = "software", tag: str = "") -> None:
+    """Launch every kernel on the buffers at ``addresses`` and read the outputs back; the
+    session's results are named ``tag`` + output / launch name (see :func:`collect_run`)."""
+    if orchestration not in ORCHESTRATIONS:
+        raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not {orchestration!r}")
+    lanes, beat = compiled.config.lanes, compiled.beat_bytes
+    arguments = [k.arguments(addresses, beat) for k in compiled.kernels]
+    if orchestration == "software":
+        for i, (kernel, args) in enumerate(zip(compiled.kernels, arguments, strict=True)):
+            session.load(kernel.image)
+            session.launch(args, f"{tag}k{i}")
+    else:
+        session.schedule([(k.image, args) for k, args in
+                          zip(compiled.kernels, arguments, strict=True)], f"{tag}schedule")
+    for name in compiled.graph.outputs:
+        info = compiled.infos[name]
+        session.read(tag + name, addresses[name],
+                     info.shape[0] * padded_cols(info.shape[1], lanes))
+
+
+def collect_run(compiled: CompiledGraph, result: dict, *, orchestration: str = "software",
+                tag: str = "") -> RunReport:
+    """The :class:`RunReport` of the run :func:`enqueue_run` queued with ``tag``."""
+    lanes = compiled.config.lanes
+    outputs = {}
+    for name in compiled.graph.outputs:
+        info = compiled.infos[name]
+        words = unpack(result[tag + name], info.shape, lanes)
+        outputs[name] = words.astype(np.uint16) if info.dtype == BF16 else words
+    if orchestration == "software":
+        last = len(compiled.kernels) - 1
+        cycles = int(result[f"{tag}k{last}_window"][1] - result[f"{tag}k0_window"][0])
+        kernel_cycles = sum(int(result[f"{tag}k{i}_cycles"][1]) for i in range(last + 1))
+    else:
+        cycles = int(result[f"{tag}schedule_window"][1] - result[f"{tag}schedule_window"][0])
+        kernel_cycles = 0
+    return RunReport(outputs, cycles, kernel_cycles, len(compiled.kernels),
+                     compiled.bytes_moved())
 
 
 def run_compiled(compiled: CompiledGraph, inputs: dict, *, orchestration: str = "software",
@@ -59,40 +152,9 @@ def run_compiled(compiled: CompiledGraph, inputs: dict, *, orchestration: str = 
     runtime's per-command timeout (``timeout_cycles``) is the watchdog."""
     if orchestration not in ORCHESTRATIONS:
         raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not {orchestration!r}")
-    config, lanes = compiled.config, compiled.config.lanes
-    session = Session(config)
-    addresses = {}
-    for name, info in compiled.infos.items():
-        contents = buffer_contents(compiled, name, inputs)
-        if contents is None:
-            addresses[name] = session.allocate(info.words(lanes) * 4, name)
-        else:
-            addresses[name] = session.write(contents, name)
-    beat = compiled.beat_bytes
-    arguments = [k.arguments(addresses, beat) for k in compiled.kernels]
-    if orchestration == "software":
-        for i, (kernel, args) in enumerate(zip(compiled.kernels, arguments, strict=True)):
-            session.load(kernel.image)
-            session.launch(args, f"k{i}")
-    else:
-        session.schedule([(k.image, args) for k, args in
-                          zip(compiled.kernels, arguments, strict=True)], "schedule")
-    for name in compiled.graph.outputs:
-        info = compiled.infos[name]
-        session.read(name, addresses[name], info.shape[0] * padded_cols(info.shape[1], lanes))
+    session = Session(compiled.config)
+    addresses = stage_buffers(compiled, session, inputs)
+    enqueue_run(compiled, session, addresses, orchestration=orchestration)
     result = session.run(run_name=run_name, seed=seed, waves=waves,
                          timeout_cycles=timeout_cycles, host_stall=host_stall)
-    outputs = {}
-    for name in compiled.graph.outputs:
-        info = compiled.infos[name]
-        words = unpack(result[name], info.shape, lanes)
-        outputs[name] = words.astype(np.uint16) if info.dtype == BF16 else words
-    if orchestration == "software":
-        last = len(compiled.kernels) - 1
-        cycles = int(result[f"k{last}_window"][1] - result["k0_window"][0])
-        kernel_cycles = sum(int(result[f"k{i}_cycles"][1]) for i in range(last + 1))
-    else:
-        cycles = int(result["schedule_window"][1] - result["schedule_window"][0])
-        kernel_cycles = 0
-    return RunReport(outputs, cycles, kernel_cycles, len(compiled.kernels),
-                     compiled.bytes_moved())
+    return collect_run(compiled, result, orchestration=orchestration)

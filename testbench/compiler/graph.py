@@ -1,8 +1,10 @@
 """The dataflow-graph IR: named 2-D tensors (fp32 or bf16) and the ops that make them.
 
 Every tensor is ``[rows, cols]``; ops read tensors by name and define one new
-tensor. Building a graph checks shapes and dtypes at once, so a bad graph
-fails with :class:`CompileError` before anything is compiled or simulated.
+tensor. An input may be marked a weight (``input(..., weight=True)``): fixed
+across runs, so the buffers made from it alone can stay in device memory.
+Building a graph checks shapes and dtypes at once, so a bad graph fails with
+:class:`CompileError` before anything is compiled or simulated.
 
 Ops (``Op.kind``):
 
@@ -51,9 +53,13 @@ class Graph:
         self.ops: list[Op] = []
         self.inputs: list[str] = []
         self.outputs: list[str] = []
+        #: inputs marked ``weight=True``: fixed across runs, so their buffers can stay
+        #: resident in device memory (see ``CompiledGraph.weight_buffers``)
+        self.weights: set[str] = set()
 
     # -- construction ---------------------------------------------------------------------
-    def input(self, name: str, shape, dtype: str = FP32) -> str:
+    def input(self, name: str, shape, dtype: str = FP32, weight: bool = False) -> str:
+        """A graph input; ``weight``: its value is fixed across runs (a model weight)."""
         shape = tuple(int(s) for s in shape)
         if len(shape) != 2 or min(shape) < 1:
             raise CompileError(f"input {name}: shape {shape} is not [rows >= 1, cols >= 1]")
@@ -61,6 +67,8 @@ class Graph:
             raise CompileError(f"input {name}: unsupported dtype {dtype!r} (fp32 or bf16)")
         self._define(Tensor(name, shape, dtype))
         self.inputs.append(name)
+        if weight:
+            self.weights.add(name)
         return name
 
     def output(self, *names: str) -> None:

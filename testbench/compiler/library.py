@@ -2,8 +2,8 @@
 
 Input array names: ``a``, ``b`` for gemm (bf16 ``[m, k]``, ``[k, n]``) and the
 binary ops (fp32 ``[rows, cols]``); ``x`` for the unary ops and reductions;
-``x`` (bf16 ``[m, k]``), ``w1``, ``w3`` (bf16 ``[k, n]``) for swiglu. The output
-is always ``out``.
+``x`` (bf16 ``[m, k]``), ``w1``, ``w3`` (bf16 ``[k, n]``) for swiglu. ``b``, ``w1``
+and ``w3`` are marked weights. The output is always ``out``.
 """
 
 import numpy as np
@@ -23,11 +23,12 @@ def kernel_graph(name: str, *, rows: int = 4, cols: int = 4, m: int = 4, k: int 
     """The graph of kernel ``name``: gemm/swiglu use m, k, n; the others rows, cols."""
     g = Graph()
     if name == "gemm":
-        g.output(g.gemm(g.input("a", (m, k), BF16), g.input("b", (k, n), BF16), "out"))
+        g.output(g.gemm(g.input("a", (m, k), BF16), g.input("b", (k, n), BF16, weight=True),
+                        "out"))
     elif name == "swiglu":
         x = g.input("x", (m, k), BF16)
-        gate = g.silu(g.gemm(x, g.input("w1", (k, n), BF16), "h1"), "gate")
-        g.output(g.mul(gate, g.gemm(x, g.input("w3", (k, n), BF16), "h3"), "out"))
+        gate = g.silu(g.gemm(x, g.input("w1", (k, n), BF16, weight=True), "h1"), "gate")
+        g.output(g.mul(gate, g.gemm(x, g.input("w3", (k, n), BF16, weight=True), "h3"), "out"))
     elif name in BINARY_OPS:
         g.output(g.binary(name, g.input("a", (rows, cols)), g.input("b", (rows, cols)), "out"))
     elif name in UNARY_OPS:

@@ -1,7 +1,11 @@
 """Graph -> primitive ops: each primitive is something one PCU (plus a PMU) does per pass.
 
 * ``gemm`` -> one ``gemm_chunk`` per K chunk of its :class:`~.layout.GemmPlan`, then
-  ``add`` of the partials in chunk order.
+  ``add`` of the partials in chunk order. Its operands get buffers of their own:
+  ``<a>.A`` in the A layout (bits 0-15) and ``<b>.B`` in the B layout (bits 16-31,
+  see :mod:`.layout`), each made by the host from that one input alone, so a
+  weight's ``.B`` buffer can stay in device memory across runs; GEMMs that share
+  an operand share its buffer.
 * ``row_max`` over more than ``lanes`` columns -> ``vec_max`` (the max of each
   vector, one per beat, rows padded to ``lanes**(levels-1)`` beats of ``-inf``),
   then ``gather_max`` levels (a PMU gathers lane 0 of ``lanes`` beats into one
@@ -48,7 +52,9 @@ class TensorInfo:
     rows_alloc: int
     pad: int | None = 0
     fill: int | None = None  # every word of the buffer starts as this value (host-written)
-    gemm: tuple | None = None  # (GemmPlan, (a, b)): the host packs this buffer from a and b
+    # ("a" | "b", GemmPlan, input name): the host lays this buffer out from that input in
+    # the GEMM's A or B layout
+    operand: tuple | None = None
 
     def words(self, lanes: int) -> int:
         return self.rows_alloc * padded_cols(self.shape[1], lanes)
@@ -87,21 +93,27 @@ def _lower_gemm(graph, op, lanes, pmu_depth, prims, infos, fused):
     for operand in op.inputs:
         if operand not in graph.inputs:
             raise CompileError(f"gemm {', '.join(op.inputs)}: operand {operand} must be a graph "
-                               f"input (compiler v1 packs GEMM operands on the host)")
+                               f"input (compiler v1 lays GEMM operands out on the host)")
     plan = GemmPlan(a.shape[0], a.shape[1], b.shape[1], lanes, pmu_depth)
     if fused and plan.chunks > 1:
         raise CompileError(f"gemm {', '.join(op.inputs)}: PMU overflow, K = {plan.k} needs "
                            f"{plan.k} PMU rows per output tile; the PMU holds {pmu_depth} "
                            f"(fused mode keeps the K accumulation on chip; compile unfused to "
                            f"add K chunks through device memory)")
+    a_name, b_name = op.inputs
+    buffers = {}
+    for side, source, vectors in (("a", a_name, plan.a_vectors), ("b", b_name, plan.b_vectors)):
+        buffers[side] = f"{source}.{side.upper()}"
+        infos.setdefault(buffers[side], TensorInfo((vectors, lanes), "fp32", vectors, pad=None,
+                                                   operand=(side, plan, source)))
     rows_alloc = plan.tile_rows * lanes
     shape = (plan.m, plan.n)
     partials = []
     for chunk in range(plan.chunks):
         name = op.output if plan.chunks == 1 else f"{op.output}.p{chunk}"
         infos[name] = TensorInfo(shape, "fp32", rows_alloc, pad=None)
-        prims.append(Prim("gemm_chunk", op.inputs, name, {"plan": plan, "chunk": chunk,
-                                                      "operands": f"{op.output}.operands"}))
+        prims.append(Prim("gemm_chunk", op.inputs, name, {
+            "plan": plan, "chunk": chunk, "a_buffer": buffers["a"], "b_buffer": buffers["b"]}))
         partials.append(name)
     acc = partials[0]
     for chunk in range(1, plan.chunks):

@@ -2,7 +2,8 @@
 
 :class:`PMUModel` keeps the bank contents across configurations (as the RTL
 does) and turns one configuration plus its input stream into exactly the output
-stream the RTL must produce. Passes run in the order write 0, read 0, write 1,
+stream the RTL must produce (``half_write`` included: see
+:mod:`pcu_pmu.pmu.config`). Passes run in the order write 0, read 0, write 1,
 read 1, ...: the RTL overlaps write pass k+1 with read pass k, but they use
 different buffers, and write pass k+N waits for read pass k, so the result is
 the same.
@@ -63,6 +64,29 @@ class PMUModel:
         row = (local & ((1 << shift) - 1)) | ((local >> (shift + bank_bits)) << shift)
         return bank, row
 
+    def _write_banks(self, config: PMUConfig, local: np.ndarray) -> np.ndarray:
+        """Bank of every lane of the vector writes at buffer rows ``local``."""
+        banks = self.params.banks
+        rot = local % banks if config.write_layout is WriteLayout.DIAGONAL else 0
+        return (np.arange(banks)[None, :] + np.asarray(rot)[..., None]) % banks
+
+    def _write_halves(self, config: PMUConfig, local, beats, offset: int) -> np.ndarray:
+        """``half_write`` vector writes (distinct local addresses); return the rows written."""
+        rows = config.buffer_rows(self.params)
+        low = np.uint64((1 << (self.params.width // 2)) - 1)
+        high = np.uint64((1 << self.params.width) - 1) ^ low
+        written = []
+        # One half at a time: both halves of one row may be written in the same pass.
+        for half, ours in ((0, low), (1, high)):
+            pick = local // rows == half
+            row_local = local[pick] % rows
+            bank = self._write_banks(config, row_local)
+            row = row_local + offset
+            old = self.mem[bank, row[:, None]]
+            self.mem[bank, row[:, None]] = (old & ~ours) | (beats[pick] & ours)
+            written.append(row)
+        return np.concatenate(written)
+
     def run(self, config: PMUConfig, data: np.ndarray) -> PMUResult:
         """Run ``config`` on ``data`` (vector beats (n, lanes) or scalar words (n,))."""
         p = self.params
@@ -90,10 +114,11 @@ class PMUModel:
             if config.write_port is Port.VECTOR:
                 last = _last_wins(local)
                 local, beats = local[last], beats[last]
-                row = local + offset
-                rot = local % p.banks if config.write_layout is WriteLayout.DIAGONAL else 0
-                bank = (np.arange(p.banks)[None, :] + np.asarray(rot)[..., None]) % p.banks
-                self.mem[bank, row[:, None]] = beats
+                if config.half_write:
+                    row = self._write_halves(config, local, beats, offset)
+                else:
+                    row = local + offset
+                    self.mem[self._write_banks(config, local), row[:, None]] = beats
             else:
                 bank, row = self._scalar_bank_row(config, local)
                 row = row + offset
