@@ -101,6 +101,21 @@ def test_fcfs_pattern_and_batching_saves_loads(session):
     assert batch.switches <= fcfs.switches
 
 
+def test_reload_programs_loads_before_every_route_and_run(session):
+    experts, router, trace, routes = session
+    plan = plan_session(experts, router, trace, "lru", ExpertBatching(8), SLOTS, routes=routes,
+                        reload_programs=True)
+    for index, step in enumerate(plan.steps):
+        if isinstance(step, (Route, Run)):
+            before = plan.steps[index - 1]
+            while isinstance(before, Switch):
+                index -= 1
+                before = plan.steps[index - 1]
+            assert isinstance(before, LoadProgram), f"step {index}: {step} without a load"
+            assert before.program == ("router" if isinstance(step, Route) else step.expert)
+    assert plan.program_loads == 2 * len(trace)
+
+
 def test_plan_deterministic(session):
     experts, router, trace, _ = session
     first = plan_session(experts, router, trace, "belady", ExpertBatching(4), SLOTS)

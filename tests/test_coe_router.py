@@ -14,7 +14,7 @@ from testbench.coe.experts import (
     load_router,
     make_experts,
 )
-from testbench.coe.router import Router, averaging_row, softmax_confidence
+from testbench.coe.router import Router, pooled_scores, softmax_confidence
 from testbench.coe.trace import Request, make_trace, zipf_probabilities
 from testbench.compiler.compiler import compile_graph
 from testbench.golden.numerics import f32_add, f32_to_bf16
@@ -36,70 +36,57 @@ def _f32_bits(values) -> np.ndarray:
     return np.asarray(values, np.float32).view(np.uint32)
 
 
-def test_averaging_row():
-    assert averaging_row(4).tolist() == [[0x3E80] * 4]  # 0.25 exactly
-    row = averaging_row(3, 5)
-    assert row[0, 3:].tolist() == [0, 0]
-    assert row[0, 0] == f32_to_bf16(_f32_bits(1 / 3))  # 0x3EAB, rounded to nearest even
-    with pytest.raises(ValueError):
-        averaging_row(6, 5)
-
-
-def test_logits_match_two_systolic_gemms(coe, seed):
+def test_logits_match_the_systolic_gemm(coe, seed):
     experts, checkpoint = coe
     router = Router(checkpoint, experts)
     rng = np.random.default_rng(seed)
     m = int(rng.integers(1, 9))
     x = np.asarray(f32_to_bf16(_f32_bits(rng.standard_normal((m, D)))), np.uint16)
-    # K = m and K = D fit one PMU chunk, so each GEMM is one systolic tile.
-    mean = np.asarray(f32_to_bf16(systolic_tile(averaging_row(m), x)), np.uint16)
-    expected = systolic_tile(mean, checkpoint.weights).reshape(-1)
-    assert np.array_equal(router.mean(x), mean)
+    # K = D fits one PMU chunk, so the GEMM is one systolic tile.
+    expected = systolic_tile(x, checkpoint.weights)
     assert np.array_equal(router.logits(x), expected)
-    # Zero padding to more rows (still one K chunk) changes no bit.
-    assert np.array_equal(router.logits(x, 12), expected)
+    # Zero padding to more rows adds rows of their own and changes no bit of the others.
+    padded = router.logits(x, 12)
+    assert padded.shape == (12, COUNT) and np.array_equal(padded[:m], expected)
     decision = router.route(Request(5, 5, m, x, "code"), 12)
-    assert decision.tokens == 12 and np.array_equal(decision.logits, expected)
+    assert decision.tokens == 12 and np.array_equal(decision.logits, padded)
+    scores = expected.view(np.float32).astype(np.float64).mean(axis=0)
+    assert np.array_equal(pooled_scores(padded, m), scores)
+    assert decision.category == checkpoint.categories[int(np.argmax(scores))]
 
 
-def test_chunked_k_is_computed_at_the_padded_size(coe):
+def test_chunked_k_adds_partials_in_chunk_order(coe):
     experts, checkpoint = coe
     router = Router(checkpoint, experts, pmu_depth=4)
     rng = np.random.default_rng(4)
     x = np.asarray(f32_to_bf16(_f32_bits(rng.standard_normal((5, D)))), np.uint16)
-    padded = np.zeros((8, D), np.uint16)
-    padded[:5] = x
-    # Two chunks of 4 over the padded rows: partial sums combined in chunk order.
-    avg = averaging_row(5, 8)
-    sums = [systolic_tile(avg[:, k:k + 4], padded[k:k + 4]) for k in (0, 4)]
-    total = np.asarray(f32_add(sums[0], sums[1]), np.uint32)
-    mean = np.asarray(f32_to_bf16(total), np.uint16)
-    chunks = [systolic_tile(mean[:, k:k + 4], checkpoint.weights[k:k + 4]) for k in
-              range(0, D, 4)]
+    chunks = [systolic_tile(x[:, k:k + 4], checkpoint.weights[k:k + 4]) for k in range(0, D, 4)]
     expected = chunks[0]
     for part in chunks[1:]:
         expected = np.asarray(f32_add(expected, part), np.uint32)
-    assert np.array_equal(router.logits(x, 8), expected.reshape(-1))
+    assert np.array_equal(router.logits(x, 8)[:5], expected)
 
 
 def test_softmax_confidence_edges():
-    assert softmax_confidence(_f32_bits([0.0, 0.0, 0.0, 0.0])) == (0, 0.25)
-    index, confidence = softmax_confidence(_f32_bits([1.0, 3.0, 2.0]))
+    assert softmax_confidence(np.zeros(4)) == (0, 0.25)
+    index, confidence = softmax_confidence(np.array([1.0, 3.0, 2.0]))
     assert index == 1
     assert confidence == pytest.approx(np.exp(3) / (np.exp(1) + np.exp(3) + np.exp(2)),
                                        rel=1e-15)
-    assert softmax_confidence(_f32_bits([np.nan, 1.0])) == (1, 1.0)
-    assert softmax_confidence(_f32_bits([np.inf, 1.0, np.inf])) == (0, 0.5)
-    assert softmax_confidence(_f32_bits([np.nan, -np.inf])) == (0, 0.0)
-    assert softmax_confidence(np.array([0x7FC00000, 0x7FC00000], np.uint32))[1] == 0.0
+    assert softmax_confidence(np.array([np.nan, 1.0])) == (1, 1.0)
+    assert softmax_confidence(np.array([np.inf, 1.0, np.inf])) == (0, 0.5)
+    assert softmax_confidence(np.array([np.nan, -np.inf])) == (0, 0.0)
+    assert softmax_confidence(np.array([np.nan, np.nan]))[1] == 0.0
 
 
 def test_low_confidence_falls_back_to_general(coe):
     experts, checkpoint = coe
     router = Router(checkpoint, experts, threshold=0.5)
-    flat = router.decide(0, _f32_bits([0.0] * COUNT), 4)
+    flat = router.decide(0, _f32_bits([[0.0] * COUNT]), 1)
     assert flat.fallback and flat.expert == experts[0].name and experts[0].category == GENERAL
-    sure = router.decide(1, _f32_bits([0.0, 0.0, 9.0, 0.0, 0.0, 0.0]), 4)
+    sure = router.decide(1, _f32_bits([[0.0, 0.0, 9.0, 0.0, 0.0, 0.0],
+                                       [0.0, 0.0, 9.0, 0.0, 0.0, 0.0],
+                                       [99.0, 0.0, 0.0, 0.0, 0.0, 0.0]]), 2)
     assert not sure.fallback and sure.category == checkpoint.categories[2]
     assert sure.expert == experts[2].name
 
@@ -147,5 +134,5 @@ def test_router_graphs_compile_for_the_rdu(coe):
     experts, checkpoint = coe
     config = rdu_config("small")
     router = Router(checkpoint, experts, lanes=config.lanes, pmu_depth=config.pmu_depth)
-    for graph in router.graphs(8):
-        assert compile_graph(graph, config, "unfused").kernels
+    compiled = compile_graph(router.graph(8), config, "unfused")
+    assert compiled.kernels and compiled.weight_buffers

@@ -7,8 +7,10 @@ region, emitting the steps in the order the host performs them:
 
 * ``LoadProgram(program, slot)``: configure the tile for the router
   (``program == "router"``, ``slot`` None) or for an expert in HBM slot ``slot``.
-  Emitted only when the tile holds a different program; every program is built for
-  ``Plan.tokens`` rows, inputs zero-padded (see :mod:`.router`).
+  Emitted only when the tile holds a different program, or before every Route and
+  Run with ``reload_programs`` (a graph compiled to several kernels configures the
+  tile anew for each kernel, so nothing stays loaded between runs); every program
+  is built for ``Plan.tokens`` rows, inputs zero-padded (see :mod:`.router`).
 * ``Route(request, ...)``: run the router on the request (router program loaded).
 * ``Switch(expert, slot, evicted, ...)``: copy the expert DDR -> HBM slot.
 * ``Run(request, expert, slot, m)``: run the expert (its program loaded) on the request.
@@ -20,7 +22,7 @@ group after one [Switch] and one LoadProgram.
 Bytes per tier (``Plan.bytes``): ``host_to_ddr`` the boot preload of every expert;
 ``host_to_hbm`` the router weights (resident in HBM from boot); ``ddr_to_hbm`` the
 switches; ``hbm_to_chip`` what Route and Run steps read (padded ``x`` plus router or
-expert weights); ``chip_to_hbm`` what they write (fp32 logits ``[1, C]``, fp32
+expert weights); ``chip_to_hbm`` what they write (fp32 logits ``[tokens, C]``, fp32
 outputs ``[tokens, f]``).
 """
 
@@ -136,7 +138,8 @@ class Plan:
 
 def plan_session(experts, router, trace, policy="lru", scheduler=None, slots: int = 4, *,
                  slot_bytes: int | None = None, ddr_bytes: int | None = None,
-                 hbm_base: int = 0, ddr_base: int = 0, routes: dict | None = None) -> Plan:
+                 hbm_base: int = 0, ddr_base: int = 0, routes: dict | None = None,
+                 reload_programs: bool = False) -> Plan:
     """Plan a session of ``trace`` over ``experts`` (:class:`~.experts.Expert` list) with
     ``router`` (:class:`~.router.Router`), a policy (name or instance), a scheduler
     (default FCFS) and ``slots`` HBM slots of ``slot_bytes`` (default: the largest
@@ -146,7 +149,7 @@ def plan_session(experts, router, trace, policy="lru", scheduler=None, slots: in
         routes = router.route_trace(trace)
     return plan_routed({e.name: e.nbytes for e in experts}, routes, trace, policy, scheduler,
                        slots, slot_bytes=slot_bytes, ddr_bytes=ddr_bytes, hbm_base=hbm_base,
-                       ddr_base=ddr_base,
+                       ddr_base=ddr_base, reload_programs=reload_programs,
                        router_bytes=router.checkpoint.nbytes,
                        categories=len(router.checkpoint.categories), d=router.d,
                        f=max(e.w1.shape[1] for e in experts))
@@ -155,7 +158,8 @@ def plan_session(experts, router, trace, policy="lru", scheduler=None, slots: in
 def plan_routed(sizes: dict, routes: dict, trace, policy="lru", scheduler=None, slots: int = 4,
                 *, slot_bytes: int | None = None, ddr_bytes: int | None = None,
                 hbm_base: int = 0, ddr_base: int = 0, router_bytes: int = 0,
-                categories: int = 1, d: int = 0, f: int = 0) -> Plan:
+                categories: int = 1, d: int = 0, f: int = 0,
+                reload_programs: bool = False) -> Plan:
     """:func:`plan_session` on routes already decided; ``sizes`` is ``{expert: nbytes}``
     and ``d``, ``f``, ``categories``, ``router_bytes`` only feed the byte counts."""
     scheduler = scheduler or FCFS()
@@ -194,7 +198,7 @@ def plan_routed(sizes: dict, routes: dict, trace, policy="lru", scheduler=None, 
 
     def load(program, slot):
         nonlocal loaded
-        if loaded != (program, slot):
+        if reload_programs or loaded != (program, slot):
             plan.steps.append(LoadProgram(program, slot, tokens))
             plan.program_loads += 1
             loaded = (program, slot)
@@ -207,7 +211,7 @@ def plan_routed(sizes: dict, routes: dict, trace, policy="lru", scheduler=None, 
             plan.steps.append(Route(request.id, request.m, route.category, route.confidence,
                                     route.expert, route.fallback))
             plan.bytes["hbm_to_chip"] += x_bytes + router_bytes
-            plan.bytes["chip_to_hbm"] += categories * 4
+            plan.bytes["chip_to_hbm"] += tokens * categories * 4
         for route in order:
             position += 1
             admission = region.access(route.expert, sizes[route.expert], accesses[position:])
