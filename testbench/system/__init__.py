@@ -1,0 +1,1 @@
+"""Host side of multi-socket systems: per-socket runtimes, scripted sessions, programs."""

@@ -1,0 +1,115 @@
+"""A scripted host program for a multi-socket system, played in one simulation.
+
+Like :class:`testbench.runtime.session.Session`, but every step names its socket
+and steps are grouped in phases: within a phase each socket plays its own steps
+in order, all sockets at the same time (one :class:`~testbench.runtime.runtime.Runtime`
+per socket over its own host port); a phase ends when every socket has finished
+(a barrier). :meth:`SystemSession.barrier` closes a phase and names its window.
+
+Outputs of :meth:`SystemSession.run`: each ``read`` under its name, each launch's
+``<name>_cycles`` = (host cycles, AGCU kernel cycles), each named phase's
+``<name>_window`` = (first, last) cycle, and ``links``: per link, direction
+(ab, ba) and :data:`hdl.system.system.LINK_STATS` name, the counters at the end.
+"""
+
+import numpy as np
+
+from hdl.system.config import SystemConfig
+from testbench.runtime.image import ProgramImage
+from testbench.runtime.memory_map import DeviceMemory, tensor_region
+from testbench.sim.build_cache import Design
+from testbench.sim.runner import simulate
+
+__all__ = ["SystemSession", "system_design"]
+
+
+def system_design(config: SystemConfig) -> Design:
+    """The system top for ``config`` as a cached build."""
+    topology = config.topology if isinstance(config.topology, str) else "custom"
+    return Design(f"system_{config.sockets}_{topology}_l{config.socket_rdu(0).lanes}",
+                  "hdl.system.system:make_system", config.to_json(),
+                  build_flags=("-CFLAGS", "-O0"))
+
+
+class SystemSession:
+    """Phases of per-socket host steps; :meth:`run` simulates them."""
+
+    def __init__(self, config: SystemConfig):
+        self.config = config
+        self.tensors = []
+        for k in range(config.sockets):
+            rdu = config.socket_rdu(k)
+            base, size = tensor_region(rdu.memory_bytes)
+            self.tensors.append(DeviceMemory(size, rdu.vector_bits // 8, base))
+        self.phases: list[dict] = []
+        self.arrays: dict[str, np.ndarray] = {}
+        self._open_phase()
+
+    def _open_phase(self) -> None:
+        self.phases.append({"name": None, "steps": [[] for _ in range(self.config.sockets)]})
+
+    def _steps(self, socket: int) -> list:
+        if not isinstance(socket, int) or not 0 <= socket < self.config.sockets:
+            raise ValueError(f"socket {socket!r} does not exist (sockets "
+                             f"0..{self.config.sockets - 1})")
+        return self.phases[-1]["steps"][socket]
+
+    def _array(self, prefix: str, array) -> str:
+        name = f"{prefix}{len(self.arrays)}"
+        self.arrays[name] = np.ascontiguousarray(array)
+        return name
+
+    def allocate(self, socket: int, nbytes: int, what: str = "tensor") -> int:
+        self._steps(socket)
+        return self.tensors[socket].allocate(nbytes, what)
+
+    def write(self, socket: int, array, what: str = "tensor") -> int:
+        """Place ``array`` in socket ``socket``'s tensor region; return its address."""
+        array = np.ascontiguousarray(array)
+        address = self.allocate(socket, array.nbytes, what)
+        self._steps(socket).append({"op": "write", "addr": address,
+                                    "array": self._array("w", array)})
+        return address
+
+    def load(self, socket: int, image: ProgramImage) -> None:
+        self._steps(socket).append({"op": "load", "image": self._array(
+            "i", np.frombuffer(image.to_bytes(), dtype=np.uint8))})
+
+    def launch(self, socket: int, arguments, name: str) -> None:
+        """Argument Load + Kernel Execute on socket ``socket``; cycles as ``<name>_cycles``."""
+        self._steps(socket).append({"op": "launch", "name": name, "args": self._array(
+            "a", np.asarray(arguments, np.uint32))})
+
+    def read(self, socket: int, name: str, address: int, count: int) -> None:
+        """Read ``count`` 32-bit words of socket ``socket`` at ``address`` as output ``name``."""
+        self._steps(socket).append({"op": "read", "name": name, "addr": address,
+                                    "count": count})
+
+    def barrier(self, name: str | None = None) -> None:
+        """End the current phase (its window is output ``<name>_window`` if named)."""
+        self.phases[-1]["name"] = name
+        self._open_phase()
+
+    def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
+            timeout_cycles: int = 200_000, host_stall: float = 0.0, flip_rate: float = 0.0,
+            drop_rate: float = 0.0, link_seed: int = 1) -> dict:
+        """Simulate every phase; ``flip_rate`` / ``drop_rate`` per link flit on every channel."""
+        for name, rate in (("flip_rate", flip_rate), ("drop_rate", drop_rate)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), not {rate}")
+        if not link_seed:
+            raise ValueError("link_seed must be non-zero (xorshift32 state)")
+        phases = [p for p in self.phases if p["name"] or any(p["steps"])]
+        result = simulate(system_design(self.config), "testbench.system.system_session",
+                          run_name=run_name, seed=seed, waves=waves,
+                          args={"config": self.config.to_json(), "phases": phases,
+                                "timeout_cycles": timeout_cycles, "host_stall": host_stall,
+                                "flip_threshold": _threshold(flip_rate),
+                                "drop_threshold": _threshold(drop_rate),
+                                "link_seed": link_seed},
+                          inputs=self.arrays)
+        return result.outputs
+
+
+def _threshold(rate: float) -> int:
+    return min(int(round(rate * (1 << 32))), (1 << 32) - 1)
