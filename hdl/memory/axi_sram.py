@@ -1,6 +1,6 @@
 """Multi-port on-chip SRAM behind AXI4 slave ports."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
@@ -92,7 +92,8 @@ class AXI4SRAM(wiring.Component):
                         m.d.comb += getattr(port, prefix + "ready").eq(1)
                         beats = a_len + 1
                         span = Mux(a_burst == BURST_FIXED, 1, beats) << a_size
-                        end = a_addr + span
+                        # an unaligned first beat ends at the next size boundary
+                        end = (a_addr & ~((Const(1, sig.addr_width) << a_size) - 1)) + span
                         m.d.sync += [
                             port_sel.eq(index // 2), burst_id.eq(a_id), address.eq(a_addr),
                             increment.eq(Mux(a_burst == BURST_FIXED, 0, 1 << a_size)),

@@ -5,14 +5,32 @@ Every RTL block of the RDU top reads its parameters from :class:`RDUConfig`;
 tile is a ``rows x cols`` checkerboard of PCUs and PMUs (a PCU where
 ``row + col`` is even) with the AGCU on its west edge: the network is a
 ``rows x (cols + 1)`` mesh whose column 0 holds the AGCU at row 0.
+
+Device memory (``memory``): ``"sram"`` is on-chip SRAM of ``memory_bytes`` at
+address 0; ``"tiers"`` is the HBM tier at ``[0, memory_bytes)`` and the DDR tier at
+``[DDR_BASE, DDR_BASE + ddr_bytes)`` (``memory_ctrl.system.MemorySystem``, see
+hdl/rdu/memory_tiers.py), with the DDR <-> HBM copy engine moving
+``copy_burst_bytes`` bursts.
 """
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from memory_ctrl.presets import DDR4_3200, HBM2
 from pcu_pmu.pcu.config import PCUParams, TailOp
 from pcu_pmu.pmu.params import PMUParams
 
-__all__ = ["RDUConfig", "PRESETS", "UnitKind", "rdu_config"]
+__all__ = ["RDUConfig", "PRESETS", "UnitKind", "rdu_config", "DDR_BASE", "MEMORY_KINDS",
+           "HBM_ROW_BYTES", "DDR_ROW_BYTES", "TIER_ATOM_BYTES"]
+
+#: device address of the DDR tier's first byte (memory="tiers")
+DDR_BASE = 0x4000_0000
+MEMORY_KINDS = ("sram", "tiers")
+#: bytes of one row across every bank of one channel (the capacity step of a tier):
+#: HBM2 16 banks x 1 KiB pages = 16 KiB, DDR4 16 banks x 8 KiB pages = 128 KiB
+HBM_ROW_BYTES = HBM2.with_rows(1).channel_bytes
+DDR_ROW_BYTES = DDR4_3200.with_rows(1).channel_bytes
+#: widest AXI data beat the tiers' single-beat bridge supports (one DRAM atom)
+TIER_ATOM_BYTES = HBM2.atom_bytes
 
 
 class UnitKind:
@@ -40,6 +58,11 @@ class RDUConfig:
     agcu_outstanding: int = 4
     # TailOp names built into every PCU's tail (default all; PASS is always built).
     tail_ops: tuple = tuple(op.name for op in TailOp)
+    # "sram" (on-chip SRAM) or "tiers" (HBM + DDR + copy engine); the rest only for "tiers".
+    memory: str = "sram"
+    ddr_bytes: int = DDR_ROW_BYTES
+    hbm_channels: int = 1
+    copy_burst_bytes: int = 256
 
     def __post_init__(self):
         # Names, in TailOp order, as a tuple: JSON parameters arrive as lists.
@@ -59,6 +82,40 @@ class RDUConfig:
                              f"not {self.memory_bytes}")
         self.pcu_params()
         self.pmu_params()
+        self._check_memory()
+
+    def _check_memory(self):
+        if self.memory not in MEMORY_KINDS:
+            raise ValueError(f"memory must be one of {', '.join(MEMORY_KINDS)}, "
+                             f"not {self.memory!r}")
+        if self.memory != "tiers":
+            return
+        beat = self.vector_bits // 8
+        if beat > TIER_ATOM_BYTES:
+            raise ValueError(f"memory='tiers' supports vectors up to {TIER_ATOM_BYTES} bytes "
+                             f"(16 lanes), not {beat}")
+        channels = self.hbm_channels
+        if not (isinstance(channels, int) and 1 <= channels <= 8
+                and channels & (channels - 1) == 0):
+            raise ValueError(f"hbm_channels must be a power of two from 1 to 8, not {channels}")
+        slab = channels * HBM_ROW_BYTES
+        if self.memory_bytes % slab:
+            raise ValueError(f"memory_bytes (the HBM tier) must be a multiple of {slab} bytes "
+                             f"({channels} HBM2 channel(s) x 16 KiB rows), "
+                             f"not {self.memory_bytes}")
+        if self.memory_bytes > DDR_BASE:
+            raise ValueError(f"memory_bytes {self.memory_bytes:#x} overlaps the DDR tier at "
+                             f"{DDR_BASE:#x}")
+        if self.ddr_bytes < DDR_ROW_BYTES or self.ddr_bytes % DDR_ROW_BYTES:
+            raise ValueError(f"ddr_bytes must be a positive multiple of {DDR_ROW_BYTES} "
+                             f"(one DDR4 row across 16 banks), not {self.ddr_bytes}")
+        if DDR_BASE + self.ddr_bytes > 1 << 32:
+            raise ValueError(f"ddr_bytes {self.ddr_bytes:#x} does not fit the 32-bit device "
+                             f"address space above {DDR_BASE:#x}")
+        burst = self.copy_burst_bytes
+        if (burst & (burst - 1) or not TIER_ATOM_BYTES <= burst <= 4096):
+            raise ValueError(f"copy_burst_bytes must be a power of two from {TIER_ATOM_BYTES} "
+                             f"to 4096, not {burst}")
 
     # -- derived ------------------------------------------------------------------------
     @property
@@ -86,6 +143,11 @@ class RDUConfig:
         return [(UnitKind.PCU if (r + c) % 2 == 0 else UnitKind.PMU, (r, c + 1))
                 for r in range(self.rows) for c in range(self.cols)]
 
+    @property
+    def hbm_bytes(self) -> int:
+        """Size of the HBM tier (memory="tiers"): the device memory at address 0."""
+        return self.memory_bytes
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -106,6 +168,9 @@ PRESETS = {
     # places at about 29k LUT4s, 13k FFs, 52 DSPs, 6 BRAMs (`rdu fpga synth rdu_fpga`).
     "fpga": RDUConfig(lanes=2, stages=2, systolic=False, pcu_fifo_depth=2, pmu_depth=64,
                       memory_bytes=1 << 13, tail_ops=("PASS", "BF16")),
+    # The small tile in front of the memory tiers, for the Composition-of-Experts driver:
+    # 64 KiB of HBM2 (one channel, 4 rows per bank) and 256 KiB of DDR4-3200 (2 rows).
+    "coe": RDUConfig(memory="tiers", memory_bytes=1 << 16, ddr_bytes=2 * DDR_ROW_BYTES),
 }
 
 

@@ -11,8 +11,11 @@ Ports (flat, cocotbext-axi naming):
   busy, input-stall, output-stall at bits ``3i .. 3i+2``), so a testbench can
   count the same cycles the counters do.
 
-Device memory is on-chip SRAM with two AXI4 ports, one for the host and one for
-the AGCU (the HBM tier plugs in behind the same AXI4 port).
+Device memory (``config.memory``): ``"sram"`` is on-chip SRAM with two AXI4 ports,
+one for the host and one for the AGCU; ``"tiers"`` is HBM at ``[0, memory_bytes)``
+and DDR at ``[DDR_BASE, DDR_BASE + ddr_bytes)`` with the DDR <-> HBM copy engine
+(hdl/rdu/memory_tiers.py), both reached by the host and the AGCU; the host port
+then has the COPY_* registers, and a DRAM timing violation sets STATUS.error.
 """
 
 from amaranth.hdl import Module
@@ -28,6 +31,7 @@ from memory_ctrl.axi import AXI4Signature, connect_flat, flat_members
 from pcu_pmu.pcu.shared_modules import SharedModules
 
 from .config import RDUConfig, rdu_config
+from .memory_tiers import MemoryTiers
 
 __all__ = ["RDUTop", "make_rdu"]
 
@@ -66,19 +70,34 @@ class RDUTop(wiring.Component):
         cfg = self._config
         units = len(cfg.units())
         m.submodules.tile = tile = Tile(cfg, self._shared)
-        memory = AXI4SRAM(cfg.memory_bytes, cfg.vector_bits, ports=2, addr_width=ADDR_WIDTH,
-                          id_width=MEM_ID_WIDTH)
-        m.submodules.device_memory = memory
-        host = HostPort(counters=COUNTERS_PER_UNIT * units, addr_width=HOST_LITE_ADDR_WIDTH)
+        tiers = cfg.memory == "tiers"
+        host = HostPort(counters=COUNTERS_PER_UNIT * units, addr_width=HOST_LITE_ADDR_WIDTH,
+                        copy=tiers)
         m.submodules.host = host
+        memory_error = 0
+        if tiers:
+            m.submodules.device_memory = memory = MemoryTiers(cfg)
+            connect_flat(m, self, "s_axi", memory.host)
+            wiring.connect(m, tile.mem, memory.agcu)
+            wiring.connect(m, host.copy, memory.copy)
+            m.d.comb += [host.copy_busy.eq(memory.copy_busy),
+                         host.copy_copies.eq(memory.copy_copies),
+                         host.copy_errors.eq(memory.copy_errors),
+                         host.copy_cycles.eq(memory.copy_cycles),
+                         host.memory_error.eq(memory.timing_error)]
+            memory_error = memory.timing_error
+        else:
+            memory = AXI4SRAM(cfg.memory_bytes, cfg.vector_bits, ports=2,
+                              addr_width=ADDR_WIDTH, id_width=MEM_ID_WIDTH)
+            m.submodules.device_memory = memory
+            connect_flat(m, self, "s_axi", memory.s0)
+            wiring.connect(m, tile.mem, memory.s1)
 
-        connect_flat(m, self, "s_axi", memory.s0)
-        wiring.connect(m, tile.mem, memory.s1)
         connect_flat_lite(m, self, "s_axil", host.axil)
         wiring.connect(m, host.cmd, tile.cmd)
         m.d.comb += [
             host.busy.eq(tile.busy),
-            host.error.eq(tile.error | tile.config_error | tile.credit_error),
+            host.error.eq(tile.error | tile.config_error | tile.credit_error | memory_error),
             host.kernels_done.eq(tile.kernels_done),
             host.commands_done.eq(tile.commands_done),
             host.kernel_cycles.eq(tile.kernel_cycles),

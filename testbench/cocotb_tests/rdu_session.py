@@ -3,9 +3,11 @@
 Outputs: every ``read`` step's words and ``counters`` snapshot under its name
 (and ``<name>_observed``: the same counts as this testbench saw them on the
 top's ``counter_events`` when the snapshot started);
-for every launch or schedule ``<name>_cycles`` = (host cycles, AGCU kernel
-cycles) and ``<name>_window`` = (first, last) host cycle of the launch. The
-mesh's credit checker must stay clean for the whole session.
+for every launch, schedule or named load ``<name>_cycles`` = (host cycles, AGCU kernel
+cycles) and ``<name>_window`` = (first, last) host cycle of the launch; for
+every copy ``<name>`` = (the copy engine's cycles,) and ``<name>_window``. The
+mesh's credit checker must stay clean for the whole session, and with
+memory="tiers" the DRAM timing checkers too (COPY_STATUS bit 1, checked at the end).
 """
 
 import cocotb
@@ -15,9 +17,9 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from hdl.rdu.config import RDUConfig
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
-from testbench.runtime.host_registers import COMMANDS_DONE
+from testbench.runtime.host_registers import COMMANDS_DONE, COPY_STATUS, copy_status_fields
 from testbench.runtime.image import ImageError, ProgramImage
-from testbench.runtime.runtime import Runtime
+from testbench.runtime.runtime import DeviceError, Runtime
 
 
 async def _credit_checker(dut, flag: list):
@@ -62,7 +64,12 @@ async def run_session(dut):
         if op == "write":
             await runtime.write(step["addr"], arrays[step["array"]])
         elif op == "load":
-            await runtime.load_program(image(step["image"]))
+            start = runtime.cycle
+            launch = await runtime.load_program(image(step["image"]))
+            if step.get("name"):
+                outputs[f"{step['name']}_cycles"] = np.array(
+                    [launch.host_cycles, launch.kernel_cycles], dtype=np.int64)
+                outputs[f"{step['name']}_window"] = np.array([start, runtime.cycle], np.int64)
         elif op == "load_refused":
             before = await runtime.register(COMMANDS_DONE)
             try:
@@ -82,6 +89,11 @@ async def run_session(dut):
             outputs[f"{step['name']}_cycles"] = np.array(
                 [launch.host_cycles, launch.kernel_cycles], dtype=np.int64)
             outputs[f"{step['name']}_window"] = np.array([start, runtime.cycle], dtype=np.int64)
+        elif op == "copy":
+            start = runtime.cycle
+            outputs[step["name"]] = np.array(
+                [await runtime.copy(step["src"], step["dst"], step["nbytes"])], dtype=np.int64)
+            outputs[f"{step['name']}_window"] = np.array([start, runtime.cycle], dtype=np.int64)
         elif op == "read":
             outputs[step["name"]] = await runtime.read(step["addr"], step["count"])
         elif op == "counters":
@@ -91,4 +103,8 @@ async def run_session(dut):
             raise ValueError(f"step {index}: unknown op {op!r}")
         assert not credit_fault, f"credit checker fired during step {index} ({op})"
     assert not int(dut.config_error.value), "a configuration record was refused"
+    if config.memory == "tiers":
+        status = copy_status_fields(await runtime.register(COPY_STATUS))
+        if status["memory_error"]:
+            raise DeviceError(f"a DRAM timing checker fired during the session ({status})")
     save_outputs(**outputs)

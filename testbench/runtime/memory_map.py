@@ -1,11 +1,15 @@
 """Bump allocator over a region of the RDU's device memory, in whole AXI beats.
 
-The runtime keeps the top quarter of device memory for what it writes itself
-(program images, argument blocks, schedules); tensors live below
-:func:`tensor_region`'s end.
+The runtime keeps the top quarter of device memory (HBM, with memory="tiers") for
+what it writes itself (program images, argument blocks, schedules); tensors live
+below :func:`tensor_region`'s end, and with memory="tiers" also in the DDR tier
+(:func:`ddr_region`).
 """
 
-__all__ = ["DeviceMemory", "OutOfDeviceMemory", "tensor_region", "command_region"]
+from hdl.rdu.config import DDR_BASE, RDUConfig
+
+__all__ = ["DeviceMemory", "OutOfDeviceMemory", "tensor_region", "command_region",
+           "ddr_region", "tier_of", "check_copy"]
 
 
 def tensor_region(memory_bytes: int) -> tuple[int, int]:
@@ -19,6 +23,46 @@ def command_region(memory_bytes: int) -> tuple[int, int]:
     return base, memory_bytes - base
 
 
+def ddr_region(config: RDUConfig) -> tuple[int, int]:
+    """(base, size) of the DDR tier in device addresses; ValueError without memory="tiers"."""
+    if config.memory != "tiers":
+        raise ValueError(f"this RDU has no DDR tier (memory={config.memory!r}; "
+                         f"use memory='tiers', e.g. the 'coe' preset)")
+    return DDR_BASE, config.ddr_bytes
+
+
+def tier_of(config: RDUConfig, address: int, nbytes: int) -> str:
+    """``"hbm"`` or ``"ddr"``: which tier holds ``[address, address + nbytes)`` whole;
+    ValueError if none does (memory="sram": only ``"hbm"``, the on-chip memory)."""
+    if 0 <= address and address + nbytes <= config.memory_bytes:
+        return "hbm"
+    if (config.memory == "tiers" and DDR_BASE <= address
+            and address + nbytes <= DDR_BASE + config.ddr_bytes):
+        return "ddr"
+    raise ValueError(f"[{address:#x}, {address + nbytes:#x}) is not inside one memory tier")
+
+
+def check_copy(config: RDUConfig, src: int, dst: int, nbytes: int) -> None:
+    """ValueError unless the copy engine of ``config`` can copy ``nbytes`` from ``src`` to
+    ``dst``: memory="tiers", one range in each tier, every number a multiple of
+    ``copy_burst_bytes``."""
+    if config.memory != "tiers":
+        raise ValueError(f"this RDU has no copy engine (memory={config.memory!r}; "
+                         f"use memory='tiers', e.g. the 'coe' preset)")
+    burst = config.copy_burst_bytes
+    for name, value in (("source address", src), ("destination address", dst),
+                        ("length", nbytes)):
+        if value % burst:
+            raise ValueError(f"copy {name} {value:#x} is not a multiple of the copy engine's "
+                             f"{burst}-byte burst")
+    if nbytes <= 0:
+        raise ValueError(f"copy length must be positive, not {nbytes}")
+    tiers = {tier_of(config, src, nbytes), tier_of(config, dst, nbytes)}
+    if tiers != {"hbm", "ddr"}:
+        raise ValueError(f"a copy goes from one tier to the other; {src:#x} and {dst:#x} "
+                         f"are both in {tiers.pop()}")
+
+
 class OutOfDeviceMemory(MemoryError):
     """The device memory cannot hold what was asked for."""
 
@@ -30,10 +74,14 @@ class DeviceMemory:
         self.base, self.size, self.beat_bytes = base, size, beat_bytes
         self._next = base
 
-    def allocate(self, nbytes: int, what: str = "buffer") -> int:
+    def allocate(self, nbytes: int, what: str = "buffer", align: int = 1) -> int:
+        """``nbytes`` (rounded up to whole beats) at a multiple of ``align`` bytes
+        (a power of two; beats are aligned anyway)."""
         if nbytes <= 0:
             raise ValueError(f"cannot allocate {nbytes} bytes for {what}")
-        start = self._next
+        if align < 1 or align & (align - 1):
+            raise ValueError(f"alignment must be a power of two, not {align}")
+        start = -(-self._next // align) * align
         end = start + -(-nbytes // self.beat_bytes) * self.beat_bytes
         if end > self.base + self.size:
             raise OutOfDeviceMemory(f"{what} needs {nbytes} bytes; "

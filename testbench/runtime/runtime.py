@@ -12,6 +12,8 @@ the RDU configuration it was built for); a kernel launch is an argument block
 (stream descriptors and the expected done tokens, see
 :mod:`hdl.agcu.arguments`) followed by Kernel Execute. ``run_schedule`` hands a
 whole list of (program, arguments) to the AGCU to run hardware-orchestrated.
+With memory="tiers", ``copy`` moves data between the DDR and HBM tiers with the
+copy engine (COPY_* registers) and returns its cycle count.
 """
 
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from hdl.rdu.config import RDUConfig
 
 from . import host_registers as reg
 from .image import ImageError, ProgramImage
-from .memory_map import DeviceMemory, command_region
+from .memory_map import DeviceMemory, check_copy, command_region
 from .transport import AxiTransport
 
 __all__ = ["Runtime", "RuntimeTimeout", "DeviceError", "Launch"]
@@ -100,6 +102,42 @@ class Runtime:
         units = len(self.config.units())
         values = [await self.register(reg.COUNTERS + 4 * i) for i in range(3 * units)]
         return np.array(values, dtype=np.int64).reshape(units, 3)
+
+    # -- copy engine (memory="tiers") ----------------------------------------------------------
+    def check_copy(self, src: int, dst: int, nbytes: int) -> None:
+        """ValueError unless the copy engine can run this copy (see :meth:`copy`)."""
+        check_copy(self.config, src, dst, nbytes)
+
+    async def copy(self, src: int, dst: int, nbytes: int) -> int:
+        """Copy ``nbytes`` from ``src`` to ``dst`` (one in DDR, the other in HBM) with the
+        copy engine; wait for it and return the copy's length in cycles (COPY_CYCLES).
+
+        ValueError before anything reaches the RDU if the copy is not possible
+        (no tiers, not one address in each tier, out of range, or addresses/length
+        not multiples of ``copy_burst_bytes``); DeviceError if the engine counted an
+        error or a DRAM timing checker fired; RuntimeTimeout after ``timeout_cycles``.
+        """
+        self.check_copy(src, dst, nbytes)
+        before = reg.copy_status_fields(await self.register(reg.COPY_STATUS))
+        await self.transport.write_register(reg.COPY_SRC, src)
+        await self.transport.write_register(reg.COPY_DST, dst)
+        await self.transport.write_register(reg.COPY_LENGTH, nbytes)
+        await self.transport.write_register(reg.COPY_GO, 1)
+        start = self.cycle
+        what = f"copy of {nbytes} bytes {src:#x} -> {dst:#x}"
+        while True:
+            status = reg.copy_status_fields(await self.register(reg.COPY_STATUS))
+            if status["memory_error"]:
+                raise DeviceError(f"{what}: a DRAM timing checker fired ({status})")
+            if status["errors"] != before["errors"]:
+                raise DeviceError(f"{what}: the copy engine counted "
+                                  f"{(status['errors'] - before['errors']) % 256} error(s)")
+            if not status["busy"] and status["copies"] != before["copies"]:
+                return await self.register(reg.COPY_CYCLES)
+            if self.cycle - start > self.timeout_cycles:
+                raise RuntimeTimeout(f"{what}: not finished after {self.timeout_cycles} "
+                                     f"cycles ({status})")
+            await ClockCycles(self.dut.clk, self.poll_cycles)
 
     # -- commands ----------------------------------------------------------------------------
     async def _command(self, op: Command, address: int, length: int) -> None:
@@ -179,4 +217,3 @@ class Runtime:
             table += [program_address, program_words, await self.write_words(words), len(words)]
         address = await self.write_words(table)
         return await self._run([(Command.SCHEDULE, address, len(kernels))], "schedule")
-

@@ -5,7 +5,9 @@ launch, what is read back) is decided before the simulation starts and handed
 to :mod:`testbench.cocotb_tests.rdu_session`, which plays it through the
 :class:`~testbench.runtime.runtime.Runtime`. Tensor addresses come from the
 tensor region of device memory; the runtime places images and argument blocks
-in its own region.
+in its own region. With memory="tiers" tensors may also live in DDR
+(``tier="ddr"``: the :attr:`Session.ddr` allocator) and ``copy`` steps move them
+between the tiers with the copy engine.
 """
 
 import numpy as np
@@ -15,14 +17,16 @@ from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 
 from .image import ProgramImage
-from .memory_map import DeviceMemory, tensor_region
+from .memory_map import DeviceMemory, check_copy, ddr_region, tensor_region
 
 __all__ = ["Session", "rdu_design"]
 
 
 def rdu_design(config: RDUConfig) -> Design:
     """The RDU top for ``config`` as a cached build."""
-    return Design(f"rdu_{config.rows}x{config.cols}_l{config.lanes}", "hdl.rdu.top:make_rdu",
+    suffix = "_tiers" if config.memory == "tiers" else ""
+    return Design(f"rdu_{config.rows}x{config.cols}_l{config.lanes}{suffix}",
+                  "hdl.rdu.top:make_rdu",
                   {"preset": "small", **config.to_json()}, build_flags=("-CFLAGS", "-O0"))
 
 
@@ -33,6 +37,11 @@ class Session:
         self.config = config
         base, size = tensor_region(config.memory_bytes)
         self.tensors = DeviceMemory(size, config.vector_bits // 8, base)
+        #: the DDR tier's allocator (memory="tiers"), else None
+        self.ddr = None
+        if config.memory == "tiers":
+            ddr_base, ddr_size = ddr_region(config)
+            self.ddr = DeviceMemory(ddr_size, config.vector_bits // 8, ddr_base)
         self.steps: list[dict] = []
         self.arrays: dict[str, np.ndarray] = {}
 
@@ -41,19 +50,48 @@ class Session:
         self.arrays[name] = np.ascontiguousarray(array)
         return name
 
-    def write(self, array, what: str = "tensor") -> int:
-        """Place ``array`` (its little-endian bytes) in device memory; return its address."""
+    def _allocator(self, tier: str) -> DeviceMemory:
+        if tier == "hbm":
+            return self.tensors
+        if tier == "ddr":
+            if self.ddr is None:
+                raise ValueError(f"this RDU has no DDR tier (memory={self.config.memory!r}; "
+                                 f"use memory='tiers', e.g. the 'coe' preset)")
+            return self.ddr
+        raise ValueError(f"tier must be 'hbm' or 'ddr', not {tier!r}")
+
+    def write(self, array, what: str = "tensor", *, tier: str = "hbm", align: int = 1) -> int:
+        """Place ``array`` (its little-endian bytes) in device memory (``tier`` "hbm":
+        the tensor region at 0, the only one with memory="sram"; "ddr": the DDR tier) at
+        a multiple of ``align`` bytes; return its address."""
         array = np.ascontiguousarray(array)
-        address = self.tensors.allocate(array.nbytes, what)
+        address = self._allocator(tier).allocate(array.nbytes, what, align)
         self.steps.append({"op": "write", "addr": address, "array": self._array("w", array)})
         return address
 
-    def allocate(self, nbytes: int, what: str = "tensor") -> int:
-        return self.tensors.allocate(nbytes, what)
+    def allocate(self, nbytes: int, what: str = "tensor", *, tier: str = "hbm",
+                 align: int = 1) -> int:
+        return self._allocator(tier).allocate(nbytes, what, align)
 
-    def load(self, image: ProgramImage) -> None:
-        self.steps.append({"op": "load", "image": self._array("i", np.frombuffer(
-            image.to_bytes(), dtype=np.uint8))})
+    def copy(self, src: int, dst: int, nbytes: int, name: str) -> None:
+        """Copy ``nbytes`` between the tiers with the copy engine (memory="tiers");
+        output ``name`` is the copy's length in cycles (COPY_CYCLES), shape (1,).
+        Refused here (ValueError) if the runtime would refuse it."""
+        check_copy(self.config, src, dst, nbytes)
+        self.steps.append({"op": "copy", "name": name, "src": src, "dst": dst,
+                           "nbytes": nbytes})
+
+    def write_at(self, address: int, array) -> None:
+        """Write ``array`` (its little-endian bytes) at ``address``, which the caller
+        allocated (e.g. to refill a buffer before a second launch)."""
+        self.steps.append({"op": "write", "addr": address,
+                           "array": self._array("w", np.ascontiguousarray(array))})
+
+    def load(self, image: ProgramImage, name: str | None = None) -> None:
+        """Program Load of ``image``; with a ``name``, its cycles are reported as a launch's
+        (``<name>_cycles``, ``<name>_window``)."""
+        self.steps.append({"op": "load", "name": name, "image": self._array(
+            "i", np.frombuffer(image.to_bytes(), dtype=np.uint8))})
 
     def load_refused(self, blob: bytes, name: str) -> None:
         """Hand the runtime raw image bytes that it must refuse; output ``name`` is
