@@ -1,10 +1,13 @@
-"""``rdu coe``: Composition-of-Experts checkpoints and session plans.
+"""``rdu coe``: Composition-of-Experts checkpoints, session plans and simulated sessions.
 
 ``rdu coe make-experts`` writes expert checkpoints and the router checkpoint;
 ``rdu coe plan`` loads them, generates a Zipf-skewed request trace, plans the
 session (routes from the golden router, HBM switches, program loads, runs) and
 prints its summary and the hit rate / switches / bytes of every slot policy under
-FCFS and expert batching. Nothing is simulated here.
+FCFS and expert batching (nothing simulated). ``rdu coe run`` plans a session and
+runs it on the RTL (RDU preset ``coe``: the tile in front of HBM and DDR with the
+copy engine): every routing and every expert output is checked bit-exactly, and the
+summary, ``summary.json`` and ``timeline.png`` report the cycles per phase.
 """
 
 import argparse
@@ -55,7 +58,37 @@ def register(sub):
     pl.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                     help="router confidence below which the general expert serves")
     pl.add_argument("--steps", action="store_true", help="also list every step")
-    for action in (m, pl):
+    r = actions.add_parser("run", help="simulate a CoE session on the RDU",
+                           description="Plan a session (as `plan`) and run it on the RTL of "
+                                       "the RDU with HBM, DDR and the copy engine; check every "
+                                       "result against the golden model; write summary.json "
+                                       "and timeline.png to --out. Experts missing from "
+                                       "--experts are generated first (make-experts, --count, "
+                                       "--expert-seed).",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.set_defaults(**RUN_DEFAULTS)
+    r.add_argument("--experts", type=Path,
+                   help="checkpoint directory")
+    r.add_argument("--out", type=Path,
+                   help="where summary.json and timeline.png go")
+    r.add_argument("--count", type=int, help="experts to generate if there are none")
+    r.add_argument("--expert-seed", type=int)
+    r.add_argument("--d", type=int, help="model width")
+    r.add_argument("--f", type=int, help="feed-forward width")
+    r.add_argument("--requests", type=int)
+    r.add_argument("--trace-seed", type=int)
+    r.add_argument("--zipf", type=float)
+    r.add_argument("--max-tokens", type=int, help="tokens per request: 1..this")
+    r.add_argument("--slots", type=int, help="HBM expert slots")
+    r.add_argument("--policy", choices=sorted(POLICIES))
+    r.add_argument("--scheduler", choices=("fcfs", "batch"))
+    r.add_argument("--window", type=int)
+    r.add_argument("--threshold", type=float)
+    r.add_argument("--clock-mhz", type=float,
+                   help="clock (MHz) for the modeled time")
+    r.add_argument("--seed", type=int, help="simulation seed")
+    r.add_argument("--waves", action="store_true", help="dump a waveform")
+    for action in (m, pl, r):
         action.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                             help="print machine-readable JSON on stdout")
         action.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
@@ -68,6 +101,8 @@ def run(args) -> int:
     try:
         if args.coe_action == "make-experts":
             return _make_experts(args)
+        if args.coe_action == "run":
+            return _run(args)
         return _plan(args)
     except (CoEError, ValueError) as error:
         raise CommandError(str(error)) from None
@@ -107,3 +142,55 @@ def _plan(args) -> int:
     lines += ["", format_comparison(rows)]
     emit(args, data, "\n".join(lines))
     return 0
+
+
+RUN_DEFAULTS = {"experts": Path("sim_build/coe/experts"), "out": Path("sim_build/coe"),
+                "count": 6, "expert_seed": 1, "d": 16, "f": 16, "requests": 12,
+                "trace_seed": 1, "zipf": 1.2, "max_tokens": 4, "slots": 2, "policy": "lru",
+                "scheduler": "fcfs", "window": 8, "threshold": DEFAULT_THRESHOLD,
+                "clock_mhz": 1000.0, "seed": 1, "waves": False}
+
+
+def simulate_session(options, log) -> tuple[dict, str, bool]:
+    """Run ``rdu coe run`` with ``options`` (an object with the RUN_DEFAULTS attributes):
+    (summary, text, every result bit-exact)."""
+    from hdl.rdu.config import rdu_config
+
+    from ..coe.demo_session import run_session
+    from ..coe.report import format_table, timeline_png, write_json
+
+    o = options
+    if min(o.requests, o.slots, o.max_tokens, o.count) < 1:
+        raise CommandError("--requests, --slots, --max-tokens and --count must be positive")
+    if not any(Path(o.experts).glob("*.safetensors")):
+        log(f"no checkpoints in {o.experts}: writing {o.count} experts "
+            f"(d={o.d}, f={o.f}, seed {o.expert_seed})")
+        make_experts(o.experts, o.count, o.d, o.f, seed=o.expert_seed)
+    log(f"CoE session: {o.requests} requests over the experts in {o.experts}, simulated on "
+        f"the RDU (preset coe: HBM, DDR, copy engine; {o.slots} HBM slots, {o.policy}, "
+        f"{o.scheduler})")
+    result = run_session(rdu_config("coe"), Path(o.experts), d=o.d, f=o.f,
+                         requests=o.requests, trace_seed=o.trace_seed, zipf=o.zipf,
+                         max_tokens=o.max_tokens, slots=o.slots, policy=o.policy,
+                         scheduler=o.scheduler, window=o.window, threshold=o.threshold,
+                         clock_mhz=o.clock_mhz, seed=o.seed, waves=o.waves)
+    out = Path(o.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checked = sum(step_kind(s) in ("Route", "Run") for s in result.plan.steps)
+    summary = {**result.summary, "checked": checked,
+               "mismatches": [vars(m) for m in result.mismatches]}
+    json_path = write_json(summary, out / "summary.json")
+    png_path = timeline_png(result.plan, result.cycles, out / "timeline.png", o.clock_mhz)
+    verdict = (f"all {checked} routings and expert outputs bit-exact against the golden model"
+               if not result.mismatches else
+               f"{len(result.mismatches)} of {checked} results DIFFER from the golden model: "
+               + "; ".join(f"step {m.step} {m.what}: {m.differing}/{m.total} words"
+                           for m in result.mismatches[:5]))
+    text = f"{format_table(result.summary)}\n\n{verdict}\nwrote {json_path} and {png_path}"
+    return summary, text, not result.mismatches
+
+
+def _run(args) -> int:
+    summary, text, ok = simulate_session(args, lambda message: progress(args, message))
+    emit(args, summary, text)
+    return 0 if ok else 1

@@ -1,20 +1,26 @@
-"""``rdu demo``: the most complete flow the model has today.
+"""``rdu demo``: the project's main job, then the flows under it.
 
-1. The RDU top (tile of PCUs and PMUs, network, AGCU, device memory, host
+1. A Composition-of-Experts session (``rdu coe run`` with its defaults): expert
+   checkpoints in DDR, switched into HBM slots by the copy engine, a router and the
+   experts run as compiled dataflow kernels on the RDU; every routing and expert
+   output checked bit-exactly; summary, ``summary.json`` and ``timeline.png``.
+2. The RDU top (tile of PCUs and PMUs, network, AGCU, device memory, host
    port) runs the hand-built kernels through the runtime, first launched one
    by one by the host, then as one hardware-orchestrated AGCU schedule; every
    output is checked bit-exactly against the golden model.
-2. Every arithmetic operation of the compute units runs hard vectors (zeros,
+3. Every arithmetic operation of the compute units runs hard vectors (zeros,
    subnormals, infinities, NaNs, ties, overflow, cancellation) through its RTL
    lane array in Verilator with random stalls on both sides, checked
    bit-exactly against the NumPy golden model.
 """
 
+import argparse
 import time
 
 import numpy as np
 
 from ..numerics_ops import NUMERIC_OPS, run_on_rtl
+from .coe_cmd import RUN_DEFAULTS, simulate_session
 from .output import emit, progress
 from .run_cmd import format_report, run_kernels
 
@@ -38,6 +44,9 @@ def _operands(op, rng, count):
 
 
 def run(args):
+    options = argparse.Namespace(**{**RUN_DEFAULTS, "seed": args.seed})
+    coe_summary, coe_text, coe_ok = simulate_session(options, lambda m: progress(args, m))
+    progress(args, coe_text)
     kernel_reports = []
     for orchestration in ("software", "hardware"):
         report = run_kernels(["vector_add", "reduce_sum", "reduce_max", "gemm"], "small",
@@ -71,7 +80,12 @@ def run(args):
     verdict = "bit-exact" if not failed else f"{failed} MISMATCHES"
     lines.append(f"{total} results from RTL checked against the golden model: {verdict}")
     lines.append(kernel_text)
-    passed = not failed and kernels_ok
+    lines.append(f"CoE session: {coe_summary['requests']} requests, "
+                 f"{coe_summary['switches']} expert switches, hit rate "
+                 f"{coe_summary['hit_rate']:.0%}, {coe_summary['total_cycles']:,} cycles; "
+                 f"{coe_summary['checked']} results "
+                 f"{'bit-exact' if coe_ok else 'with MISMATCHES'} (summary in {options.out})")
+    passed = not failed and kernels_ok and coe_ok
     emit(args, {"ops": rows, "vectors": total, "mismatches": failed, "kernels": kernel_reports,
-                "passed": passed}, "\n".join(lines))
+                "coe": coe_summary, "passed": passed}, "\n".join(lines))
     return 0 if passed else 1

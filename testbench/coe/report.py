@@ -151,7 +151,8 @@ def _draw(plan: Plan, segments: list, path: Path, clock_mhz: float) -> Path:
     ax.set_title(f"CoE session: {plan.policy} / {plan.scheduler}, {plan.requests} requests, "
                  f"hit rate {plan.hit_rate:.0%}")
     ax.legend(handles=[Patch(color=PHASE_COLOURS[p], label=p.replace("_", " "))
-                       for p in PHASES], loc="lower right", fontsize=8)
+                       for p in PHASES], loc="upper left", bbox_to_anchor=(1.0, 1.0),
+              fontsize=8)  # beside the axes: requests run top-left to bottom-right
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
