@@ -39,11 +39,17 @@ HOST_LITE_ADDR_WIDTH = 12
 
 
 class RDUTop(wiring.Component):
-    """Tile + device memory + host port for one :class:`RDUConfig`."""
+    """Tile + device memory + host port for one :class:`RDUConfig`.
 
-    def __init__(self, config: RDUConfig):
+    ``tile_factory(config, shared)`` builds the tile (default :class:`Tile`); ``shared``
+    is where the PCUs' shared modules are registered (default: one registry per top).
+    """
+
+    def __init__(self, config: RDUConfig, *, tile_factory=Tile,
+                 shared: SharedModules | None = None):
         self._config = config
-        self._shared = SharedModules()
+        self._shared = shared if shared is not None else SharedModules()
+        self._tile_factory = tile_factory
         members = {}
         members.update(flat_lite_members("s_axil", AXI4LiteSignature(
             addr_width=HOST_LITE_ADDR_WIDTH)))
@@ -69,7 +75,7 @@ class RDUTop(wiring.Component):
         m = Module()
         cfg = self._config
         units = len(cfg.units())
-        m.submodules.tile = tile = Tile(cfg, self._shared)
+        m.submodules.tile = tile = self._tile_factory(cfg, self._shared)
         tiers = cfg.memory == "tiers"
         host = HostPort(counters=COUNTERS_PER_UNIT * units, addr_width=HOST_LITE_ADDR_WIDTH,
                         copy=tiers)

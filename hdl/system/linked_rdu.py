@@ -3,26 +3,17 @@
 :class:`LinkedAGCU` is an AGCU with the link node in front of its tile-facing
 ports (``cfg_out``, ``vec_out``, ``vec_in``); to the tile it looks exactly like
 an AGCU, so the tile's wiring (hdl/tile/tile.py) and the RDU top's
-(hdl/rdu/top.py) are reused unchanged: :class:`LinkedRDU` elaborates an
-:class:`~hdl.rdu.top.RDUTop` whose tile builds a :class:`LinkedAGCU` where it
-would build an AGCU.
-
-Neither file offers a hook for that, so the substitution rebinds the name the
-tile (and the top) look the class up by, for the duration of that one
-``elaborate`` call only (:func:`_substituted`). The link node's ``to_link`` /
+(hdl/rdu/top.py) are reused unchanged: :class:`LinkedRDU` is an
+:class:`~hdl.rdu.top.RDUTop` whose tile (``tile_factory``) builds a
+:class:`LinkedAGCU` (``agcu_factory``). The link node's ``to_link`` /
 ``from_link`` ports are reached by the system top directly (Amaranth wires
-signals across the hierarchy). A constructor argument ``agcu_factory`` on
-``Tile`` and ``tile_factory`` on ``RDUTop`` would replace the substitution.
+signals across the hierarchy).
 """
-
-from contextlib import contextmanager
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-import hdl.rdu.top as rdu_top
-import hdl.tile.tile as tile_module
 from hdl.agcu.agcu import AGCU
 from hdl.rdu.config import RDUConfig
 from hdl.rdu.top import RDUTop
@@ -31,20 +22,9 @@ from pcu_pmu.pcu.shared_modules import SharedModules
 
 from .link_node import LinkNode
 
-__all__ = ["LinkedAGCU", "LinkedTile", "LinkedRDU"]
+__all__ = ["LinkedAGCU", "LinkedRDU"]
 
 _NODE_PORTS = ("cfg_out", "vec_out", "vec_in")
-
-
-@contextmanager
-def _substituted(module, name: str, replacement):
-    """``module.<name>`` is ``replacement`` inside the block, then what it was."""
-    original = getattr(module, name)
-    setattr(module, name, replacement)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)
 
 
 class LinkedAGCU(wiring.Component):
@@ -76,20 +56,6 @@ class LinkedAGCU(wiring.Component):
         return m
 
 
-class LinkedTile(Tile):
-    """A :class:`Tile` whose AGCU is a :class:`LinkedAGCU` around ``node``."""
-
-    def __init__(self, config: RDUConfig, shared: SharedModules, node: LinkNode):
-        super().__init__(config, shared)
-        self._node = node
-
-    def elaborate(self, platform):
-        def linked_agcu(**options):
-            return LinkedAGCU(self._node, **options)
-        with _substituted(tile_module, "AGCU", linked_agcu):
-            return super().elaborate(platform)
-
-
 class LinkedRDU(RDUTop):
     """An :class:`RDUTop` (same ports) with a ``ports``-port link node at its AGCU.
 
@@ -98,15 +64,9 @@ class LinkedRDU(RDUTop):
     """
 
     def __init__(self, config: RDUConfig, ports: int, shared: SharedModules | None = None):
-        super().__init__(config)
-        self.link_node = LinkNode(config, ports)
-        self._system_shared = shared if shared is not None else SharedModules()
+        self.link_node = node = LinkNode(config, ports)
 
-    def emit_verilog(self, name: str) -> str:
-        return self._system_shared.emit_verilog(self, name)
-
-    def elaborate(self, platform):
-        def linked_tile(config, _shared=None):
-            return LinkedTile(config, self._system_shared, self.link_node)
-        with _substituted(rdu_top, "Tile", linked_tile):
-            return super().elaborate(platform)
+        def linked_tile(tile_config, tile_shared):
+            return Tile(tile_config, tile_shared,
+                        agcu_factory=lambda **options: LinkedAGCU(node, **options))
+        super().__init__(config, tile_factory=linked_tile, shared=shared)

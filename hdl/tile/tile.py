@@ -54,13 +54,20 @@ MEM_ID_WIDTH = 4
 
 
 class Tile(wiring.Component):
-    """PCUs, PMUs, vector/scalar meshes, control fabric and one AGCU, per ``config``."""
+    """PCUs, PMUs, vector/scalar meshes, control fabric and one AGCU, per ``config``.
 
-    def __init__(self, config: RDUConfig, shared: SharedModules | None = None):
+    ``agcu_factory(**options)`` builds the AGCU (same options and ports as
+    :class:`~hdl.agcu.agcu.AGCU`); a multi-socket system passes one that puts a link
+    port in front of it.
+    """
+
+    def __init__(self, config: RDUConfig, shared: SharedModules | None = None, *,
+                 agcu_factory=AGCU):
         if not isinstance(config, RDUConfig):
             raise TypeError(f"config must be an RDUConfig, not {type(config).__name__}")
         self._config = config
         self._shared = shared if shared is not None else SharedModules()
+        self._agcu_factory = agcu_factory
         units = len(config.units())
         super().__init__({
             "mem": Out(AXI4Signature(addr_width=ADDR_WIDTH, data_width=config.vector_bits,
@@ -94,9 +101,9 @@ class Tile(wiring.Component):
         mesh_rows, mesh_cols = cfg.mesh_shape
         targets = config_targets(cfg)
 
-        m.submodules.agcu = agcu = AGCU(data_width=vec_bits, addr_width=ADDR_WIDTH,
-                                        id_width=MEM_ID_WIDTH, max_streams=cfg.agcu_streams,
-                                        outstanding=cfg.agcu_outstanding)
+        m.submodules.agcu = agcu = self._agcu_factory(
+            data_width=vec_bits, addr_width=ADDR_WIDTH, id_width=MEM_ID_WIDTH,
+            max_streams=cfg.agcu_streams, outstanding=cfg.agcu_outstanding)
         m.submodules.vector_mesh = vmesh = Mesh(mesh_rows, mesh_cols, vec_bits, flows=cfg.flows,
                                                 buffer_depth=cfg.link_buffer_depth)
         m.submodules.scalar_mesh = smesh = Mesh(mesh_rows, mesh_cols, 32, flows=cfg.flows,
