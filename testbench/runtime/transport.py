@@ -18,16 +18,18 @@ __all__ = ["AxiTransport", "BridgeTransport"]
 
 
 class AxiTransport:
-    """cocotbext-axi masters on the top's ``s_axil_*`` and ``s_axi_*`` ports.
+    """cocotbext-axi masters on the top's ``<prefix>s_axil_*`` and ``<prefix>s_axi_*`` ports
+    (``prefix`` "": a single RDU top; ``"s<k>_"``: socket k of a system top).
 
     ``stall``: probability that a channel pauses in a cycle (seeded by ``seed``).
     """
 
-    def __init__(self, dut, *, stall: float = 0.0, seed: int = 1):
+    def __init__(self, dut, *, stall: float = 0.0, seed: int = 1, prefix: str = ""):
         from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiMaster
 
-        self.control = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-        self.data = AxiMaster(AxiBus.from_prefix(dut, "s_axi"), dut.clk, dut.rst)
+        self.control = AxiLiteMaster(AxiLiteBus.from_prefix(dut, prefix + "s_axil"), dut.clk,
+                                     dut.rst)
+        self.data = AxiMaster(AxiBus.from_prefix(dut, prefix + "s_axi"), dut.clk, dut.rst)
         for interface in (self.control.read_if, self.control.write_if, self.data.read_if,
                           self.data.write_if):
             interface.log.setLevel("WARNING")

@@ -26,7 +26,10 @@ All-gather step ``s`` (0 .. N-2): socket ``k`` sends chunk ``(k-s) mod N``
 receive at once (receiving only writes memory, so nothing waits in a cycle).
 
 Each phase loads the programs (a barrier), then launches the kernels (a barrier):
-host-orchestrated, software barriers between phases.
+host-orchestrated, software barriers between phases. :func:`enqueue_allreduce` (or
+its halves :func:`enqueue_reduce_scatter`, :func:`enqueue_all_gather`) queues the
+schedule on any :class:`SystemSession` over tensors already in device memory;
+:func:`allreduce_session` writes the tensors first.
 """
 
 import numpy as np
@@ -41,8 +44,9 @@ from .kernels import pair_add_config
 from .link_program import linked_image
 from .session import SystemSession
 
-__all__ = ["allreduce_session", "allreduce_golden", "FLOW_SEND", "FLOW_RECV", "FLOW_LOCAL",
-           "FLOW_SUM"]
+__all__ = ["allreduce_session", "allreduce_golden", "enqueue_allreduce",
+           "enqueue_reduce_scatter", "enqueue_all_gather", "FLOW_SEND", "FLOW_RECV",
+           "FLOW_LOCAL", "FLOW_SUM"]
 
 FLOW_SEND, FLOW_RECV, FLOW_LOCAL, FLOW_SUM = 0, 1, 2, 3
 
@@ -83,6 +87,82 @@ def _stream(direction, flow, base, vectors):
     return StreamDescriptor(direction, flow, base, (vectors, 1, 1), (1, 0, 0))
 
 
+def enqueue_reduce_scatter(session: SystemSession, bases, vectors: int,
+                           prefix: str = "") -> list[str]:
+    """Queue the reduce-scatter on ``session`` (its current phase first): socket ``k``'s
+    ``N`` chunks of ``vectors`` vectors each start at ``bases[k]``; afterwards socket ``c``
+    holds the full sum of chunk ``c``. Returns the names of its phases, each ``prefix`` +
+    ``rs<step>_<colour>[_load]``."""
+    system = session.config
+    _check(system)
+    n = system.sockets
+    chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
+
+    def chunk(k, c):
+        return bases[k] + (c % n) * chunk_bytes
+
+    phases = []
+    for s in range(n - 1):
+        for colour in (0, 1):
+            senders = [k for k in range(n) if k % 2 == colour]
+            for k in senders:
+                session.load(k, _sender(system, k))
+                session.load((k + 1) % n, _adder(system, (k + 1) % n, vectors))
+            phases.append(_phase(session, f"{prefix}rs{s}_{colour}_load"))
+            for k in senders:
+                r = (k + 1) % n
+                session.launch(k, argument_words(
+                    [_stream(READ, FLOW_SEND, chunk(k, k - 1 - s), vectors)], 0),
+                    f"{prefix}rs{s}_send{k}")
+                session.launch(r, argument_words(
+                    [_stream(READ, FLOW_LOCAL, chunk(r, r - 2 - s), vectors),
+                     _stream(WRITE, FLOW_SUM, chunk(r, r - 2 - s), vectors)], 1),
+                    f"{prefix}rs{s}_add{r}")
+            phases.append(_phase(session, f"{prefix}rs{s}_{colour}"))
+    return phases
+
+
+def enqueue_all_gather(session: SystemSession, bases, vectors: int,
+                       prefix: str = "") -> list[str]:
+    """Queue the all-gather on ``session`` (its current phase first): socket ``k`` holds
+    the final chunk ``k`` of the ``N`` chunks at ``bases[k]``; afterwards every socket
+    holds every chunk. Returns its phase names, ``prefix`` + ``ag<step>[_load]``."""
+    system = session.config
+    _check(system)
+    n = system.sockets
+    chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
+
+    def chunk(k, c):
+        return bases[k] + (c % n) * chunk_bytes
+
+    phases = []
+    for s in range(n - 1):
+        for k in range(n):
+            session.load(k, _gatherer(system, k))
+        phases.append(_phase(session, f"{prefix}ag{s}_load"))
+        for k in range(n):
+            session.launch(k, argument_words(
+                [_stream(READ, FLOW_SEND, chunk(k, k - s), vectors),
+                 _stream(WRITE, FLOW_RECV, chunk(k, k - 1 - s), vectors)], 0),
+                f"{prefix}ag{s}_{k}")
+        phases.append(_phase(session, f"{prefix}ag{s}"))
+    return phases
+
+
+def enqueue_allreduce(session: SystemSession, bases, vectors: int,
+                      prefix: str = "") -> list[str]:
+    """Queue the whole AllReduce on ``session`` (its current phase first) over the ``N``
+    chunks of ``vectors`` vectors at ``bases[k]`` on socket ``k``, in place; returns the
+    names of its phases in order (each has a ``<name>_window`` output)."""
+    return (enqueue_reduce_scatter(session, bases, vectors, prefix)
+            + enqueue_all_gather(session, bases, vectors, prefix))
+
+
+def _phase(session: SystemSession, name: str) -> str:
+    session.barrier(name)
+    return name
+
+
 def allreduce_session(system: SystemConfig, tensors) -> tuple[SystemSession, list[str]]:
     """A session AllReducing ``tensors`` (one uint32 array of N x vectors x lanes words per
     socket); outputs ``out<k>`` (socket k's result). Returns the session and the names
@@ -92,46 +172,9 @@ def allreduce_session(system: SystemConfig, tensors) -> tuple[SystemSession, lis
     tensors = [np.asarray(t, np.uint32).reshape(n, -1, cfg.lanes) for t in tensors]
     if len(tensors) != n or len({t.shape for t in tensors}) != 1:
         raise ValueError(f"need {n} tensors of one shape (chunks x vectors x lanes)")
-    vectors = tensors[0].shape[1]
-    chunk_bytes = vectors * cfg.vector_bits // 8
     session = SystemSession(system)
     bases = [session.write(k, tensors[k], f"x{k}") for k in range(n)]
-
-    def chunk(k, c):
-        return bases[k] + (c % n) * chunk_bytes
-
-    phases = []
-
-    def phase(name):
-        session.barrier(name)
-        phases.append(name)
-
-    for s in range(n - 1):
-        for colour in (0, 1):
-            senders = [k for k in range(n) if k % 2 == colour]
-            for k in senders:
-                session.load(k, _sender(system, k))
-                session.load((k + 1) % n, _adder(system, (k + 1) % n, vectors))
-            phase(f"rs{s}_{colour}_load")
-            for k in senders:
-                r = (k + 1) % n
-                session.launch(k, argument_words(
-                    [_stream(READ, FLOW_SEND, chunk(k, k - 1 - s), vectors)], 0),
-                    f"rs{s}_send{k}")
-                session.launch(r, argument_words(
-                    [_stream(READ, FLOW_LOCAL, chunk(r, r - 2 - s), vectors),
-                     _stream(WRITE, FLOW_SUM, chunk(r, r - 2 - s), vectors)], 1),
-                    f"rs{s}_add{r}")
-            phase(f"rs{s}_{colour}")
-    for s in range(n - 1):
-        for k in range(n):
-            session.load(k, _gatherer(system, k))
-        phase(f"ag{s}_load")
-        for k in range(n):
-            session.launch(k, argument_words(
-                [_stream(READ, FLOW_SEND, chunk(k, k - s), vectors),
-                 _stream(WRITE, FLOW_RECV, chunk(k, k - 1 - s), vectors)], 0), f"ag{s}_{k}")
-        phase(f"ag{s}")
+    phases = enqueue_allreduce(session, bases, tensors[0].shape[1])
     for k in range(n):
         session.read(k, f"out{k}", bases[k], tensors[k].size)
     return session, phases

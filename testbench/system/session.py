@@ -7,7 +7,8 @@ per socket over its own host port); a phase ends when every socket has finished
 (a barrier). :meth:`SystemSession.barrier` closes a phase and names its window.
 
 Outputs of :meth:`SystemSession.run`: each ``read`` under its name, each launch's
-``<name>_cycles`` = (host cycles, AGCU kernel cycles), each named phase's
+``<name>_cycles`` = (host cycles, AGCU kernel cycles) and ``<name>_window`` =
+(first, last) cycle of its socket's host, each named phase's
 ``<name>_window`` = (first, last) cycle, and ``links``: per link, direction
 (ab, ba) and :data:`hdl.system.system.LINK_STATS` name, the counters at the end.
 """

@@ -1,10 +1,11 @@
 """Plays a :class:`~testbench.system.session.SystemSession` on the system top (cocotb).
 
 One :class:`~testbench.runtime.runtime.Runtime` per socket over its own host
-port (:class:`~.transport.SocketTransport`); the phases run one after the
-other, the sockets of a phase concurrently. Every socket's mesh credit checker
-and link source/destination check must stay clean for the whole session, and no
-configuration record may be refused. Outputs: see the session module.
+port (an :class:`~testbench.runtime.transport.AxiTransport` on its ``s<k>_``
+ports); the phases run one after the other, the sockets of a phase
+concurrently. Every socket's mesh credit checker and link source/destination
+check must stay clean for the whole session, and no configuration record may be
+refused. Outputs: see the session module.
 """
 
 import cocotb
@@ -17,8 +18,7 @@ from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
 from testbench.runtime.image import ProgramImage
 from testbench.runtime.runtime import Runtime
-
-from .transport import SocketTransport
+from testbench.runtime.transport import AxiTransport
 
 
 async def _fault_monitor(dut, sockets: int, faults: list):
@@ -42,9 +42,11 @@ async def _play(runtime: Runtime, socket: int, steps: list, arrays: dict, output
         elif op == "load":
             await runtime.load_program(ProgramImage.from_bytes(arrays[step["image"]].tobytes()))
         elif op == "launch":
+            start = runtime.cycle
             launch = await runtime.launch(arrays[step["args"]])
             outputs[f"{step['name']}_cycles"] = np.array(
                 [launch.host_cycles, launch.kernel_cycles], dtype=np.int64)
+            outputs[f"{step['name']}_window"] = np.array([start, runtime.cycle], np.int64)
         elif op == "read":
             outputs[step["name"]] = await runtime.read(step["addr"], step["count"])
         else:
@@ -64,8 +66,9 @@ async def run_system_session(dut):
     await RisingEdge(dut.clk)
     dut.link_start.value = 0
     runtimes = [Runtime(dut, config.socket_rdu(k), timeout_cycles=args["timeout_cycles"],
-                        transport=SocketTransport(dut, k, stall=args["host_stall"],
-                                                  seed=cocotb.RANDOM_SEED))
+                        transport=AxiTransport(dut, stall=args["host_stall"],
+                                               seed=cocotb.RANDOM_SEED * 1000 + k,
+                                               prefix=f"s{k}_"))
                 for k in range(config.sockets)]
     for runtime in runtimes:
         await runtime.start()
