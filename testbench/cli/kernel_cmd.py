@@ -6,15 +6,20 @@ kernels and reads the output back, and the NumPy golden model of the graph
 checks every bit. Exit status 1 on any mismatch, 2 on a compile error.
 
 Kernels: gemm, swiglu (``silu(x @ w1) * (x @ w3)``) take --m --k --n; add, sub,
-mul, max, min, exp, reciprocal, rsqrt, silu, gelu, to_bf16, row_sum, row_max take
---rows --cols (row reductions produce ``[rows, 1]``).
+mul, max, min, exp, reciprocal, rsqrt, silu, gelu, to_bf16, row_sum, row_max,
+softmax, rmsnorm, layernorm take --rows --cols (row reductions produce ``[rows, 1]``;
+the operation orders of softmax, rmsnorm and layernorm are in
+testbench/compiler/library.py).
 
 Arrays (--inputs / --outputs .npz): ``a``, ``b`` (gemm: bf16 [m,k], [k,n]; binary
-ops: fp32 [rows,cols]); ``x`` (unary ops, reductions: fp32 [rows,cols]; swiglu:
-bf16 [m,k]); ``w1``, ``w3`` (swiglu: bf16 [k,n]). fp32 arrays may be float32 or
-uint32 bit patterns, bf16 arrays are uint16 bit patterns. --outputs writes the
-inputs plus ``out`` (what the RDU computed) and ``golden`` (the golden model), as
-bit patterns (uint32 for fp32, uint16 for bf16).
+ops: fp32 [rows,cols]); ``x`` (unary ops, reductions, softmax, rmsnorm, layernorm:
+fp32 [rows,cols]; swiglu: bf16 [m,k]); ``w1``, ``w3`` (swiglu: bf16 [k,n]); ``gamma``
+(rmsnorm, layernorm: fp32 [1,cols]), ``beta`` (layernorm: fp32 [1,cols]). Random
+inputs mix in hard binary32 values (NaN, inf, subnormals, extremes): half of them,
+2% for softmax/rmsnorm/layernorm (one NaN or inf makes its whole row NaN). fp32
+arrays may be float32 or uint32 bit patterns, bf16 arrays are uint16 bit patterns.
+--outputs writes the inputs plus ``out`` (what the RDU computed) and ``golden`` (the
+golden model), as bit patterns (uint32 for fp32, uint16 for bf16).
 """
 
 import numpy as np
@@ -49,10 +54,10 @@ def register(sub):
 
 
 def _inputs(graph, args, rng) -> dict:
-    from ..compiler.library import random_inputs
+    from ..compiler.library import hard_fraction, random_inputs
 
     if not args.inputs:
-        return random_inputs(graph, rng)
+        return random_inputs(graph, rng, hard_fraction(args.name))
     try:
         given = np.load(args.inputs)
     except OSError as error:

@@ -10,8 +10,9 @@ here, before anything is simulated, and a shortfall raises :class:`CompileError`
 naming the op and the resource.
 
 Flows of a pipeline kernel: flow 0 AGCU -> first unit, flow i unit i-1 -> unit i,
-the last flow back to the AGCU (scalar fabric after a reduction). Done tokens:
-every unit of the kernel; a PCU (passes = 1) sends one, and so does a PMU, whose
+the last flow back to the AGCU (scalar fabric after a reduction); a row-op kernel
+adds one more, AGCU -> its PCU on the scalar fabric (``_row_op_streams``). Done
+tokens: every unit of the kernel; a PCU (passes = 1) sends one, and so does a PMU, whose
 token is its ``busy`` falling once after all of a configuration's passes.
 """
 
@@ -48,6 +49,7 @@ TAIL_OPS = {"exp": TailOp.EXP, "reciprocal": TailOp.RECIP, "rsqrt": TailOp.RSQRT
             "silu": TailOp.SILU, "gelu": TailOp.GELU, "to_bf16": TailOp.BF16}
 PAIR_STAGE_OPS = {"sub": StageOp.FSUB, "mul": StageOp.FMUL, "max": StageOp.FMAX,
                   "min": StageOp.FMIN}
+ROW_STAGE_OPS = {"row_add": StageOp.FADD, "row_sub": StageOp.FSUB, "row_mul": StageOp.FMUL}
 MAX_BOUND = 0xFFFF
 # Beats one pipeline kernel streams in from device memory. The AGCU reserves read-buffer
 # room for a burst before requesting it, so a kernel that emits while it reads no
@@ -90,7 +92,7 @@ def compile_graph(graph: Graph, config: RDUConfig, mode: str = "unfused") -> Com
         raise CompileError("the graph has no outputs")
     lanes = config.lanes
     prims, infos = lower(graph, lanes, config.pmu_depth, mode == "fused")
-    groups = group_prims(prims, set(graph.outputs), mode == "fused")
+    groups = group_prims(prims, set(graph.outputs), mode == "fused", config.stages)
     builder = _KernelBuilder(config, infos)
     kernels = []
     for group in groups:
@@ -163,6 +165,16 @@ def _numbered(kernels: list, what: str, starts) -> list:
             for k, start in zip(kernels, starts, strict=True)]
 
 
+def _stage_config(prim: Prim) -> StageConfig:
+    """The SIMD stage of a stage primitive (placement.STAGE_PRIMS)."""
+    if prim.kind in ROW_STAGE_OPS:
+        return StageConfig(op=ROW_STAGE_OPS[prim.kind], a=Src.PREV, b=Src.SCALAR)
+    if prim.kind == "square":
+        return StageConfig(op=StageOp.FMUL, a=Src.PREV, b=Src.PREV)
+    op = StageOp.FMUL if prim.kind == "scale" else StageOp.FADD
+    return StageConfig(op=op, a=Src.PREV, b=Src.IMM, imm=prim.attrs["imm"])
+
+
 def _op_name(prims) -> str:
     return " -> ".join(f"{p.kind}({', '.join(p.inputs)})" for p in prims)
 
@@ -209,7 +221,9 @@ class _KernelBuilder:
             return self._gather_max(prims)
         if head == "pair_op":
             return self._pair_op(prims)
-        slots = pcu_slots(prims)
+        if head == "broadcast":
+            return self._broadcast(prims)
+        slots = pcu_slots(prims, self.config.stages)
         if head == "gemm_chunk":
             return self._gemm(prims, slots)
         return self._pipeline(prims, slots)
@@ -218,6 +232,8 @@ class _KernelBuilder:
         """(PCUConfig, vectors out) of one SIMD slot fed ``vectors`` vectors."""
         tail = TAIL_OPS[slot.tail.kind] if slot.tail else TailOp.PASS
         facc = (StageConfig(op=StageOp.FACC),) + (StageConfig(),) * (self.config.stages - 1)
+        if slot.stages:
+            return self._stage_slot_config(prims, slot, tail, vectors, rows, row_beats)
         kind = slot.body.kind if slot.body else None
         if kind == "add":
             bound = self._bound(prims, vectors, "vectors")
@@ -233,6 +249,22 @@ class _KernelBuilder:
         if kind == "row_max":
             return self._pcu(tail=tail, reduce=ReduceOp.MAX, counters=counters), rows
         return self._pcu(tail=tail, counters=counters), vectors
+
+    def _stage_slot_config(self, prims, slot: Slot, tail, vectors: int, rows: int,
+                           row_beats: int):
+        """A PCU running ``slot.stages`` in stages 0, 1, ...; a row op first takes one
+        scalar with every vector (innermost loop of 1, see :meth:`_row_op_streams`)."""
+        stage = [_stage_config(prim) for prim in slot.stages]
+        stage += [StageConfig()] * (self.config.stages - len(stage))
+        if slot.stages[0].kind in ROW_STAGE_OPS:
+            counters = (CounterConfig(bound=1),
+                        CounterConfig(bound=self._bound(prims, vectors, "vectors")),
+                        CounterConfig())
+            return self._pcu(stage=tuple(stage), tail=tail, use_scalar=True,
+                             counters=counters), vectors
+        counters = (CounterConfig(bound=self._bound(prims, vectors, "vectors")),
+                    CounterConfig(), CounterConfig())
+        return self._pcu(stage=tuple(stage), tail=tail, counters=counters), vectors
 
     def _chain(self, builder, prims, units: list, first_flow: int, scalar_last: bool) -> int:
         """Route AGCU -> units[0] -> ... -> AGCU from ``first_flow``; return the write flow."""
@@ -271,8 +303,13 @@ class _KernelBuilder:
         """AGCU (a_j, b_j interleaved) -> PMU (transpose) -> PCU (op on PAIR_LO, PAIR_HI)."""
         prims, lanes, half = [prim], self.lanes, self.lanes // 2
         (pcu,), (pmu,) = self._units(prims, 1, 1)
-        stage = (StageConfig(op=PAIR_STAGE_OPS[prim.attrs["op"]], a=Src.PAIR_LO,
-                             b=Src.PAIR_HI),) + (StageConfig(),) * (self.config.stages - 1)
+        if prim.attrs["op"] == "select":  # mask (PAIR_HI) != 0 ? x (PAIR_LO) : the padding
+            first_stage = StageConfig(op=StageOp.SEL, a=Src.PAIR_LO, b=Src.IMM, c=Src.PAIR_HI,
+                                      imm=prim.attrs["pad"])
+        else:
+            first_stage = StageConfig(op=PAIR_STAGE_OPS[prim.attrs["op"]], a=Src.PAIR_LO,
+                                      b=Src.PAIR_HI)
+        stage = (first_stage,) + (StageConfig(),) * (self.config.stages - 1)
         vectors = groups * lanes
         builder = ProgramBuilder(self.config).unit(pmu, self._transposer(groups, lanes))
         builder.unit(pcu, self._pcu(stage=stage, counters=(
@@ -294,7 +331,9 @@ class _KernelBuilder:
             return _numbered([self._pipeline_part(prims, slots, g, count, 1)
                               for g, count in ranges], "tiles", [g for g, _ in ranges])
         operands = 2 if head.kind == "add" else 1
-        if any(slot.reduces for slot in slots):
+        if head.kind in ROW_STAGE_OPS:
+            operands = 2  # a scalar beat with every vector
+        if head.kind in ROW_STAGE_OPS or any(slot.reduces for slot in slots):
             per_kernel = max(1, MAX_STREAMED_BEATS // (operands * row_beats))  # whole rows
             ranges = [(r, min(per_kernel, rows - r)) for r in range(0, rows, per_kernel)]
             return _numbered([self._pipeline_part(prims, slots, r, count, row_beats)
@@ -325,7 +364,10 @@ class _KernelBuilder:
         out_flow = self._chain(builder, prims, [*pmu, *pcus], 0, slots[-1].reduces)
         builder.done_tokens([*pmu, *pcus])
         start = first_row * row_beats
-        if head.kind == "untranspose":
+        if head.kind in ROW_STAGE_OPS:
+            builder.flow(out_flow + 1, AGCU, [pcus[0]], fabric="scalar")
+            reads = self._row_op_streams(head, out_flow + 1, first_row, rows, row_beats)
+        elif head.kind == "untranspose":
             start = first_row * (self.lanes // 2)
             read = Stream(READ, 0, head.inputs[0], first_row * self.lanes,
                           (rows * self.lanes, 1, 1), (1, 0, 0))
@@ -334,10 +376,29 @@ class _KernelBuilder:
                           (head.inputs[1], 1, 0))
         else:
             read = Stream(READ, 0, head.inputs[0], start, (vectors, 1, 1), (1, 0, 0))
+        if head.kind not in ROW_STAGE_OPS:
+            reads = (read,)
         out_start = first_row if slots[-1].reduces else start
         write = Stream(WRITE, out_flow, prims[-1].output, out_start, (count, 1, 1), (1, 0, 0))
-        return Kernel(_op_name(prims), self._build(prims, builder), (read, write),
+        return Kernel(_op_name(prims), self._build(prims, builder), (*reads, write),
                       len(pcus) + tokens)
+
+    @staticmethod
+    def _row_op_streams(head, scalar_flow: int, first_row: int, rows: int, row_beats: int):
+        """``x`` one beat per burst, and ``s[r]`` once per vector of row ``r`` (a stride-0
+        level: single beats), on the scalar flow.
+
+        The AGCU's read buffer is one FIFO and its AR arbiter grants the streams a burst
+        each in turn, so two streams of single beats, the same number of beats each,
+        arrive alternating: at most one scalar or one vector ahead of the PCU, which
+        takes a scalar with each vector. A row of vectors in one burst with one scalar
+        per row deadlocks: a burst of scalars (or of a row's vectors, when the arbiter
+        happens to start with ``x``) fills its FIFO with the beats the PCU needs next
+        stuck behind it in the read buffer."""
+        vectors = rows * row_beats
+        x, s = head.inputs
+        return (Stream(READ, 0, x, first_row * row_beats, (1, vectors, 1), (1, 1, 0)),
+                Stream(READ, scalar_flow, s, first_row, (row_beats, rows, 1), (0, 1, 0)))
 
     def _gemm(self, prims, slots) -> list[Kernel]:
         """Per tile row: a kernel that stages the A halves in the PMU, then per batch of
@@ -401,6 +462,30 @@ class _KernelBuilder:
                       (plan.kc, count, 1), (1, 0, 0))
         return Kernel(f"{_op_name(prims)} stage A tile row {ti} chunk {chunk}",
                       self._build(prims, builder), (read,), 1)
+
+    def _broadcast(self, prims) -> list[Kernel]:
+        (prim,) = prims
+        w = self.infos[prim.inputs[0]]
+        rows, row_beats = prim.attrs["rows"], beats_per_row(w.shape[1], self.lanes)
+        per_kernel = max(1, MAX_STREAMED_BEATS // row_beats)
+        starts = range(0, rows, per_kernel)
+        return _numbered([self._broadcast_part(prim, r, min(per_kernel, rows - r), row_beats)
+                          for r in starts], "rows", starts)
+
+    def _broadcast_part(self, prim, first_row: int, rows: int, row_beats: int) -> Kernel:
+        """The AGCU reads the one row of ``w`` ``rows`` times (a stride-0 level); a PASS PCU
+        hands the beats back to be written as rows ``first_row ..`` of the output."""
+        prims = [prim]
+        (pcu,), _ = self._units(prims, 1, 0)
+        vectors = self._bound(prims, rows * row_beats, "vectors")
+        builder = ProgramBuilder(self.config).unit(pcu, self._pcu(counters=(
+            CounterConfig(bound=vectors), CounterConfig(), CounterConfig())))
+        out_flow = self._chain(builder, prims, [pcu], 0, False)
+        builder.done_tokens([pcu])
+        read = Stream(READ, 0, prim.inputs[0], 0, (row_beats, rows, 1), (1, 0, 0))
+        write = Stream(WRITE, out_flow, prim.output, first_row * row_beats, (vectors, 1, 1),
+                       (1, 0, 0))
+        return Kernel(_op_name(prims), self._build(prims, builder), (read, write), 1)
 
     def _vec_max(self, prims) -> list[Kernel]:
         (prim,) = prims

@@ -1,7 +1,8 @@
 """Run a :class:`~.compiler.CompiledGraph` on the RDU top through a runtime session.
 
 The host writes every input buffer (graph inputs padded as the compiler chose,
-GEMM operands in their A and B layouts, ``-inf``-filled scratch), allocates the
+GEMM operands in their A and B layouts, ``-inf``-filled scratch, column masks of
+repadded tensors), allocates the
 others, launches the kernels (one by one from the host, ``software``, or as one
 AGCU schedule, ``hardware``), and reads the graph's outputs back.
 
@@ -54,6 +55,10 @@ def buffer_contents(compiled: CompiledGraph, name: str, inputs: dict) -> np.ndar
         return plan.b_layout(value.reshape(plan.k, plan.n))
     if info.fill is not None:
         return np.full(info.words(lanes), np.uint32(info.fill), np.uint32)
+    if info.mask:  # 1 in the real columns, 0 in the padding (a repad's select mask)
+        words = np.zeros((info.rows_alloc, padded_cols(info.shape[1], lanes)), np.uint32)
+        words[:, :info.shape[1]] = 1
+        return words
     if name in compiled.graph.inputs:
         if info.dtype == BF16:
             return None  # only GEMM reads bf16 inputs, through its A and B buffers

@@ -12,6 +12,10 @@ fp32 tensors uint32, bf16 tensors uint16. The orders (``lanes`` = L):
 * ``row_max``: the row padded with ``-inf`` to ``L**levels`` values, then a
   pairwise max tree (per vector on the PCU's tree, then groups of L vector maxima
   gathered by a PMU and reduced by the tree again).
+* ``row_add``/``row_sub``/``row_mul`` and ``col_add``/``col_mul``: the binary op of
+  each element with its row's scalar / its column's weight (``col_add`` runs as
+  ``(-0 + x) + w``, exactly ``x + w``); ``scale``, ``add_const``: ``x * c``,
+  ``x + c``; ``square``: ``x * x``.
 * ``gemm``: per K chunk of :class:`~.layout.GemmPlan` the systolic order (from
   +0.0, products added for k in order), chunks combined ``((P0 + P1) + P2) ...``.
 """
@@ -22,7 +26,7 @@ from testbench.golden import numerics as g
 from testbench.golden import transcendentals as tr
 from testbench.golden.systolic import systolic_tile
 
-from .graph import BF16, Graph
+from .graph import BF16, COL_OPS, CONST_OPS, ROW_OPS, Graph
 from .layout import GemmPlan, max_levels
 
 __all__ = ["UNARY_GOLDEN", "BINARY_GOLDEN", "NEG_ZERO", "NEG_INF", "evaluate", "row_sum",
@@ -90,6 +94,14 @@ def evaluate(graph: Graph, inputs: dict, lanes: int, pmu_depth: int) -> dict:
             out = gemm(*args, lanes, pmu_depth)
         elif op.kind in BINARY_GOLDEN:
             out = BINARY_GOLDEN[op.kind](*args)
+        elif op.kind in (*ROW_OPS, *COL_OPS):
+            # numpy broadcasts s [rows, 1] along rows and w [1, cols] over the rows
+            out = BINARY_GOLDEN[op.kind[4:]](*args)
+        elif op.kind in CONST_OPS:
+            fn = g.f32_mul if op.kind == "scale" else g.f32_add
+            out = fn(args[0], np.uint32(op.const))
+        elif op.kind == "square":
+            out = g.f32_mul(args[0], args[0])
         elif op.kind == "row_sum":
             out = row_sum(*args, lanes)
         elif op.kind == "row_max":

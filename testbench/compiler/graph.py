@@ -13,18 +13,39 @@ Ops (``Op.kind``):
 * ``exp``, ``reciprocal``, ``rsqrt``, ``silu``, ``gelu``: fp32 -> fp32;
   ``to_bf16``: fp32 -> bf16 (round to nearest even).
 * ``row_sum``, ``row_max``: fp32 ``[rows, cols]`` -> fp32 ``[rows, 1]`` over the last axis.
+* ``row_add``, ``row_sub``, ``row_mul``: fp32 ``x [rows, cols]`` op ``s [rows, 1]`` ->
+  ``[rows, cols]``, ``out[r, j] = x[r, j] op s[r, 0]`` (per-row scalar broadcast).
+* ``col_add``, ``col_mul``: fp32 ``x [rows, cols]`` op ``w [1, cols]`` -> ``[rows, cols]``,
+  ``out[r, j] = x[r, j] op w[0, j]`` (a per-feature vector applied to every row).
+* ``scale``, ``add_const``: fp32 ``x * c``, ``x + c`` with a constant ``c`` (a Python
+  float rounded to binary32, round to nearest even; ``Op.const`` holds its bits).
+* ``square``: fp32 ``x * x``.
+
+Every op is one binary32 operation per element (the golden model is
+:mod:`.golden`).
 """
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import CompileError
 
-__all__ = ["FP32", "BF16", "Tensor", "Op", "Graph", "BINARY_OPS", "UNARY_OPS", "REDUCE_OPS"]
+__all__ = ["FP32", "BF16", "Tensor", "Op", "Graph", "BINARY_OPS", "UNARY_OPS", "REDUCE_OPS",
+           "ROW_OPS", "COL_OPS", "CONST_OPS", "f32_bits"]
 
 FP32, BF16 = "fp32", "bf16"
 BINARY_OPS = ("add", "sub", "mul", "max", "min")
 UNARY_OPS = ("exp", "reciprocal", "rsqrt", "silu", "gelu", "to_bf16")
 REDUCE_OPS = ("row_sum", "row_max")
+ROW_OPS = ("row_add", "row_sub", "row_mul")
+COL_OPS = ("col_add", "col_mul")
+CONST_OPS = ("scale", "add_const")
+
+
+def f32_bits(value: float) -> int:
+    """The binary32 bits of ``value`` rounded to nearest even."""
+    return int(np.float32(value).view(np.uint32))
 
 
 @dataclass(frozen=True)
@@ -38,11 +59,13 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Op:
-    """One operation: ``kind`` applied to the ``inputs`` tensors, defining ``output``."""
+    """One operation: ``kind`` applied to the ``inputs`` tensors, defining ``output``;
+    ``const``: the binary32 bits of the constant of ``scale`` / ``add_const``."""
 
     kind: str
     inputs: tuple
     output: str
+    const: int | None = None
 
 
 class Graph:
@@ -104,6 +127,39 @@ class Graph:
         (tx,) = self._operands(kind, (x,), (FP32,))
         return self._op(kind, (x,), (tx.shape[0], 1), FP32, name)
 
+    def row_op(self, kind: str, x: str, s: str, name: str | None = None) -> str:
+        """``x [rows, cols]`` op ``s [rows, 1]``, ``s`` broadcast along each row."""
+        if kind not in ROW_OPS:
+            raise CompileError(f"unknown row op {kind!r}; row ops: {', '.join(ROW_OPS)}")
+        tx, ts = self._operands(kind, (x, s), (FP32, FP32))
+        if ts.shape != (tx.shape[0], 1):
+            raise CompileError(f"{kind} {x}, {s}: shape mismatch, {s} is {list(ts.shape)}, "
+                               f"not [{tx.shape[0]}, 1] (one scalar per row of {x})")
+        return self._op(kind, (x, s), tx.shape, FP32, name)
+
+    def col_op(self, kind: str, x: str, w: str, name: str | None = None) -> str:
+        """``x [rows, cols]`` op ``w [1, cols]``, ``w`` applied to every row."""
+        if kind not in COL_OPS:
+            raise CompileError(f"unknown column op {kind!r}; column ops: {', '.join(COL_OPS)}")
+        tx, tw = self._operands(kind, (x, w), (FP32, FP32))
+        if tw.shape != (1, tx.shape[1]):
+            raise CompileError(f"{kind} {x}, {w}: shape mismatch, {w} is {list(tw.shape)}, "
+                               f"not [1, {tx.shape[1]}] (one value per column of {x})")
+        return self._op(kind, (x, w), tx.shape, FP32, name)
+
+    def scale(self, x: str, c: float, name: str | None = None) -> str:
+        """``x * c``, ``c`` rounded to binary32."""
+        return self._const_op("scale", x, c, name)
+
+    def add_const(self, x: str, c: float, name: str | None = None) -> str:
+        """``x + c``, ``c`` rounded to binary32."""
+        return self._const_op("add_const", x, c, name)
+
+    def square(self, x: str, name: str | None = None) -> str:
+        """``x * x``."""
+        (tx,) = self._operands("square", (x,), (FP32,))
+        return self._op("square", (x,), tx.shape, FP32, name)
+
     def __getattr__(self, kind: str):
         # g.add(a, b), g.silu(x), g.row_sum(x), ... as shorthands of binary/unary/reduce.
         if kind in BINARY_OPS:
@@ -112,6 +168,10 @@ class Graph:
             return lambda x, name=None: self.unary(kind, x, name)
         if kind in REDUCE_OPS:
             return lambda x, name=None: self.reduce(kind, x, name)
+        if kind in ROW_OPS:
+            return lambda x, s, name=None: self.row_op(kind, x, s, name)
+        if kind in COL_OPS:
+            return lambda x, w, name=None: self.col_op(kind, x, w, name)
         raise AttributeError(kind)
 
     # -- queries --------------------------------------------------------------------------
@@ -142,8 +202,12 @@ class Graph:
             found.append(tensor)
         return found
 
-    def _op(self, kind, inputs, shape, dtype, name) -> str:
+    def _const_op(self, kind, x, c, name) -> str:
+        (tx,) = self._operands(kind, (x,), (FP32,))
+        return self._op(kind, (x,), tx.shape, FP32, name, f32_bits(c))
+
+    def _op(self, kind, inputs, shape, dtype, name, const=None) -> str:
         name = name or f"{kind}{len(self.ops)}"
         self._define(Tensor(name, tuple(shape), dtype))
-        self.ops.append(Op(kind, tuple(inputs), name))
+        self.ops.append(Op(kind, tuple(inputs), name, const))
         return name

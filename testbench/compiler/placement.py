@@ -10,37 +10,59 @@ its primitives still pack onto a PCU pipeline (:func:`pcu_slots`):
   ``row_max`` (the tree), ``gemm_chunk`` (the systolic array, behind a PMU);
 * a unary op rides on the tail of the PCU before it when that tail is free and the
   PCU is not systolic, else it takes a PCU of its own (stages PASS);
-* a reduction's PCU ends the chain (its results leave on the scalar fabric).
+* a reduction's PCU ends the chain (its results leave on the scalar fabric);
+* stage primitives (``row_add``/``row_sub``/``row_mul``, ``scale``, ``add_const``,
+  ``square``: one SIMD stage each) share a PCU, in stage order, while its stages last,
+  and a unary op may ride on that PCU's tail; a group holding stage primitives stays on
+  one PCU (they never open a second one), and a row op (its scalars come from memory)
+  only heads a group.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .graph import UNARY_OPS
-from .lowering import Prim
+from .graph import ROW_OPS, UNARY_OPS
+from .lowering import STAGE_PRIMS, Prim
 
 __all__ = ["Slot", "pcu_slots", "group_prims", "PIPELINE_HEADS"]
 
-PIPELINE_HEADS = ("add", "gemm_chunk", "untranspose", "row_sum", "row_max", *UNARY_OPS)
+PIPELINE_HEADS = ("add", "gemm_chunk", "untranspose", "row_sum", "row_max", *UNARY_OPS,
+                  *STAGE_PRIMS)
 _BODIES = ("add", "row_sum", "row_max", "gemm_chunk", "untranspose")
 _READS_MEMORY = ("add", "gemm_chunk", "untranspose")
 
 
 @dataclass
 class Slot:
-    """One PCU of a pipeline: an optional body primitive and an optional tail primitive."""
+    """One PCU of a pipeline: an optional body primitive, or stage primitives (stages
+    0, 1, ...), and an optional tail primitive."""
 
     body: Prim | None = None
     tail: Prim | None = None
+    stages: list = field(default_factory=list)
 
     @property
     def reduces(self) -> bool:
         return self.body is not None and self.body.kind in ("row_sum", "row_max")
 
 
-def pcu_slots(prims) -> list[Slot] | None:
-    """The PCU pipeline for a chain of primitives, or None if it cannot be one."""
+def pcu_slots(prims, stages: int | None = None) -> list[Slot] | None:
+    """The PCU pipeline for a chain of primitives, or None if it cannot be one.
+
+    ``stages``: SIMD stages per PCU (None: unlimited)."""
     slots: list[Slot] = []
     for index, prim in enumerate(prims):
+        if prim.kind in STAGE_PRIMS:
+            if prim.kind in ROW_OPS and index:
+                return None
+            last = slots[-1] if slots else None
+            if last is None:
+                slots.append(Slot(stages=[prim]))
+            elif (last.stages and last.tail is None
+                  and (stages is None or len(last.stages) < stages)):
+                last.stages.append(prim)
+            else:
+                return None
+            continue
         if slots and slots[-1].reduces and (prim.kind not in UNARY_OPS or slots[-1].tail):
             return None
         if prim.kind in _BODIES:
@@ -57,11 +79,14 @@ def pcu_slots(prims) -> list[Slot] | None:
                 slots.append(Slot(tail=prim))
         else:
             return None
+    if len(slots) > 1 and any(slot.stages for slot in slots):
+        return None
     return slots
 
 
-def group_prims(prims, graph_outputs, fused: bool) -> list[list[Prim]]:
-    """Cut the primitives into kernel groups (in order)."""
+def group_prims(prims, graph_outputs, fused: bool,
+                stages: int | None = None) -> list[list[Prim]]:
+    """Cut the primitives into kernel groups (in order); ``stages`` as for :func:`pcu_slots`."""
     readers = {}
     for prim in prims:
         for name in prim.inputs:
@@ -73,7 +98,7 @@ def group_prims(prims, graph_outputs, fused: bool) -> list[list[Prim]]:
             group = next((g for g in groups if g[-1].output == source), None)
             if (group and readers.get(source) == 1 and source not in graph_outputs
                     and group[0].kind in PIPELINE_HEADS
-                    and pcu_slots([*group, prim]) is not None):
+                    and pcu_slots([*group, prim], stages) is not None):
                 group.append(prim)
                 continue
         groups.append([prim])
