@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 
 from hdl.numerics.catalog import NUMERIC_UNITS
 from hdl.rdu.config import RDUConfig
+from hdl.system.config import SystemConfig
 
 from .sim.build_cache import Design
 
@@ -37,7 +38,8 @@ DESIGNS: dict[str, DesignEntry] = {
     "rdu": DesignEntry("hdl.rdu.top:make_rdu",
                        {"preset": "small", **{f.name: None for f in fields(RDUConfig)}},
                        "RDU top: tile (PCUs, PMUs, meshes, AGCU), device memory, host port "
-                       "(presets small, tile2x2, plasticine; other parameters override)"),
+                       "(presets small, tile2x2, plasticine, fpga, coe; other parameters "
+                       "override)"),
     "agcu": DesignEntry("hdl.agcu.agcu:make_agcu_top",
                         {"data_width": 128, "max_streams": 4, "outstanding": 4},
                         "AGCU: program/argument load, kernel streams, schedules (AXI4 master)"),
@@ -61,6 +63,9 @@ DESIGNS: dict[str, DesignEntry] = {
                                  "sockets": 2, "socket_a": 0, "socket_b": 1},
                                 "RDU-to-RDU link: two endpoints, lossy channel models, RTL "
                                 "traffic generators, checkers and protocol checkers"),
+    "system": DesignEntry("hdl.system.system:make_system", SystemConfig().to_json(),
+                          "N RDUs joined by links at their AGCU nodes (ring, full or listed "
+                          "links; rdu = one RDUConfig for every socket)"),
 }
 
 

@@ -86,12 +86,15 @@ class LinkTransmitter(wiring.Component):
         room = Signal()
         m.d.comb += room.eq((occupancy + p.max_payload + 1 <= depth) & (in_flight < window - 1))
 
-        current = Signal(range(vcs))
-        rotate = Signal(range(vcs))
+        # At least one bit: with one VC a zero-width index would be emitted as an
+        # ascending [-1:0] range. Values stay below vcs either way.
+        vc_index = range(max(vcs, 2))
+        current = Signal(vc_index)
+        rotate = Signal(vc_index)
         length = Signal(8)
         dest = Signal(4)
         eom = Signal()
-        pick = Signal(range(vcs))
+        pick = Signal(vc_index)
         can_start = Signal()
         offers = Cat(self.send[v].valid & has_credit[v] for v in range(vcs))
         with m.Switch(rotate):
