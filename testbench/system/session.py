@@ -93,8 +93,9 @@ class SystemSession:
 
     def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
             timeout_cycles: int = 200_000, host_stall: float = 0.0, flip_rate: float = 0.0,
-            drop_rate: float = 0.0, link_seed: int = 1) -> dict:
-        """Simulate every phase; ``flip_rate`` / ``drop_rate`` per link flit on every channel."""
+            drop_rate: float = 0.0, link_seed: int = 1, log=print) -> dict:
+        """Simulate every phase; ``flip_rate`` / ``drop_rate`` per link flit on every channel;
+        ``log`` receives build and rerun messages."""
         for name, rate in (("flip_rate", flip_rate), ("drop_rate", drop_rate)):
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), not {rate}")
@@ -102,7 +103,7 @@ class SystemSession:
             raise ValueError("link_seed must be non-zero (xorshift32 state)")
         phases = [p for p in self.phases if p["name"] or any(p["steps"])]
         result = simulate(system_design(self.config), "testbench.system.system_session",
-                          run_name=run_name, seed=seed, waves=waves,
+                          run_name=run_name, seed=seed, waves=waves, log=log,
                           args={"config": self.config.to_json(), "phases": phases,
                                 "timeout_cycles": timeout_cycles, "host_stall": host_stall,
                                 "flip_threshold": _threshold(flip_rate),
