@@ -17,16 +17,17 @@ import cocotb
 import cocotb.task
 import numpy as np
 import pytest
-from test_host_bridge import BlockingTransport, UartWire
 
 from hdl.rdu.config import RDUConfig, rdu_config
 from pcu_pmu.pcu.config import PCUConfig, TailOp
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
 from testbench.bfm.watchdog import Watchdog
+from testbench.fpga.blocking_transport import BlockingTransport
 from testbench.fpga.host_script import BridgeClient
 from testbench.fpga.rdu_client import MAGIC, RDUBridgeClient
 from testbench.fpga.rdu_host import BoardHost, play_steps
+from testbench.fpga.uart_wire import UartWire
 from testbench.programs.catalog import prepare
 from testbench.runtime.runtime import Runtime
 from testbench.runtime.session import Session

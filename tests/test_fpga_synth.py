@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from testbench.designs import design_named
+from testbench.fpga.critical_path import critical_path
 from testbench.fpga.synth import (
     DEVICES,
     Device,
@@ -40,6 +41,36 @@ def test_fp32_mul_product_uses_dsp_blocks(fp32_mul_placed):
     assert result.utilisation["FF"]["used"] == result.yosys_cells["TRELLIS_FF"]
     assert 0 < result.utilisation["LUT4"]["used"] < 2000
     assert result.fmax_mhz is not None and result.fmax_mhz > 10
+
+
+def test_critical_path_is_reported(fp32_mul_placed):
+    path = fp32_mul_placed.critical_path
+    assert path is not None
+    # The whole path (clock to Q, logic, routing, setup) is the clock period at fmax.
+    assert abs(path["delay_ns"] - 1000 / fp32_mul_placed.fmax_mhz) < 0.1, path
+    assert 0 < path["logic_ns"] and 0 < path["routing_ns"]
+    assert path["logic_ns"] + path["routing_ns"] <= path["delay_ns"]
+    assert path["through"] and path["from"] and path["to"], path
+
+
+def test_critical_path_summary_follows_the_hierarchy():
+    def seg(kind, delay, a, b):
+        return {"type": kind, "delay": delay, "from": {"cell": a}, "to": {"cell": b}}
+
+    report = {"fmax": {"clk": {"achieved": 40.0}, "slow": {"achieved": 20.0}},
+              "critical_paths": [
+                  {"from": "posedge clk", "to": "posedge clk", "path": []},
+                  {"from": "posedge slow", "to": "posedge slow", "path": [
+                      seg("clk-to-q", 0.5, "a.b.q_FF", "a.b.q_FF"),
+                      seg("routing", 10.0, "a.b.q_FF", "c.x_LUT4"),
+                      seg("logic", 4.0, "c.x_LUT4", "$nextpnr_CCU2C_1$CCU2_COMB0"),
+                      seg("routing", 20.0, "$nextpnr_CCU2C_1$CCU2_COMB0", "a.b.y_LUT4"),
+                      seg("logic", 5.0, "a.b.y_LUT4", "top_FF"),
+                      seg("setup", 0.5, "top_FF", "top_FF")]}]}
+    path = critical_path(report)
+    assert path == {"from": "a.b.q_FF", "to": "top_FF", "delay_ns": 40.0, "logic_ns": 9.0,
+                    "routing_ns": 30.0, "through": ["a.b", "c", "a.b", "(top)"]}
+    assert critical_path({"fmax": {}, "critical_paths": []}) is None
 
 
 def test_overflow_names_the_resource(fp32_mul_placed):

@@ -6,14 +6,14 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.queue import Queue
-from cocotb.task import bridge, resume
-from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
+from cocotb.task import bridge
 
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
 from testbench.bfm.watchdog import Watchdog
+from testbench.fpga.blocking_transport import BlockingTransport
 from testbench.fpga.host_script import ACK, NAK, BridgeClient, run_batch
+from testbench.fpga.uart_wire import UartWire
 from testbench.golden.fp_vectors import hard_f32_pairs
 from testbench.golden.numerics import f32_mul
 from testbench.sim.build_cache import Design
@@ -29,87 +29,6 @@ BRIDGED_MUL = Design("bridged_fp32_mul_x4", "hdl.fpga.bridged:bridged_numeric_ar
 
 
 # ---------------------------------------------------------------- cocotb side
-
-
-class UartWire:
-    """The host end of the UART wire, bit by bit at ``divisor`` clocks per bit.
-
-    Seeded random idle gaps between the bytes it sends stall the bridge's receiver.
-    It has the attributes the Watchdog reads (name, count, pending, expecting).
-    """
-
-    def __init__(self, dut, divisor, rng, gap_prob=0.3, max_gap_bits=3):
-        self.dut, self.divisor, self.rng = dut, divisor, rng
-        self.gap_prob, self.max_gap_bits = gap_prob, max_gap_bits
-        self.name = "uart"
-        self.count = 0
-        self.pending = 0
-        self.waiting = 0
-        self.received = Queue()
-        dut.rx.value = 1
-        cocotb.start_soon(self._monitor())
-
-    @property
-    def expecting(self) -> bool:
-        return self.waiting > 0
-
-    def describe(self) -> str:
-        return (f"uart wire: {self.count} bytes moved, {self.pending} to send, "
-                f"host waiting for {self.waiting} bytes")
-
-    async def send(self, data: bytes):
-        self.pending += len(data)
-        for byte in data:
-            if self.rng.random() < self.gap_prob:
-                gap = self.divisor * self.rng.randint(1, self.max_gap_bits)
-                await ClockCycles(self.dut.clk, gap)
-            for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
-                self.dut.rx.value = bit
-                await ClockCycles(self.dut.clk, self.divisor)
-            self.pending -= 1
-            self.count += 1
-
-    async def receive(self, n: int) -> bytes:
-        self.waiting = n
-        out = bytearray()
-        for _ in range(n):
-            out.append(await self.received.get())
-            self.waiting -= 1
-        return bytes(out)
-
-    async def _monitor(self):
-        tx, clk, div = self.dut.tx, self.dut.clk, self.divisor
-        while True:
-            await FallingEdge(tx)
-            await ClockCycles(clk, div // 2)
-            await ReadOnly()
-            assert int(tx.value) == 0, "UART tx: start bit did not last half a bit"
-            byte = 0
-            for i in range(8):
-                await ClockCycles(clk, div)
-                await ReadOnly()
-                byte |= int(tx.value) << i
-            await ClockCycles(clk, div)
-            await ReadOnly()
-            assert int(tx.value) == 1, f"UART tx: missing stop bit after byte 0x{byte:02x}"
-            await RisingEdge(clk)  # leave ReadOnly before the host may write again
-            self.count += 1
-            self.received.put_nowait(byte)
-
-
-class BlockingTransport:
-    """The host script's byte transport over :class:`UartWire`, for code run in a
-    ``cocotb.task.bridge`` thread: each call blocks until the simulation has moved the bytes."""
-
-    def __init__(self, wire):
-        self._write = resume(wire.send)
-        self._read = resume(wire.receive)
-
-    def write(self, data: bytes) -> None:
-        self._write(data)
-
-    def read(self, n: int) -> bytes:
-        return self._read(n)
 
 
 async def _setup(dut):

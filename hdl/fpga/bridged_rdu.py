@@ -5,10 +5,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.host.axi_lite import connect_flat_lite
+from hdl.memory.axi_register_slice import AXI4RegisterSlice
 from hdl.rdu.config import RDUConfig, rdu_config
 from hdl.rdu.top import HOST_LITE_ADDR_WIDTH, RDUTop
 from hdl.tile.tile import ADDR_WIDTH, MEM_ID_WIDTH
-from memory_ctrl.axi import connect_flat
+from memory_ctrl.axi import AXI4Signature, connect_flat
 
 from .axi_bus_master import AXIBusMaster
 from .host_bridge import HostBridge
@@ -17,7 +18,8 @@ __all__ = ["BridgedRDU", "make_bridged_rdu"]
 
 
 class BridgedRDU(wiring.Component):
-    """:class:`HostBridge` -> :class:`AXIBusMaster` -> :class:`RDUTop`'s host port.
+    """:class:`HostBridge` -> :class:`AXIBusMaster` -> :class:`RDUTop`'s host port (device
+    memory through an :class:`AXI4RegisterSlice`).
 
     Ports: ``rx``/``tx`` (UART, ``divisor`` clocks per bit), ``busy`` and ``error``
     (the RDU's, e.g. for LEDs). The bridge's START command does nothing here (the
@@ -46,9 +48,13 @@ class BridgedRDU(wiring.Component):
         m.submodules.master = master = AXIBusMaster(
             data_width=self._config.vector_bits, lite_addr_width=HOST_LITE_ADDR_WIDTH,
             addr_width=ADDR_WIDTH, id_width=MEM_ID_WIDTH)
+        # The slice cuts the bridge master's paths into the device memory's arbiter.
+        m.submodules.memory_slice = memory_slice = AXI4RegisterSlice(AXI4Signature(
+            addr_width=ADDR_WIDTH, data_width=self._config.vector_bits, id_width=MEM_ID_WIDTH))
         wiring.connect(m, bridge.bus, master.bus)
         connect_flat_lite(m, rdu, "s_axil", master.axil, slave=False)
-        connect_flat(m, rdu, "s_axi", master.axi, slave=False)
+        wiring.connect(m, master.axi, memory_slice.s)
+        connect_flat(m, rdu, "s_axi", memory_slice.m, slave=False)
         m.d.comb += [bridge.rx.eq(self.rx), self.tx.eq(bridge.tx), bridge.busy.eq(rdu.busy),
                      self.busy.eq(rdu.busy), self.error.eq(rdu.error | rdu.config_error)]
         return m

@@ -65,6 +65,13 @@ def _table(util: dict) -> str:
                      f"({100 * u['used'] / u['available']:.1f}%)" for res, u in util.items())
 
 
+def _path_line(path: dict | None) -> str:
+    if path is None:
+        return ""
+    return (f"  path  {' -> '.join(path['through'])} ({path['delay_ns']:.1f} ns: "
+            f"{path['logic_ns']:.1f} logic, {path['routing_ns']:.1f} routing)\n")
+
+
 def _design(args) -> Design:
     if args.design == BRIDGED_RDU:
         return bridged_rdu_design(_parse_params(args.param))
@@ -94,6 +101,7 @@ def _synth(args):
     text = (f"{design.toplevel} {design.params} on {args.device}"
             f"{' (estimate after synth_ecp5)' if args.synth_only else ''}:\n"
             f"{_table(result.utilisation)}\n  fmax  {fmax}\n"
+            f"{_path_line(result.critical_path)}"
             f"  time  synth {result.synth_seconds:.1f} s, place and route "
             f"{result.pnr_seconds:.1f} s")
     emit(args, result.as_dict(), text)

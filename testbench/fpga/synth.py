@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..sim.build_cache import Design, verilog_for
 from ..sim.toolchain import SIM_BUILD
+from .critical_path import critical_path
 
 __all__ = ["Device", "DEVICES", "FpgaResourceError", "FpgaToolError", "SynthResult",
            "synthesize", "synth_netlist", "place_and_route", "estimate_from_cells", "check_fit",
@@ -61,7 +62,8 @@ class FpgaToolError(RuntimeError):
 
 @dataclass
 class SynthResult:
-    """Utilisation (resource -> {used, available}), fmax and timings of one run."""
+    """Utilisation (resource -> {used, available}), fmax, the critical path
+    (:func:`~testbench.fpga.critical_path.critical_path`) and timings of one run."""
 
     design: str
     device: str
@@ -69,6 +71,7 @@ class SynthResult:
     target_mhz: float
     utilisation: dict
     fmax_mhz: float | None = None
+    critical_path: dict | None = None
     out_of_context: bool = True
     synth_seconds: float = 0.0
     pnr_seconds: float = 0.0
@@ -223,5 +226,7 @@ def synthesize(design: Design, *, device: "str | Device" = "LFE5U-85F", freq_mhz
         util.pop("IO")
         result.utilisation, result.fmax_mhz = util, fmax
         result.pnr_seconds = round(pnr_seconds, 2)
-        result.files["report"] = str(work / f"{design.toplevel}.report.json")
+        report = work / f"{design.toplevel}.report.json"
+        result.critical_path = critical_path(json.loads(report.read_text()))
+        result.files["report"] = str(report)
     return result
