@@ -29,10 +29,11 @@ class KernelEngine(wiring.Component):
 
     READ stream j: round-robin AR requests with ARID j (INCR bursts of up to 16 beats
     when stride0 == 1, within one level-0 row and one 4 KiB page; else single beats),
-    at most ``outstanding`` bursts in flight over all streams; an ``ordered`` stream j
-    waits until READ stream j-1 has received all its beats. Each R beat leaves on
-    ``vec_out`` as a flit {data, flow, seq = first_seq + beat index, last on the final
-    beat}; R beats of different IDs may interleave, beats of one ID stay in order.
+    at most one AR every other cycle and ``outstanding`` bursts in flight over all
+    streams; an ``ordered`` stream j waits until READ stream j-1 has received all its
+    beats. Each R beat leaves on ``vec_out`` as a flit {data, flow, seq = first_seq +
+    beat index, last on the final beat}; R beats of different IDs may interleave, beats
+    of one ID stay in order.
     A burst is requested only when the read buffer has room for all of its beats, so
     the R channel never waits on the network: a memory that serves one burst at a
     time is never held by a read the tile cannot take while the tile's results wait
@@ -92,9 +93,12 @@ class KernelEngine(wiring.Component):
                 active[j].eq(j < self.count), is_write[j].eq(d.direction == WRITE),
                 gen.base.eq(d.base), gen.load.eq(self.start),
             ]
-            # Registered: descriptors are loaded cycles before ``start``, and the two
-            # multipliers stay off the path into completion (it limited FPGA fmax).
-            m.d.sync += total[j].eq(d.bounds[0] * d.bounds[1] * d.bounds[2])
+            # Registered, one multiplier per cycle (two in a row limited FPGA fmax): a
+            # descriptor's bounds are loaded three words (strides) before its last word,
+            # hence cycles before ``start``.
+            bounds01 = Signal(32, name=f"bounds01_{j}")
+            m.d.sync += [bounds01.eq(d.bounds[0] * d.bounds[1]),
+                         total[j].eq(bounds01 * d.bounds[2])]
             for level in range(3):
                 m.d.comb += [gen.bounds[level].eq(d.bounds[level]),
                              gen.strides[level].eq(d.strides[level])]
@@ -112,11 +116,18 @@ class KernelEngine(wiring.Component):
         with m.Elif(self.running):
             m.d.sync += [cycle_count.eq(cycle_count + 1), tokens.eq(tokens + self.done_in)]
 
-        # ---- AR: round-robin over READ streams with beats left to request
+        # ---- AR: round-robin over READ streams with beats left to request, in two steps:
+        # pick a stream and its burst (registered), then issue the AR and advance that
+        # stream's generator. Arbitration and burst sizing thus stay off the generators'
+        # update path (it limited FPGA fmax); an AR leaves at most every other cycle.
         buffer_depth = self.outstanding * MAX_BURST
         committed = Signal(range(buffer_depth + 1))  # beats requested, not yet on vec_out
+        picked = Signal()
+        pick = Signal(range(n))
+        pick_burst = Signal(range(MAX_BURST + 1))
+        # Free now means free when the pick issues next cycle (only the issue sets arvalid).
         ar_free = ~mem.arvalid | mem.arready
-        can_issue = (self.running & ar_free & (reads_in_flight < self.outstanding)
+        can_issue = (self.running & ~picked & ar_free & (reads_in_flight < self.outstanding)
                      & (committed + MAX_BURST <= buffer_depth))
         # An ordered stream waits for the previous READ stream's last beat.
         waits = [Const(0, 1)] + [
@@ -124,29 +135,36 @@ class KernelEngine(wiring.Component):
             for j in range(1, n)]
         eligible = [can_issue & active[j] & ~is_write[j] & ~gens[j].done & ~waits[j]
                     for j in range(n)]
+        # Each stream's next burst, computed beside the arbiter rather than behind it.
+        bursts = []
+        for j in range(n):
+            burst = Signal(range(MAX_BURST + 1), name=f"burst{j}")
+            row_left = gens[j].row_left
+            to_4k = (0x1000 - (gens[j].addr & 0xFFF)) >> shift
+            m.d.comb += burst.eq(1)
+            with m.If(desc[j].strides[0] == 1):
+                m.d.comb += burst.eq(MAX_BURST)
+                with m.If(row_left < MAX_BURST):
+                    m.d.comb += burst.eq(row_left)
+                with m.If((to_4k < MAX_BURST) & (to_4k < row_left)):
+                    m.d.comb += burst.eq(to_4k)
+            bursts.append(burst)
         last_grant = Signal(range(n))
-        issue, grant = round_robin(m, eligible, last_grant, name="agcu_ar")
-        addr_sel = Array(g.addr for g in gens)[grant]
-        row_left_sel = Array(g.row_left for g in gens)[grant]
-        dense = Array(d.strides[0] for d in desc)[grant] == 1
-        to_4k = (0x1000 - (addr_sel & 0xFFF)) >> shift
-        burst = Signal(range(MAX_BURST + 1))
-        m.d.comb += burst.eq(1)
-        with m.If(dense):
-            m.d.comb += burst.eq(MAX_BURST)
-            with m.If(row_left_sel < MAX_BURST):
-                m.d.comb += burst.eq(row_left_sel)
-            with m.If((to_4k < MAX_BURST) & (to_4k < row_left_sel)):
-                m.d.comb += burst.eq(to_4k)
+        any_eligible, grant = round_robin(m, eligible, last_grant, name="agcu_ar")
+        with m.If(any_eligible):
+            m.d.sync += [picked.eq(1), pick.eq(grant), pick_burst.eq(Array(bursts)[grant]),
+                         last_grant.eq(grant)]
+        issue = picked
         m.d.comb += [mem.arsize.eq(shift), mem.arburst.eq(BURST_INCR)]
         with m.If(mem.arvalid & mem.arready):
             m.d.sync += mem.arvalid.eq(0)
         with m.If(issue):
-            m.d.sync += [last_grant.eq(grant), mem.arvalid.eq(1), mem.araddr.eq(addr_sel),
-                         mem.arlen.eq(burst - 1), mem.arid.eq(grant)]
+            m.d.sync += [picked.eq(0), mem.arvalid.eq(1),
+                         mem.araddr.eq(Array(g.addr for g in gens)[pick]),
+                         mem.arlen.eq(pick_burst - 1), mem.arid.eq(pick)]
             for j in range(n):
-                with m.If(grant == j):
-                    m.d.comb += [gens[j].advance.eq(1), gens[j].beats.eq(burst)]
+                with m.If(pick == j):
+                    m.d.comb += [gens[j].advance.eq(1), gens[j].beats.eq(pick_burst)]
 
         # ---- R -> read buffer -> vec_out flits
         flit_shape = self.vec_out.payload.shape()
@@ -166,7 +184,7 @@ class KernelEngine(wiring.Component):
             read_buffer.r_en.eq(self.vec_out.ready),
         ]
         sent = self.vec_out.valid & self.vec_out.ready
-        m.d.sync += committed.eq(committed + Mux(issue, burst, 0) - sent)
+        m.d.sync += committed.eq(committed + Mux(issue, pick_burst, 0) - sent)
         with m.If(mem.rvalid & mem.rready):
             for j in range(n):
                 with m.If(rid == j):
@@ -175,11 +193,19 @@ class KernelEngine(wiring.Component):
                 m.d.comb += error_now.eq(1)
         m.d.sync += reads_in_flight.eq(reads_in_flight + issue - r_done)
 
-        # ---- vec_in flits -> one-beat writes
+        # ---- vec_in flits -> one-beat writes, in two steps: a flit and its owner are
+        # registered, then written (this keeps the flow match off the generators' update
+        # path, which limited FPGA fmax); a flit per cycle still moves.
         aw_free = ~mem.awvalid | mem.awready
         w_free = ~mem.wvalid | mem.wready
+        flit = self.vec_in.payload
+        held = Signal()
+        held_data = Signal.like(flit.data)
+        held_owner = Signal(range(n))
+        held_owned = Signal()
+        write_now = held & aw_free & w_free
         m.d.comb += [
-            self.vec_in.ready.eq(self.running & aw_free & w_free),
+            self.vec_in.ready.eq(self.running & (~held | write_now)),
             mem.awsize.eq(shift), mem.awburst.eq(BURST_INCR), mem.awlen.eq(0),
             mem.wstrb.eq((1 << beat_bytes) - 1), mem.wlast.eq(1), mem.bready.eq(1),
         ]
@@ -187,20 +213,26 @@ class KernelEngine(wiring.Component):
             m.d.sync += mem.awvalid.eq(0)
         with m.If(mem.wvalid & mem.wready):
             m.d.sync += mem.wvalid.eq(0)
-        flit = self.vec_in.payload
         owner = Signal(range(n))
         owned = Signal()
         for j in reversed(range(n)):
             with m.If(active[j] & is_write[j] & (desc[j].flow == flit.flow)):
                 m.d.comb += [owned.eq(1), owner.eq(j)]
-        accepted = Signal()
         with m.If(self.vec_in.valid & self.vec_in.ready):
-            with m.If(owned & ~Array(g.done for g in gens)[owner]):
+            m.d.sync += [held.eq(1), held_data.eq(flit.data), held_owner.eq(owner),
+                         held_owned.eq(owned)]
+        with m.Elif(write_now):
+            m.d.sync += held.eq(0)
+        accepted = Signal()
+        with m.If(write_now):
+            with m.If(held_owned & ~Array(g.done for g in gens)[held_owner]):
                 m.d.comb += accepted.eq(1)
-                m.d.sync += [mem.awvalid.eq(1), mem.awaddr.eq(Array(g.addr for g in gens)[owner]),
-                             mem.awid.eq(owner), mem.wvalid.eq(1), mem.wdata.eq(flit.data)]
+                m.d.sync += [mem.awvalid.eq(1),
+                             mem.awaddr.eq(Array(g.addr for g in gens)[held_owner]),
+                             mem.awid.eq(held_owner), mem.wvalid.eq(1),
+                             mem.wdata.eq(held_data)]
                 for j in range(n):
-                    with m.If(owner == j):
+                    with m.If(held_owner == j):
                         m.d.comb += [gens[j].advance.eq(1), gens[j].beats.eq(1)]
             with m.Else():
                 m.d.comb += error_now.eq(1)
@@ -216,8 +248,8 @@ class KernelEngine(wiring.Component):
             finished = gens[j].done & (is_write[j] | (received[j] == total[j]))
             with m.If(active[j] & ~finished):
                 m.d.comb += streams_done.eq(0)
-        quiet = ((reads_in_flight == 0) & (committed == 0) & ~mem.arvalid & ~mem.awvalid
-                 & ~mem.wvalid & (writes_unanswered == 0))
+        quiet = ((reads_in_flight == 0) & (committed == 0) & ~picked & ~mem.arvalid
+                 & ~held & ~mem.awvalid & ~mem.wvalid & (writes_unanswered == 0))
         with m.If(self.running & ~self.start & streams_done & quiet
                   & (tokens >= self.done_tokens)):
             m.d.comb += self.complete.eq(1)

@@ -24,6 +24,7 @@ from amaranth.lib.wiring import Out
 
 from hdl.host.axi_lite import AXI4LiteSignature, connect_flat_lite, flat_lite_members
 from hdl.host.host_port import HostPort
+from hdl.memory.axi_register_slice import AXI4RegisterSlice
 from hdl.memory.axi_sram import AXI4SRAM
 from hdl.tile.tile import ADDR_WIDTH, MEM_ID_WIDTH, Tile
 from hdl.tile.unit_counters import COUNTERS_PER_UNIT
@@ -81,10 +82,15 @@ class RDUTop(wiring.Component):
                         copy=tiers)
         m.submodules.host = host
         memory_error = 0
+        # A register slice between the AGCU and device memory: the memory's arbiter
+        # answers AR/AW ready in the cycle a request arrives, which otherwise feeds the
+        # AGCU's address generators in the same cycle (it limited FPGA fmax).
+        m.submodules.agcu_slice = agcu_slice = AXI4RegisterSlice(self._memory_signature())
+        wiring.connect(m, tile.mem, agcu_slice.s)
         if tiers:
             m.submodules.device_memory = memory = MemoryTiers(cfg)
             connect_flat(m, self, "s_axi", memory.host)
-            wiring.connect(m, tile.mem, memory.agcu)
+            wiring.connect(m, agcu_slice.m, memory.agcu)
             wiring.connect(m, host.copy, memory.copy)
             m.d.comb += [host.copy_busy.eq(memory.copy_busy),
                          host.copy_copies.eq(memory.copy_copies),
@@ -97,7 +103,7 @@ class RDUTop(wiring.Component):
                               addr_width=ADDR_WIDTH, id_width=MEM_ID_WIDTH)
             m.submodules.device_memory = memory
             connect_flat(m, self, "s_axi", memory.s0)
-            wiring.connect(m, tile.mem, memory.s1)
+            wiring.connect(m, agcu_slice.m, memory.s1)
 
         connect_flat_lite(m, self, "s_axil", host.axil)
         wiring.connect(m, host.cmd, tile.cmd)
