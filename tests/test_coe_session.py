@@ -25,7 +25,7 @@ def experts_dir(tmp_path_factory):
     return directory
 
 
-@pytest.mark.parametrize("scheduler", ["fcfs", "batch"])
+@pytest.mark.parametrize("scheduler", ["fcfs", pytest.param("batch", marks=pytest.mark.regress)])
 def test_session_bit_exact_with_switches(experts_dir, scheduler, seed, run_name, waves):
     run = run_session(CONFIG, experts_dir, d=D, f=F, requests=6, trace_seed=seed, zipf=0.5,
                       max_tokens=3, slots=2, scheduler=scheduler, window=3, run_name=run_name,
