@@ -11,6 +11,7 @@ from hdl.memory.axi_register_slice import CHANNELS
 from memory_ctrl.axi import RESP_OKAY
 from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import start_clock_and_reset
+from testbench.bfm.cycle_counter import CycleCounter
 from testbench.bfm.scoreboard import Scoreboard
 from testbench.bfm.sim_io import sim_args
 from testbench.bfm.watchdog import Watchdog
@@ -114,7 +115,7 @@ async def full_throughput(dut):
     cycles = {}
     for name, operation in (("write", lambda: master.write(0, data)),
                             ("read", lambda: master.read(0, len(data)))):
-        counter = _CycleCounter(dut)
+        counter = CycleCounter(dut)
         result = await operation()
         cycles[name] = counter.stop()
         assert result.resp == RESP_OKAY
@@ -122,23 +123,6 @@ async def full_throughput(dut):
             assert bytes(result.data) == data, "a 256-beat read came back different"
     dut._log.info(f"256-beat bursts through the slice: {cycles}")
     assert max(cycles.values()) <= 256 + 16, f"slice throttles bursts: {cycles}"
-
-
-class _CycleCounter:
-    """Counts clock cycles from construction to :meth:`stop`."""
-
-    def __init__(self, dut):
-        self.cycles = 0
-        self._task = cocotb.start_soon(self._count(dut))
-
-    async def _count(self, dut):
-        while True:
-            await RisingEdge(dut.clk)
-            self.cycles += 1
-
-    def stop(self) -> int:
-        self._task.cancel()
-        return self.cycles
 
 
 @cocotb.test()

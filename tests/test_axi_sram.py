@@ -4,10 +4,11 @@ import random
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from memory_ctrl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from testbench.bfm.clock_reset import start_clock_and_reset
+from testbench.bfm.cycle_counter import CycleCounter
 from testbench.bfm.scoreboard import Scoreboard
 from testbench.bfm.sim_io import sim_args
 from testbench.bfm.watchdog import Watchdog
@@ -139,7 +140,7 @@ async def burst_throughput(dut):
     cycles = {}
     for name, op in (("write", lambda: port.write(0, data)),
                      ("read", lambda: port.read(0, len(data)))):
-        counter = _CycleCounter(dut)
+        counter = CycleCounter(dut)
         result = await op()
         cycles[name] = counter.stop()
         assert result.resp == RESP_OKAY
@@ -147,23 +148,6 @@ async def burst_throughput(dut):
             assert bytes(result.data) == data
     dut._log.info(f"256-beat bursts: write {cycles['write']} cycles, read {cycles['read']} cycles")
     assert max(cycles.values()) < 256 + 20, f"bursts too slow: {cycles}"
-
-
-class _CycleCounter:
-    """Counts clock cycles from construction to :meth:`stop`."""
-
-    def __init__(self, dut):
-        self.cycles = 0
-        self._task = cocotb.start_soon(self._count(dut))
-
-    async def _count(self, dut):
-        while True:
-            await RisingEdge(dut.clk)
-            self.cycles += 1
-
-    def stop(self) -> int:
-        self._task.cancel()
-        return self.cycles
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.4])

@@ -11,20 +11,11 @@ import numpy as np
 import pytest
 
 from hdl.rdu.config import rdu_config
+from testbench.bfm.words import assert_words_equal
 from testbench.programs.catalog import KERNELS, prepare, vector_add
 from testbench.runtime.session import Session
 
 SEEDS = [1]
-
-
-def _check(got, want, what):
-    want = np.asarray(want, np.uint32).reshape(-1)
-    assert got.shape == want.shape, f"{what}: {got.shape} words, expected {want.shape}"
-    differ = np.flatnonzero(got != want)
-    if differ.size:
-        first = differ[0]
-        raise AssertionError(f"{what}: {differ.size} of {want.size} words differ, first at "
-                             f"{first}: got {got[first]:#010x} want {want[first]:#010x}")
 
 
 @pytest.mark.parametrize("host_stall", [0.0, 0.3])
@@ -36,7 +27,7 @@ def test_kernel_end_to_end(kernel, host_stall, seed, run_name, waves):
     session.launch(prepared.arguments, "kernel")
     session.read("out", prepared.out, prepared.expected.size)
     result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=host_stall)
-    _check(result["out"], prepared.expected, kernel)
+    assert_words_equal(result["out"], prepared.expected, kernel)
 
 
 def test_vector_add_across_two_pcus(seed, run_name, waves):
@@ -47,7 +38,7 @@ def test_vector_add_across_two_pcus(seed, run_name, waves):
     session.counters("counters")
     session.read("out", prepared.out, prepared.expected.size)
     result = session.run(run_name=run_name, seed=seed, waves=waves)
-    _check(result["out"], prepared.expected, "vector add on two PCUs")
+    assert_words_equal(result["out"], prepared.expected, "vector add on two PCUs")
     busy = result["counters"][:, 0]
     pcu_units = [0, 3]
     assert (busy[pcu_units] > 0).all(), f"both PCUs worked: busy cycles {busy.tolist()}"
@@ -71,8 +62,10 @@ def test_schedule_hardware_orchestrated_matches_software(seed, run_name, waves):
         session.read(f"hw_out{i}", hw.out, hw.expected.size)
     result = session.run(run_name=run_name, seed=seed, waves=waves)
     for i, name in enumerate(order):
-        _check(result[f"sw_out{i}"], software[i].expected, f"{name} (software-orchestrated)")
-        _check(result[f"hw_out{i}"], hardware[i].expected, f"{name} (hardware-orchestrated)")
+        assert_words_equal(result[f"sw_out{i}"], software[i].expected,
+                           f"{name} (software-orchestrated)")
+        assert_words_equal(result[f"hw_out{i}"], hardware[i].expected,
+                           f"{name} (hardware-orchestrated)")
         assert np.array_equal(result[f"sw_out{i}"], result[f"hw_out{i}"])
     sw_cycles = int(result["sw2_window"][1] - result["sw0_window"][0])
     hw_cycles = int(result["hw_window"][1] - result["hw_window"][0])
@@ -90,7 +83,7 @@ def test_performance_counters_agree_with_observed_cycles(seed, run_name, waves):
     session.counters("after")
     session.read("out", prepared.out, prepared.expected.size)
     result = session.run(run_name=run_name, seed=seed, waves=waves)
-    _check(result["out"], prepared.expected, "gemm")
+    assert_words_equal(result["out"], prepared.expected, "gemm")
     for name in ("before", "after"):
         assert np.array_equal(result[name], result[f"{name}_observed"]), (
             f"counters read through the host port {result[name].tolist()} differ from the "
@@ -117,7 +110,7 @@ def test_runtime_refuses_bad_images_before_the_hardware(seed, run_name, waves):
         assert needle in result[f"{name}_reason"].tobytes().decode()
         before, after = result[name]
         assert before == after, f"the {name} image reached the AGCU"
-    _check(result["out"], good.expected, "reduce_sum after refused images")
+    assert_words_equal(result["out"], good.expected, "reduce_sum after refused images")
 
 
 def test_rdu_run_command_reports_and_rejects(capsys):

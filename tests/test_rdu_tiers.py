@@ -21,6 +21,7 @@ from memory_ctrl.axi import RESP_DECERR, RESP_OKAY
 from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.watchdog import Watchdog
+from testbench.bfm.words import assert_words_equal
 from testbench.golden.fp_vectors import hard_f32_values
 from testbench.mem_traffic import AxiProgress, TierPort
 from testbench.programs.catalog import prepare
@@ -38,16 +39,6 @@ CONFIG = rdu_config("coe")
 HOST_STALL = 0.3
 
 
-def _check(got, want, what):
-    want = np.asarray(want, np.uint32).reshape(-1)
-    assert got.shape == want.shape, f"{what}: {got.shape} words, expected {want.shape}"
-    differ = np.flatnonzero(got != want)
-    if differ.size:
-        first = differ[0]
-        raise AssertionError(f"{what}: {differ.size} of {want.size} words differ, first at "
-                             f"{first}: got {got[first]:#010x} want {want[first]:#010x}")
-
-
 def _ddr_bytes_per_cycle() -> float:
     return memory_tier_configs(CONFIG)["ddr"].peak_bytes_per_cycle
 
@@ -60,7 +51,7 @@ def test_vector_add_with_tensors_in_hbm(seed, run_name, waves):
     session.launch(prepared.arguments, "kernel")
     session.read("out", prepared.out, prepared.expected.size)
     result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
-    _check(result["out"], prepared.expected, "vector_add on HBM")
+    assert_words_equal(result["out"], prepared.expected, "vector_add on HBM")
     print(f"vector_add on HBM: {int(result['kernel_cycles'][1])} kernel cycles")
 
 
@@ -78,7 +69,7 @@ def test_vector_add_streams_from_ddr(seed, run_name, waves):
     session.launch(vector_add_arguments(CONFIG, a_addr, b_addr, out, vectors, units=1), "kernel")
     session.read("out", out, a.size)
     result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
-    _check(result["out"], vector_add_golden(CONFIG, a, b, units=1), "vector_add on DDR")
+    assert_words_equal(result["out"], vector_add_golden(CONFIG, a, b, units=1), "vector_add on DDR")
     print(f"vector_add on DDR: {int(result['kernel_cycles'][1])} kernel cycles")
 
 
@@ -107,8 +98,8 @@ def test_experts_copied_from_ddr_then_kernel_then_result_back_to_ddr(seed, run_n
     session.read("sum_in_ddr", ddr_out, a.size)
     result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
 
-    _check(result["copied"], block, "DDR -> HBM copy")
-    _check(result["sum_in_ddr"], vector_add_golden(config, a, b, units=1),
+    assert_words_equal(result["copied"], block, "DDR -> HBM copy")
+    assert_words_equal(result["sum_in_ddr"], vector_add_golden(config, a, b, units=1),
            "vector_add on copied inputs, copied back to DDR")
     load = result["load_window"]
     assert result["to_hbm_window"][1] <= load[0] < load[1] <= result["kernel_window"][0]
@@ -140,7 +131,7 @@ def test_host_reads_ddr_after_copy_from_hbm(seed, run_name, waves):
     session.copy(hbm, ddr, data.nbytes, "to_ddr")
     session.read("ddr", before, guard.size + data.size + guard.size)
     result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
-    _check(result["ddr"], np.concatenate([guard, data, guard[::-1]]), "HBM -> DDR copy")
+    assert_words_equal(result["ddr"], np.concatenate([guard, data, guard[::-1]]), "HBM -> DDR copy")
     assert result["to_ddr"][0] >= data.nbytes / _ddr_bytes_per_cycle()
 
 
