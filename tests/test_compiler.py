@@ -26,7 +26,14 @@ from testbench.compiler import (
     run_compiled,
     stage_buffers,
 )
-from testbench.compiler.library import KERNEL_NAMES, kernel_graph, random_inputs
+from testbench.compiler.library import (
+    DECODE_KERNELS,
+    KERNEL_NAMES,
+    hard_fraction,
+    kernel_graph,
+    random_inputs,
+)
+from testbench.compiler.transformer import DecoderShape, derived_inputs
 from testbench.runtime.session import Session
 
 SEEDS = [1, 2]
@@ -168,12 +175,19 @@ def test_cli_kernel_compile_error_exits_2(capsys):
 @pytest.mark.parametrize("sweep_seed", [3, 4, 5])
 def test_kernel_sweep(name, mode, sweep_seed, run_name):
     rng = np.random.default_rng(sweep_seed)
-    preset = "tile2x2" if (name == "swiglu" and mode == "fused") else "small"
+    fused_wide = name in ("swiglu", *DECODE_KERNELS) and mode == "fused"
+    preset = "tile2x2" if fused_wide else "small"
+    shape = DecoderShape(d_model=int(rng.integers(1, 12)), heads=int(rng.integers(1, 3)),
+                         head_dim=2 * int(rng.integers(1, 5)), d_ff=int(rng.integers(1, 20)),
+                         tokens=int(rng.integers(1, 20)))
     g = kernel_graph(name, rows=int(rng.integers(1, 9)), cols=int(rng.integers(1, 40)),
                      m=int(rng.integers(1, 12)),
                      k=int(rng.integers(1, 140 if mode == "unfused" else 65)),
-                     n=int(rng.integers(1, 12)))
-    _run(g, rdu_config(preset), mode, random_inputs(g, rng), run_name, sweep_seed)
+                     n=int(rng.integers(1, 12)), decoder=shape)
+    hard = hard_fraction(name) if name in DECODE_KERNELS else 0.5
+    inputs = derived_inputs(g, random_inputs(g, rng, hard), shape)
+    _run(g, rdu_config(preset), mode, inputs, run_name, sweep_seed,
+         timeout_cycles=200_000)
 
 
 def test_resident_weights_serve_two_requests_in_one_session(seed, run_name, waves):

@@ -11,6 +11,11 @@ softmax, rmsnorm, layernorm take --rows --cols (row reductions produce ``[rows, 
 the operation orders of softmax, rmsnorm and layernorm are in
 testbench/compiler/library.py).
 
+attention (decode attention of one token against a K/V cache) and decoder (a
+Llama-style decoder layer decoding one token) take --d-model --heads --head-dim
+--d-ff --tokens (tokens: cached positions); their operation orders are in
+testbench/compiler/transformer.py.
+
 Arrays (--inputs / --outputs .npz): ``a``, ``b`` (gemm: bf16 [m,k], [k,n]; binary
 ops: fp32 [rows,cols]); ``x`` (unary ops, reductions, softmax, rmsnorm, layernorm:
 fp32 [rows,cols]; swiglu: bf16 [m,k]); ``w1``, ``w3`` (swiglu: bf16 [k,n]); ``gamma``
@@ -20,6 +25,16 @@ inputs mix in hard binary32 values (NaN, inf, subnormals, extremes): half of the
 arrays may be float32 or uint32 bit patterns, bf16 arrays are uint16 bit patterns.
 --outputs writes the inputs plus ``out`` (what the RDU computed) and ``golden`` (the
 golden model), as bit patterns (uint32 for fp32, uint16 for bf16).
+attention: ``q`` (fp32 [1,head_dim]), ``k_new``, ``v_new`` (bf16 [1,head_dim]),
+``k_cache_t`` (bf16 [head_dim,tokens]: keys transposed), ``v_cache`` (bf16
+[tokens,head_dim]). decoder: ``x`` (fp32 [1,d_model]); ``attn_norm``, ``ffn_norm`` (fp32
+[1,d_model]); per head h: ``wq<h>``, ``wk<h>``, ``wv<h>`` (bf16 [d_model,head_dim]),
+``wo<h>`` (bf16 [head_dim,d_model]), ``k_cache<h>`` (bf16 [head_dim,tokens]),
+``v_cache<h>`` (bf16 [tokens,head_dim]); ``w1``, ``w3`` (bf16 [d_model,d_ff]), ``w2``
+(bf16 [d_ff,d_model]). The rotated weights ``wq<h>_rot``, ``wk<h>_rot`` and the rotary
+tables ``cos``, ``sin`` (position = tokens) are derived, not read. Its outputs: ``out``
+and the cache entries ``k<h>_new``, ``v<h>_new`` (bf16 [1,head_dim]); --outputs writes
+each, and ``golden_<name>`` beside ``golden`` (of ``out``).
 """
 
 import numpy as np
@@ -42,6 +57,12 @@ def register(sub):
     p.add_argument("--n", type=int, default=4, help="gemm/swiglu: columns of B / w1, w3")
     p.add_argument("--rows", type=int, default=4, help="other kernels: rows")
     p.add_argument("--cols", type=int, default=4, help="other kernels: columns")
+    p.add_argument("--d-model", type=int, default=8, help="decoder: model width")
+    p.add_argument("--heads", type=int, default=1, help="decoder: attention heads")
+    p.add_argument("--head-dim", type=int, default=8, help="attention/decoder: head width")
+    p.add_argument("--d-ff", type=int, default=16, help="decoder: feed-forward width")
+    p.add_argument("--tokens", type=int, default=5,
+                   help="attention/decoder: tokens already in the K/V cache")
     p.add_argument("--seed", type=int, default=1, help="random inputs and stalls")
     p.add_argument("--inputs", metavar="FILE.npz", help="input arrays (names above)")
     p.add_argument("--outputs", metavar="FILE.npz", help="write inputs, out and golden here")
@@ -53,17 +74,35 @@ def register(sub):
     return p
 
 
+def decoder_shape(args):
+    """The DecoderShape of the --d-model --heads --head-dim --d-ff --tokens options."""
+    from ..compiler.transformer import DecoderShape
+
+    return DecoderShape(d_model=args.d_model, heads=args.heads, head_dim=args.head_dim,
+                        d_ff=args.d_ff, tokens=args.tokens)
+
+
+def _derived(graph) -> set:
+    """Inputs a decoder graph derives from the others (not read from --inputs)."""
+    return {name for name in graph.inputs if name.endswith("_rot") or name in ("cos", "sin")}
+
+
 def _inputs(graph, args, rng) -> dict:
     from ..compiler.library import hard_fraction, random_inputs
+    from ..compiler.transformer import derived_inputs
 
     if not args.inputs:
-        return random_inputs(graph, rng, hard_fraction(args.name))
+        inputs = random_inputs(graph, rng, hard_fraction(args.name))
+        return derived_inputs(graph, inputs, decoder_shape(args))
     try:
         given = np.load(args.inputs)
     except OSError as error:
         raise CommandError(f"--inputs {args.inputs}: {error}") from None
     inputs = {}
+    derived = _derived(graph)
     for name in graph.inputs:
+        if name in derived:
+            continue
         t = graph.tensors[name]
         if name not in given:
             raise CommandError(f"--inputs {args.inputs}: no array {name!r} (needs "
@@ -77,6 +116,9 @@ def _inputs(graph, args, rng) -> dict:
             raise CommandError(f"--inputs: {name} is {array.dtype}; {t.dtype} needs "
                                f"{'uint16 bits' if t.dtype == 'bf16' else 'float32 or uint32'}")
         inputs[name] = np.ascontiguousarray(array).view(want)
+    if derived:
+        inputs = derived_inputs(graph, {**inputs, **dict.fromkeys(derived)},
+                                decoder_shape(args))
     return inputs
 
 
@@ -87,30 +129,36 @@ def run(args):
     try:
         config = rdu_config(args.preset)
         graph = kernel_graph(args.name, rows=args.rows, cols=args.cols, m=args.m, k=args.k,
-                             n=args.n)
+                             n=args.n, decoder=decoder_shape(args))
         compiled = compile_graph(graph, config, args.mode)
     except (CompileError, ValueError) as error:
         raise CommandError(str(error)) from None
     rng = np.random.default_rng(args.seed)
     inputs = _inputs(graph, args, rng)
-    golden = evaluate(graph, inputs, config.lanes, config.pmu_depth)["out"]
+    values = evaluate(graph, inputs, config.lanes, config.pmu_depth)
+    golden = values["out"]
     progress(args, f"{args.name}: {len(compiled.kernels)} kernel launch(es) on the {args.preset} "
                    f"RDU ({args.mode}, {args.orchestration}-orchestrated); simulating")
     report = run_compiled(compiled, inputs, orchestration=args.orchestration,
                           run_name=f"rdu_kernel_{args.name}_{args.mode}", seed=args.seed,
                           waves=args.waves)
     out = report.outputs["out"]
-    mismatches = int(np.count_nonzero(out != golden))
+    mismatches = sum(int(np.count_nonzero(report.outputs[name] != values[name]))
+                     for name in graph.outputs)
+    words = sum(int(values[name].size) for name in graph.outputs)
     if args.outputs:
-        np.savez(args.outputs, **inputs, out=out, golden=golden)
+        extra = {name: report.outputs[name] for name in graph.outputs if name != "out"}
+        extra.update({f"golden_{name}": values[name] for name in graph.outputs
+                      if name != "out"})
+        np.savez(args.outputs, **inputs, out=out, golden=golden, **extra)
     data = {"kernel": args.name, "preset": args.preset, "mode": args.mode,
             "orchestration": args.orchestration, "seed": args.seed,
             "shape": list(graph.tensors["out"].shape), "cycles": report.cycles,
             "kernel_cycles": report.kernel_cycles, "launches": report.launches,
-            "bytes_moved": report.bytes_moved, "words": int(golden.size),
+            "bytes_moved": report.bytes_moved, "words": words,
             "mismatches": mismatches, "passed": mismatches == 0,
             "kernels": [k.name for k in compiled.kernels]}
-    verdict = "bit-exact" if mismatches == 0 else f"{mismatches} of {golden.size} MISMATCH"
+    verdict = "bit-exact" if mismatches == 0 else f"{mismatches} of {words} MISMATCH"
     text = (f"{args.name} {list(graph.tensors['out'].shape)} on the {args.preset} RDU, "
             f"{args.mode}, {args.orchestration}-orchestrated\n"
             f"  cycles:            {report.cycles}\n"

@@ -36,7 +36,7 @@ from testbench.runtime.memory_map import tensor_region
 from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
 
 from .errors import CompileError
-from .graph import BF16, Graph
+from .graph import Graph
 from .kernel import Kernel, Stream
 from .layout import GemmPlan, beats_per_row
 from .lowering import Prim, lower
@@ -120,7 +120,7 @@ def _weight_buffers(graph: Graph, infos: dict) -> frozenset:
     for name, info in infos.items():
         if info.operand is not None:
             source = info.operand[2]
-        elif name in graph.inputs and info.dtype != BF16 and info.fill is None:
+        elif name in graph.inputs and info.fill is None:  # read by a kernel as it is
             source = name
         else:
             continue
@@ -171,6 +171,8 @@ def _stage_config(prim: Prim) -> StageConfig:
         return StageConfig(op=ROW_STAGE_OPS[prim.kind], a=Src.PREV, b=Src.SCALAR)
     if prim.kind == "square":
         return StageConfig(op=StageOp.FMUL, a=Src.PREV, b=Src.PREV)
+    if prim.kind == "from_bf16":  # the bf16 bits (low half, as to_bf16 writes them) up
+        return StageConfig(op=StageOp.ISHL, a=Src.PREV, b=Src.IMM, imm=16)
     op = StageOp.FMUL if prim.kind == "scale" else StageOp.FADD
     return StageConfig(op=op, a=Src.PREV, b=Src.IMM, imm=prim.attrs["imm"])
 
@@ -223,6 +225,8 @@ class _KernelBuilder:
             return self._pair_op(prims)
         if head == "broadcast":
             return self._broadcast(prims)
+        if head == "a_layout":
+            return self._a_layout(prims)
         slots = pcu_slots(prims, self.config.stages)
         if head == "gemm_chunk":
             return self._gemm(prims, slots)
@@ -462,6 +466,53 @@ class _KernelBuilder:
                       (plan.kc, count, 1), (1, 0, 0))
         return Kernel(f"{_op_name(prims)} stage A tile row {ti} chunk {chunk}",
                       self._build(prims, builder), (read,), 1)
+
+    def _a_layout(self, prims) -> list[Kernel]:
+        """The A layout of a tensor made on the device: per tile row and K chunk (cut in
+        pieces whose tiles fit the PMU), one kernel."""
+        (prim,) = prims
+        plan: GemmPlan = prim.attrs["plan"]
+        row_beats = beats_per_row(plan.k, self.lanes)
+        # a piece starting anywhere in a tile spans at most piece / lanes + 1 tiles
+        piece = max(1, self.config.pmu_depth // self.lanes - 1) * self.lanes
+        kernels = []
+        for ti in range(plan.tile_rows):
+            for chunk in range(plan.chunks):
+                first, end = chunk * plan.kc, min(plan.k, (chunk + 1) * plan.kc)
+                for start in range(first, end, piece):
+                    kernels.append(self._a_layout_part(prim, plan, ti, chunk, start,
+                                                       min(end, start + piece), row_beats))
+        return kernels
+
+    def _a_layout_part(self, prim, plan: GemmPlan, ti: int, chunk: int, start: int, end: int,
+                       row_beats: int) -> Kernel:
+        """Columns ``start .. end - 1`` of tile row ``ti``: the AGCU reads the ``lanes x
+        lanes`` tiles that hold them (``lanes`` rows of one beat each), a PMU transposes
+        them (diagonal write, transposed read of just those columns) and a PASS PCU hands
+        the column vectors back, written at their place in the A layout."""
+        prims, lanes = [prim], self.lanes
+        (pcu,), (pmu,) = self._units(prims, 1, 1)
+        g0, count = start // lanes, end - start
+        groups = (end - 1) // lanes - g0 + 1
+        rows = groups * lanes
+        builder = ProgramBuilder(self.config).unit(pmu, PMUConfig(
+            write=AddressGenConfig(base=0, bounds=(rows, 1, 1), strides=(1, 0, 0), lo=0,
+                                   hi=rows),
+            read=AddressGenConfig(base=start - g0 * lanes, bounds=(count, 1, 1),
+                                  strides=(1, 0, 0), lo=0, hi=rows),
+            write_layout=WriteLayout.DIAGONAL, read_layout=ReadLayout.TRANSPOSED))
+        builder.unit(pcu, self._pcu(counters=(
+            CounterConfig(bound=self._bound(prims, count, "vectors")), CounterConfig(),
+            CounterConfig())))
+        out_flow = self._chain(builder, prims, [pmu, pcu], 0, False)
+        builder.done_tokens([pmu, pcu])
+        read = Stream(READ, 0, prim.inputs[0], ti * lanes * row_beats + g0, (lanes, groups, 1),
+                      (row_beats, 1, 0))
+        write = Stream(WRITE, out_flow, prim.output,
+                       plan.a_index(chunk, ti) + start - chunk * plan.kc, (count, 1, 1),
+                       (1, 0, 0))
+        return Kernel(f"{_op_name(prims)} tile row {ti} columns {start}..{end - 1}",
+                      self._build(prims, builder), (read, write), 2)
 
     def _broadcast(self, prims) -> list[Kernel]:
         (prim,) = prims

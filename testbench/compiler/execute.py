@@ -60,9 +60,11 @@ def buffer_contents(compiled: CompiledGraph, name: str, inputs: dict) -> np.ndar
         words[:, :info.shape[1]] = 1
         return words
     if name in compiled.graph.inputs:
-        if info.dtype == BF16:
-            return None  # only GEMM reads bf16 inputs, through its A and B buffers
-        words = np.asarray(inputs[name]).view(np.uint32).reshape(info.shape)
+        if info.dtype == BF16:  # zero-extended, as to_bf16 writes bf16 values
+            words = np.asarray(inputs[name]).view(np.uint16).reshape(info.shape)
+            words = words.astype(np.uint32)
+        else:
+            words = np.asarray(inputs[name]).view(np.uint32).reshape(info.shape)
         packed = pack(words, info.pad or 0, lanes)
         slack = np.zeros((info.rows_alloc - info.shape[0], packed.shape[1]), np.uint32)
         return np.concatenate([packed, slack])

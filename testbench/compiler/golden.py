@@ -15,7 +15,8 @@ fp32 tensors uint32, bf16 tensors uint16. The orders (``lanes`` = L):
 * ``row_add``/``row_sub``/``row_mul`` and ``col_add``/``col_mul``: the binary op of
   each element with its row's scalar / its column's weight (``col_add`` runs as
   ``(-0 + x) + w``, exactly ``x + w``); ``scale``, ``add_const``: ``x * c``,
-  ``x + c``; ``square``: ``x * x``.
+  ``x + c``; ``square``: ``x * x``; ``from_bf16``: the bf16 bits shifted into the
+  high half (exact).
 * ``gemm``: per K chunk of :class:`~.layout.GemmPlan` the systolic order (from
   +0.0, products added for k in order), chunks combined ``((P0 + P1) + P2) ...``.
 """
@@ -102,6 +103,8 @@ def evaluate(graph: Graph, inputs: dict, lanes: int, pmu_depth: int) -> dict:
             out = fn(args[0], np.uint32(op.const))
         elif op.kind == "square":
             out = g.f32_mul(args[0], args[0])
+        elif op.kind == "from_bf16":
+            out = args[0].astype(np.uint32) << 16
         elif op.kind == "row_sum":
             out = row_sum(*args, lanes)
         elif op.kind == "row_max":

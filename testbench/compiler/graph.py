@@ -20,6 +20,7 @@ Ops (``Op.kind``):
 * ``scale``, ``add_const``: fp32 ``x * c``, ``x + c`` with a constant ``c`` (a Python
   float rounded to binary32, round to nearest even; ``Op.const`` holds its bits).
 * ``square``: fp32 ``x * x``.
+* ``from_bf16``: bf16 -> fp32, exact (the bf16 bits become the high half).
 
 Every op is one binary32 operation per element (the golden model is
 :mod:`.golden`).
@@ -159,6 +160,11 @@ class Graph:
         """``x * x``."""
         (tx,) = self._operands("square", (x,), (FP32,))
         return self._op("square", (x,), tx.shape, FP32, name)
+
+    def from_bf16(self, x: str, name: str | None = None) -> str:
+        """bf16 ``x`` widened to fp32 (exact)."""
+        (tx,) = self._operands("from_bf16", (x,), (BF16,))
+        return self._op("from_bf16", (x,), tx.shape, FP32, name)
 
     def __getattr__(self, kind: str):
         # g.add(a, b), g.silu(x), g.row_sum(x), ... as shorthands of binary/unary/reduce.

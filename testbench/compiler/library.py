@@ -5,7 +5,8 @@ binary ops (fp32 ``[rows, cols]``); ``x`` for the unary ops and reductions;
 ``x`` (bf16 ``[m, k]``), ``w1``, ``w3`` (bf16 ``[k, n]``) for swiglu; ``x`` (fp32
 ``[rows, cols]``) for softmax, plus ``gamma`` (fp32 ``[1, cols]``) for rmsnorm and
 ``gamma``, ``beta`` (fp32 ``[1, cols]``) for layernorm. ``b``, ``w1``, ``w3``,
-``gamma`` and ``beta`` are marked weights. The output is always ``out``.
+``gamma`` and ``beta`` are marked weights. The output is always ``out``. Decode
+attention and the decoder layer: :mod:`.transformer` names their arrays.
 
 The row kernels' operation order is their numerics contract (every step one binary32
 operation per element, see :mod:`.golden`; ``c`` = cols, ``1/c`` and ``EPS`` rounded to
@@ -28,12 +29,14 @@ from testbench.golden.fp_vectors import hard_f32_values
 
 from .graph import BF16, BINARY_OPS, REDUCE_OPS, UNARY_OPS, Graph
 
-__all__ = ["KERNEL_NAMES", "GEMM_KERNELS", "ROW_KERNELS", "EPS", "kernel_graph",
+__all__ = ["KERNEL_NAMES", "GEMM_KERNELS", "ROW_KERNELS", "DECODE_KERNELS", "EPS", "kernel_graph",
            "random_inputs", "hard_fraction", "softmax", "rmsnorm", "layernorm"]
 
 GEMM_KERNELS = ("gemm", "swiglu")
 ROW_KERNELS = ("softmax", "rmsnorm", "layernorm")
-KERNEL_NAMES = (*GEMM_KERNELS, *BINARY_OPS, *UNARY_OPS, *REDUCE_OPS, *ROW_KERNELS)
+DECODE_KERNELS = ("attention", "decoder")  # see .transformer
+KERNEL_NAMES = (*GEMM_KERNELS, *BINARY_OPS, *UNARY_OPS, *REDUCE_OPS, *ROW_KERNELS,
+                *DECODE_KERNELS)
 EPS = 1e-5  # rmsnorm and layernorm, rounded to binary32 by the graph
 
 
@@ -67,13 +70,24 @@ def layernorm(g: Graph, x: str, gamma: str, beta: str, name: str = "out",
 
 def hard_fraction(name: str) -> float:
     """The share of hard binary32 values in ``name``'s random inputs: a row kernel's row
-    is NaN wherever one element is NaN or infinite, so they get few."""
+    is NaN wherever one element is NaN or infinite, so they get few; one in a decode
+    kernel's inputs spreads to every output, so they get none (the ops' own tests
+    cover them)."""
+    if name in DECODE_KERNELS:
+        return 0.0
     return 0.02 if name in ROW_KERNELS else 0.5
 
 
 def kernel_graph(name: str, *, rows: int = 4, cols: int = 4, m: int = 4, k: int = 8,
-                 n: int = 4) -> Graph:
-    """The graph of kernel ``name``: gemm/swiglu use m, k, n; the others rows, cols."""
+                 n: int = 4, decoder=None) -> Graph:
+    """The graph of kernel ``name``: gemm/swiglu use m, k, n; attention/decoder the
+    :class:`~.transformer.DecoderShape` ``decoder`` (default: its defaults); the others
+    rows, cols."""
+    if name in DECODE_KERNELS:
+        from .transformer import DecoderShape, attention_graph, decoder_graph
+
+        shape = decoder or DecoderShape()
+        return attention_graph(shape) if name == "attention" else decoder_graph(shape)
     g = Graph()
     if name == "gemm":
         g.output(g.gemm(g.input("a", (m, k), BF16), g.input("b", (k, n), BF16, weight=True),

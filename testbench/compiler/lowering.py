@@ -5,14 +5,17 @@
   ``<a>.A`` in the A layout (bits 0-15) and ``<b>.B`` in the B layout (bits 16-31,
   see :mod:`.layout`), each made by the host from that one input alone, so a
   weight's ``.B`` buffer can stay in device memory across runs; GEMMs that share
-  an operand share its buffer.
+  an operand share its buffer. An A operand made on the device (a ``to_bf16``
+  result) gets its ``<a>.A`` buffer from an ``a_layout`` primitive instead: a PMU
+  transposes its tiles into the A layout.
 * ``row_max`` over more than ``lanes`` columns -> ``vec_max`` (the max of each
   vector, one per beat, rows padded to ``lanes**(levels-1)`` beats of ``-inf``),
   then ``gather_max`` levels (a PMU gathers lane 0 of ``lanes`` beats into one
   vector, the PCU's tree takes its max) until one value per row is left.
 * ``row_add``/``row_sub``/``row_mul``: one SIMD stage ``op(PREV, SCALAR)`` of a PCU
   fed ``x`` on a vector flow and ``s`` on a scalar flow; ``scale``, ``add_const``,
-  ``square``: one SIMD stage each (``op(PREV, IMM)``, ``FMUL(PREV, PREV)``).
+  ``square``, ``from_bf16``: one SIMD stage each (``op(PREV, IMM)``, ``FMUL(PREV,
+  PREV)``, ``ISHL(PREV, 16)``).
 * ``col_add``/``col_mul`` of ``w [1, cols]`` -> ``broadcast`` (the AGCU re-reads ``w``
   once per row with a stride-0 level, a PASS PCU writes ``<w>.rows<R>``, ``[R, cols]``),
   then ``add`` / the ``mul`` pair op of ``x`` and that buffer.
@@ -52,12 +55,13 @@ real ``+inf``, and ``+inf - +inf`` is NaN; ``m = -inf`` makes every real value
 it is; tests/test_compiler_norms.py checks this over rows of special values.
 
 Graph inputs get the padding their reductions need from the host. An intermediate
-whose padding depends on the data (``pad is None``: after a row broadcast, a GEMM)
-is *repadded* before the reduction: a ``select`` pair op (``out = mask ? x : pad``,
-the SEL stage, bit-exact for every value) against a host-written column mask
+whose padding is not provably neutral (it depends on the data, ``pad is None``: after
+a row broadcast, a GEMM; or it is known and wrong: an elementwise op of a host
+padding) is *repadded* before the reduction: a ``select`` pair op (``out = mask ? x :
+pad``, the SEL stage, bit-exact for every value) against a host-written column mask
 ``<x>.mask`` (1 in real columns, 0 in the padding), giving ``<x>.pad<hex>`` whose
-padding is exactly what the reduction needs. A padding that is known and wrong
-(an elementwise op of a host padding) remains a :class:`CompileError`.
+padding is exactly what the reduction needs. An input read by both ``row_sum`` and
+``row_max`` would need two paddings: a :class:`CompileError`.
 """
 
 from dataclasses import dataclass, field, replace
@@ -73,7 +77,7 @@ __all__ = ["PAIR_OPS", "STAGE_PRIMS", "Prim", "TensorInfo", "lower"]
 
 PAIR_OPS = ("sub", "mul", "max", "min")
 # Primitives that are one SIMD stage of a PCU (see placement.pcu_slots).
-STAGE_PRIMS = (*ROW_OPS, "scale", "add_const", "square")
+STAGE_PRIMS = (*ROW_OPS, "scale", "add_const", "square", "from_bf16")
 # Primitives whose real values are all sign-clear (sign bit 0, or NaN), whatever the input.
 NONNEG_PRIMS = ("square", "exp")
 POS_ZERO = 0
@@ -159,10 +163,10 @@ def _is_row_max_of(graph: Graph, s: str, x: str) -> bool:
 
 def _lower_gemm(graph, op, lanes, pmu_depth, prims, infos, fused):
     a, b = (graph.tensors[name] for name in op.inputs)
-    for operand in op.inputs:
-        if operand not in graph.inputs:
-            raise CompileError(f"gemm {', '.join(op.inputs)}: operand {operand} must be a graph "
-                               f"input (compiler v1 lays GEMM operands out on the host)")
+    if op.inputs[1] not in graph.inputs:
+        raise CompileError(f"gemm {', '.join(op.inputs)}: operand {op.inputs[1]} must be a "
+                           f"graph input (the host lays B operands out; a B operand made "
+                           f"on the device is not supported)")
     plan = GemmPlan(a.shape[0], a.shape[1], b.shape[1], lanes, pmu_depth)
     if fused and plan.chunks > 1:
         raise CompileError(f"gemm {', '.join(op.inputs)}: PMU overflow, K = {plan.k} needs "
@@ -173,6 +177,9 @@ def _lower_gemm(graph, op, lanes, pmu_depth, prims, infos, fused):
     buffers = {}
     for side, source, vectors in (("a", a_name, plan.a_vectors), ("b", b_name, plan.b_vectors)):
         buffers[side] = f"{source}.{side.upper()}"
+        if side == "a" and source not in graph.inputs:
+            _lower_a_layout(source, buffers[side], plan, prims, infos)
+            continue
         infos.setdefault(buffers[side], TensorInfo((vectors, lanes), "fp32", vectors, pad=None,
                                                    operand=(side, plan, source)))
     rows_alloc = plan.tile_rows * lanes
@@ -190,6 +197,20 @@ def _lower_gemm(graph, op, lanes, pmu_depth, prims, infos, fused):
         infos[name] = TensorInfo(shape, "fp32", rows_alloc, pad=None)
         prims.append(Prim("add", (acc, partials[chunk]), name))
         acc = name
+
+
+def _lower_a_layout(source, buffer, plan, prims, infos):
+    """A bf16 tensor made on the device, rearranged into the A layout by the device
+    (``a_layout``: a PMU transposes ``lanes x lanes`` tiles of it). Its buffer holds
+    whole tile rows, so it grows to ``tile_rows * lanes`` rows (the slack rows only
+    reach the GEMM's slack output rows); K padding vectors are host-written zeros."""
+    if buffer in infos:
+        return  # another GEMM already made it
+    lanes = plan.lanes
+    infos[buffer] = TensorInfo((plan.a_vectors, lanes), "fp32", plan.a_vectors, pad=None,
+                               fill=0 if plan.k_padded > plan.k else None)
+    infos[source].rows_alloc = max(infos[source].rows_alloc, plan.tile_rows * lanes)
+    prims.append(Prim("a_layout", (source,), buffer, {"plan": plan}))
 
 
 def _lower_col_op(op, shape, lanes, prims, infos):
@@ -268,6 +289,8 @@ def _pad_after(prim: Prim, infos) -> int | None:
         return int(np.asarray(fn(args[0], np.uint32(prim.attrs["imm"])), np.uint32)[0])
     if prim.kind == "square":
         return int(np.asarray(BINARY_GOLDEN["mul"](args[0], args[0]), np.uint32)[0])
+    if prim.kind == "from_bf16":
+        return (pads[0] << 16) & 0xFFFFFFFF
     if prim.kind not in (*UNARY_GOLDEN, *BINARY_GOLDEN):
         return None
     fn = UNARY_GOLDEN.get(prim.kind) or BINARY_GOLDEN[prim.kind]
@@ -336,7 +359,7 @@ def _assign_padding(graph, prims, infos, lanes) -> list:
             name, need = prim.inputs[0], REQUIRED_PAD[prim.kind]
             x = infos[name]
             if x.shape[1] % lanes and not _neutral(x, need):
-                if x.pad is None and name not in graph.inputs:
+                if name not in graph.inputs:
                     prim = replace(prim, inputs=(_repad(name, need, infos, lanes, result),))
                 else:
                     have = "unknown" if x.pad is None else f"{x.pad:#010x}"
