@@ -38,7 +38,9 @@ def _random_config(rng: random.Random) -> PMUConfig:
     return PMUConfig(write=side(), read=side(), passes=rng.randint(1, 0xFFFF),
                      n_buffers=rng.randint(1, 255), bank_shift=rng.randint(0, 255),
                      write_port=write_port, write_layout=rng.choice(list(WriteLayout)),
-                     read_port=read_port, read_layout=rng.choice(list(ReadLayout)))
+                     read_port=read_port, read_layout=rng.choice(list(ReadLayout)),
+                     reorder_input=rng.random() < 0.5, read_credits=rng.random() < 0.5,
+                     initial_credits=rng.randint(0, 255))
 
 
 def test_record_is_fourteen_words():
@@ -67,6 +69,10 @@ def test_byte_layout_matches_the_documented_table():
     assert raw[52] == 0b10001  # write_port SCALAR (bit 0), read_layout TRANSPOSED (bits 3-4)
     assert raw[53:] == bytes(3)
     assert config.to_words()[0] == 0x11223344 and len(config.to_words()) == 14
+    credited = config.replace(reorder_input=True, read_credits=True, initial_credits=0xA7)
+    raw = credited.to_bytes()
+    assert raw[52] == 0b11010001  # + reorder_input (bit 6), read_credits (bit 7)
+    assert raw[53] == 0xA7 and raw[54:] == bytes(2)  # initial_credits, then reserved
 
 
 def test_round_trip_through_bytes_and_words(seed):
@@ -167,6 +173,8 @@ def test_factory_takes_json_parameters():
     pmu._MustUse__silence = True  # built only to inspect its signature
     assert isinstance(pmu, PMU) and pmu.params == PMUParams(4, 64, 32)
     members = dict(pmu.signature.members)
-    assert set(members) == {"cfg", "vec_in", "sca_in", "vec_out", "sca_out", "busy"}
+    assert set(members) == {"cfg", "vec_in", "sca_in", "vec_out", "sca_out", "busy",
+                            "credit_in", "configured", "reorder_input", "read_credits",
+                            "initial_credits", "read_pass_start", "read_pass_done"}
     assert pmu.vec_in.payload.shape().size == 4 * 32
     assert pmu.sca_out.payload.shape().width == 32

@@ -4,11 +4,17 @@ Unit ``i`` (in :meth:`RDUConfig.units` order) owns three targets: its
 configuration port, the tag of its vector output and the tag of its scalar
 output. After the units come the vector and scalar route tables, the control
 fabric and the AGCU node's flow split.
+
+Control fabric ports: sources ``0 .. units-1`` are the units' done tokens,
+``units + i`` unit ``i``'s pass token (:func:`pass_token_source`); sinks
+``0 .. CONTROL_SINKS-1`` feed the AGCU's done count, sink ``CONTROL_SINKS + i``
+is unit ``i``'s credit line (:func:`credit_sink`; only PMUs use it).
 """
 
 from hdl.rdu.config import RDUConfig
 
-__all__ = ["config_targets", "TARGETS_PER_UNIT", "CONTROL_SINKS"]
+__all__ = ["config_targets", "TARGETS_PER_UNIT", "CONTROL_SINKS", "control_sources",
+           "control_sinks", "pass_token_source", "credit_sink"]
 
 TARGETS_PER_UNIT = 3
 # Control-fabric sinks that feed the AGCU's done-token input.
@@ -27,3 +33,23 @@ def config_targets(config: RDUConfig) -> dict[str, int]:
     targets.update({"vector_routes": base, "scalar_routes": base + 1, "control": base + 2,
                     "agcu_split": base + 3})
     return targets
+
+
+def control_sources(config: RDUConfig) -> int:
+    """Source lines of the control fabric: a done token and a pass token per unit."""
+    return 2 * len(config.units())
+
+
+def control_sinks(config: RDUConfig) -> int:
+    """Sink lines of the control fabric: the AGCU's done sinks and a credit line per unit."""
+    return CONTROL_SINKS + len(config.units())
+
+
+def pass_token_source(config: RDUConfig, unit: int) -> int:
+    """The control source of unit ``unit``'s pass token (PCU: a pass; PMU: a buffer drained)."""
+    return len(config.units()) + unit
+
+
+def credit_sink(config: RDUConfig, unit: int) -> int:
+    """The control sink of unit ``unit``'s credit line."""
+    return CONTROL_SINKS + unit

@@ -14,7 +14,27 @@ Control: a PCU raises one done token per finished pass (its ``done`` stream), a
 PMU one per configuration, when all its passes are done (its ``busy`` falling).
 The circuit-switched control fabric connects those tokens to
 :data:`~.targets.CONTROL_SINKS` sinks whose tokens all count towards the AGCU's
-kernel-completion condition.
+kernel-completion condition. Control sources (:func:`~.targets.control_source`):
+``i`` is unit ``i``'s done token, ``units + i`` its pass token (PCU: its done
+token again; PMU: one per finished read pass, i.e. per buffer drained). Sink
+``CONTROL_SINKS + i`` (:func:`~.targets.credit_sink`) are unit ``i``'s
+credit line: a PMU whose configuration sets ``read_credits`` starts a read pass
+only with a credit in hand (pipeline-stage credits). A
+:class:`~.stage_credit_checker.StageCreditChecker` per PMU watches that no pass
+starts without a credit; its error joins ``credit_error``.
+
+PMU inputs: a PMU's vector flits pass through a :class:`~.pmu_input.PMUInput`,
+which reorders them by ``seq`` (window :data:`REORDER_WINDOW`) while the PMU's
+configuration sets ``reorder_input``, and is cleared when the PMU is configured.
+Sequence numbers for a PMU that reorders: its flits of one configuration are
+numbered 0, 1, 2, ... (mod 256) in the order the PMU must write them; each
+source numbers its own flits consecutively from a configured first seq (an
+AGCU READ descriptor's ``first_seq``, a unit's output tag's ``first_seq``), so
+with several sources source ``j`` starts where the sources before it end, and
+they run concurrently: their flits arrive interleaved and the reorder buffer
+puts them back in order. A source whose flits run ``REORDER_WINDOW`` or more ahead
+of the next seq due is held at the node and holds the flows behind it, so
+programs keep the flits in flight to a reordering PMU within the window.
 
 The AGCU's node: its flits enter the vector mesh, or the scalar mesh for the flows
 a program routes there (:class:`~.flow_split.FlowSplit`).
@@ -24,7 +44,7 @@ Configuration: the AGCU's Program Load stream goes through a
 :func:`~.targets.config_targets`.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,14 +63,25 @@ from .config_distributor import ConfigDistributor
 from .flit_merge import FlitMerge
 from .flow_split import FlowSplit
 from .output_tag import OutputTag
-from .targets import CONTROL_SINKS, TARGETS_PER_UNIT, config_targets
+from .pmu_input import PMUInput
+from .stage_credit_checker import StageCreditChecker
+from .targets import (
+    CONTROL_SINKS,
+    TARGETS_PER_UNIT,
+    config_targets,
+    control_sinks,
+    control_sources,
+    credit_sink,
+)
 from .token_collector import TokenCollector
 from .unit_counters import COUNTERS_PER_UNIT, UnitCounters
 
-__all__ = ["Tile", "MEM_ID_WIDTH", "ADDR_WIDTH"]
+__all__ = ["Tile", "MEM_ID_WIDTH", "ADDR_WIDTH", "REORDER_WINDOW"]
 
 ADDR_WIDTH = 32
 MEM_ID_WIDTH = 4
+# Reorder slots at each PMU's vector input: how far ahead of the next seq due a flit may be.
+REORDER_WINDOW = 16
 
 
 class Tile(wiring.Component):
@@ -108,7 +139,8 @@ class Tile(wiring.Component):
                                                 buffer_depth=cfg.link_buffer_depth)
         m.submodules.scalar_mesh = smesh = Mesh(mesh_rows, mesh_cols, 32, flows=cfg.flows,
                                                 buffer_depth=cfg.link_buffer_depth)
-        m.submodules.control = control = ControlFabric(sources=len(units), sinks=CONTROL_SINKS)
+        m.submodules.control = control = ControlFabric(sources=control_sources(cfg),
+                                                       sinks=control_sinks(cfg))
         m.submodules.tokens = tokens = TokenCollector(CONTROL_SINKS)
         m.submodules.distributor = dist = ConfigDistributor(len(targets))
 
@@ -118,7 +150,7 @@ class Tile(wiring.Component):
         wiring.connect(m, getattr(dist, f"o_{targets['vector_routes']}"), vmesh.cfg)
         wiring.connect(m, getattr(dist, f"o_{targets['scalar_routes']}"), smesh.cfg)
         wiring.connect(m, getattr(dist, f"o_{targets['control']}"), control.cfg)
-        m.d.comb += [tokens.i.eq(control.snk), agcu.done_in.eq(tokens.o)]
+        m.d.comb += [tokens.i.eq(control.snk[:CONTROL_SINKS]), agcu.done_in.eq(tokens.o)]
 
         # -- the AGCU's node ----------------------------------------------------------------
         ar, ac = cfg.AGCU_NODE
@@ -143,19 +175,32 @@ class Tile(wiring.Component):
 
         # -- units --------------------------------------------------------------------------
         done_tokens = Signal(len(units))
+        pass_tokens = Signal(len(units))
         pcu_config_errors = []
+        stage_credit_errors = []
         for i, (kind, (r, c)) in enumerate(units):
             if kind == UnitKind.PCU:
                 unit = PCU(cfg.pcu_params(), shared_modules=self._shared)
                 ports = (unit.vec_in, unit.vec_out, unit.scalar_in, unit.scalar_out)
-                m.d.comb += [unit.done.ready.eq(1), done_tokens[i].eq(unit.done.valid)]
+                m.d.comb += [unit.done.ready.eq(1), done_tokens[i].eq(unit.done.valid),
+                             pass_tokens[i].eq(unit.done.valid)]
                 pcu_config_errors.append(unit.cfg_error)
             else:
                 unit = PMU(cfg.pmu_params())
                 ports = (unit.vec_in, unit.vec_out, unit.sca_in, unit.sca_out)
                 was_busy = Signal(name=f"unit{i}_was_busy")
                 m.d.sync += was_busy.eq(unit.busy)
-                m.d.comb += done_tokens[i].eq(was_busy & ~unit.busy)
+                m.d.comb += [done_tokens[i].eq(was_busy & ~unit.busy),
+                             pass_tokens[i].eq(unit.read_pass_done),
+                             unit.credit_in.eq(control.snk[credit_sink(cfg, i)])]
+                checker = StageCreditChecker()
+                m.submodules[f"unit{i}_credit_checker"] = checker
+                m.d.comb += [checker.configured.eq(unit.configured),
+                             checker.enabled.eq(unit.read_credits),
+                             checker.initial.eq(unit.initial_credits),
+                             checker.credit.eq(unit.credit_in),
+                             checker.start.eq(unit.read_pass_start)]
+                stage_credit_errors.append(checker.error)
             m.submodules[f"unit{i}"] = unit
             vec_in, vec_out, sca_in, sca_out = ports
             wiring.connect(m, getattr(dist, f"o_{TARGETS_PER_UNIT * i}"), unit.cfg)
@@ -170,8 +215,16 @@ class Tile(wiring.Component):
                              port_out.ready.eq(tag.i.ready)]
                 _connect_flits(m, tag.o, getattr(mesh, f"inject_{r}_{c}"))
                 eject = getattr(mesh, f"eject_{r}_{c}")
-                m.d.comb += [port_in.payload.eq(eject.payload.data),
-                             port_in.valid.eq(eject.valid), eject.ready.eq(port_in.ready)]
+                if kind == UnitKind.PMU and j == 0:
+                    pmu_input = PMUInput(vmesh.layout, REORDER_WINDOW)
+                    m.submodules[f"unit{i}_input"] = pmu_input
+                    m.d.comb += [pmu_input.reorder.eq(unit.reorder_input),
+                                 pmu_input.clear.eq(unit.configured)]
+                    wiring.connect(m, eject, pmu_input.i)
+                    wiring.connect(m, pmu_input.o, port_in)
+                else:
+                    m.d.comb += [port_in.payload.eq(eject.payload.data),
+                                 port_in.valid.eq(eject.valid), eject.ready.eq(port_in.ready)]
 
             m.submodules[f"unit{i}_counters"] = counters = UnitCounters()
             m.d.comb += [
@@ -184,14 +237,15 @@ class Tile(wiring.Component):
                     self.counters[COUNTERS_PER_UNIT * i + k].eq(counters.counts[k]),
                     self.counter_events[COUNTERS_PER_UNIT * i + k].eq(counters.events[k]),
                 ]
-        m.d.comb += control.src.eq(done_tokens)
+        m.d.comb += control.src.eq(Cat(done_tokens, pass_tokens))
 
         # -- status ---------------------------------------------------------------------
         m.d.comb += [
             self.busy.eq(agcu.busy | dist.busy),
             self.error.eq(agcu.error),
             self.config_error.eq(dist.error | _any(pcu_config_errors)),
-            self.credit_error.eq(vmesh.credit_error | smesh.credit_error),
+            self.credit_error.eq(vmesh.credit_error | smesh.credit_error
+                                 | _any(stage_credit_errors)),
             self.kernels_done.eq(agcu.kernels_done),
             self.commands_done.eq(agcu.commands_done),
             self.kernel_cycles.eq(agcu.kernel_cycles),

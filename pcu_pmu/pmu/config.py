@@ -16,9 +16,23 @@ bytes  field
 51     ``bank_shift`` (u8): the bank-select bits of a scalar address are
        ``[bank_shift, bank_shift + log2(banks))``
 52     bit 0 ``write_port``, bit 1 ``write_layout``, bit 2 ``read_port``,
-       bits 3-4 ``read_layout``, bit 5 ``half_write``; bits 6-7 and bytes 53-55
-       ``reserved`` (zero)
+       bits 3-4 ``read_layout``, bit 5 ``half_write``, bit 6 ``reorder_input``,
+       bit 7 ``read_credits``
+53     ``initial_credits`` (u8)
+54-55  ``reserved`` (zero)
 ====== ====================================================================
+
+``reorder_input`` (tile): the PMU's vector input passes through the tile's
+sequence reorder buffer while this configuration runs: flits are written in
+``seq`` order 0, 1, 2, ... (mod 256, counted over all passes of the
+configuration) whatever order they arrive in (see :mod:`hdl.tile.tile`).
+
+``read_credits``: each read pass (the drain of one buffer, which is what feeds
+the next pipeline stage) starts only when the PMU holds a credit; starting a
+pass spends one. The PMU starts the configuration with ``initial_credits``
+credits (typically the consumer's ``n_buffers``) and gains one per token on its
+``credit_in`` line (the control fabric routes the consumer's "buffer finished"
+tokens there). With ``read_credits`` off, ``initial_credits`` is ignored.
 
 ``half_write`` (vector write port only): the write side stores one half of each
 word, so two streams can fill the two halves of the same rows one after the
@@ -107,7 +121,10 @@ class PMUConfigLayout(data.Struct):
     read_port: Port
     read_layout: ReadLayout
     half_write: unsigned(1)
-    reserved: unsigned(26)
+    reorder_input: unsigned(1)
+    read_credits: unsigned(1)
+    initial_credits: unsigned(8)
+    reserved: unsigned(16)
 
 
 CONFIG_BITS = data.Layout.cast(PMUConfigLayout).size
@@ -190,6 +207,9 @@ class PMUConfig:
     read_port: Port = Port.VECTOR
     read_layout: ReadLayout = ReadLayout.PLAIN
     half_write: bool = False
+    reorder_input: bool = False
+    read_credits: bool = False
+    initial_credits: int = 0
 
     # -- encoding --------------------------------------------------------------------------
 
@@ -203,8 +223,10 @@ class PMUConfig:
         _check_int("passes", self.passes, 1, 0xFFFF)
         _check_int("n_buffers", self.n_buffers, 1, 0xFF)
         _check_int("bank_shift", self.bank_shift, 0, 0xFF)
-        if not isinstance(self.half_write, bool):
-            raise ValueError(f"half_write must be a bool, not {self.half_write!r}")
+        for name in ("half_write", "reorder_input", "read_credits"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        _check_int("initial_credits", self.initial_credits, 0, 0xFF)
         for name, kind in (("write_port", Port), ("write_layout", WriteLayout),
                            ("read_port", Port), ("read_layout", ReadLayout)):
             if not isinstance(getattr(self, name), kind):
@@ -250,7 +272,8 @@ class PMUConfig:
                    n_buffers=view.n_buffers, bank_shift=view.bank_shift,
                    write_port=Port(view.write_port), write_layout=WriteLayout(view.write_layout),
                    read_port=Port(view.read_port), read_layout=ReadLayout(view.read_layout),
-                   half_write=bool(view.half_write))
+                   half_write=bool(view.half_write), reorder_input=bool(view.reorder_input),
+                   read_credits=bool(view.read_credits), initial_credits=view.initial_credits)
 
     @classmethod
     def from_words(cls, words) -> "PMUConfig":
@@ -293,6 +316,9 @@ class PMUConfig:
             raise ValueError("write_layout = DIAGONAL needs write_port = VECTOR")
         if self.half_write and self.write_port is not Port.VECTOR:
             raise ValueError("half_write needs write_port = VECTOR")
+        if self.reorder_input and self.write_port is not Port.VECTOR:
+            raise ValueError("reorder_input needs write_port = VECTOR (the tile reorders the "
+                             "vector input)")
         if self.half_write and params.width % 2:
             raise ValueError(f"half_write needs an even word width, not {params.width}")
         if self.read_layout is not ReadLayout.PLAIN and self.read_port is not Port.VECTOR:

@@ -37,6 +37,15 @@ class PMU(wiring.Component):
     read; a read beat appears one cycle after its address. Writes and reads of
     one pass never share a buffer when ``n_buffers >= 2``; with one buffer the
     read pass starts only after the write pass, so no hazard needs forwarding.
+
+    Pipeline-stage credits and the tile's input reorder (see :mod:`.config`):
+    ``credit_in`` (in) counts one credit per cycle it is high; with ``read_credits``
+    a read pass starts only while a credit is held. ``read_pass_start`` /
+    ``read_pass_done`` pulse on the first read step of a pass and when a read pass
+    ends (its buffer is free again: the token a producer upstream waits for);
+    ``configured`` pulses when a configuration takes effect; ``reorder_input`` is
+    high while a configuration with ``reorder_input`` runs; ``read_credits`` and
+    ``initial_credits`` show the running configuration's fields (for checkers).
     """
 
     def __init__(self, params: PMUParams):
@@ -51,6 +60,13 @@ class PMU(wiring.Component):
             "vec_out": Out(stream.Signature(vector)),
             "sca_out": Out(stream.Signature(params.width)),
             "busy": Out(1),
+            "credit_in": In(1),
+            "configured": Out(1),
+            "reorder_input": Out(1),
+            "read_credits": Out(1),
+            "initial_credits": Out(8),
+            "read_pass_start": Out(1),
+            "read_pass_done": Out(1),
         })
 
     @property
@@ -157,7 +173,10 @@ class PMU(wiring.Component):
 
         # -- read side: issue stage (address) -> data stage (memory output register) -------
         r_ag, r_in_range, r_local = address_generator("read_ag", cfg.read)
-        r_active = running & (r_pass != cfg.passes) & (full != 0)
+        credits = Signal(16)
+        r_in_pass = Signal()  # a read pass has started and not yet ended
+        r_may_start = ~cfg.read_credits | r_in_pass | (credits != 0)
+        r_active = running & (r_pass != cfg.passes) & (full != 0) & r_may_start
         d_valid = Signal()
         d_scalar = Signal()
         d_rot = Signal(bank_bits)
@@ -194,14 +213,31 @@ class PMU(wiring.Component):
             self.sca_out.payload.eq(Cat(*words_out).word_select(d_bank, width)),
         ]
         r_end = r_step & r_ag.last
-        m.d.comb += self.busy.eq(running | port.start | d_valid)
+        r_first = Signal()
+        m.d.comb += [
+            r_first.eq(r_step & ~r_in_pass),
+            self.busy.eq(running | port.start | d_valid),
+            self.configured.eq(port.start),
+            self.reorder_input.eq(running & cfg.reorder_input),
+            self.read_credits.eq(cfg.read_credits),
+            self.initial_credits.eq(cfg.initial_credits),
+            self.read_pass_start.eq(r_first),
+            self.read_pass_done.eq(r_end),
+        ]
 
         # -- pass bookkeeping ----------------------------------------------------------------
         last_buf = cfg.n_buffers - 1
         with m.If(port.start):
             m.d.sync += [running.eq(1), w_pass.eq(0), r_pass.eq(0), w_buf.eq(0), r_buf.eq(0),
-                         full.eq(0)]
+                         full.eq(0), r_in_pass.eq(0),
+                         credits.eq(cfg.initial_credits + self.credit_in)]
         with m.Else():
+            spent = r_first & cfg.read_credits
+            m.d.sync += credits.eq(credits + self.credit_in - spent)
+            with m.If(r_end):
+                m.d.sync += r_in_pass.eq(0)
+            with m.Elif(r_step):
+                m.d.sync += r_in_pass.eq(1)
             m.d.sync += full.eq(full + w_end - r_end)
             with m.If(w_end):
                 m.d.sync += [w_pass.eq(w_pass + 1),
