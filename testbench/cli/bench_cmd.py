@@ -1,11 +1,21 @@
 """``rdu bench [PART]``: performance figures, each part also alone with ``--json``."""
 
-from . import bench_coe, bench_fp, bench_link, bench_mem, bench_pcu, bench_system
+from . import (
+    bench_coe,
+    bench_fp,
+    bench_kernels,
+    bench_link,
+    bench_mem,
+    bench_pcu,
+    bench_simspeed,
+    bench_system,
+)
 from .output import emit, progress
 
 PARTS = {"fp": bench_fp.run_bench, "mem": bench_mem.run_bench, "pcu": bench_pcu.run_bench,
          "link": bench_link.run_bench, "system": bench_system.run_bench,
-         "coe": bench_coe.run_bench}
+         "coe": bench_coe.run_bench, "kernels": bench_kernels.run_bench,
+         "simspeed": bench_simspeed.run_bench}
 
 
 def register(sub):

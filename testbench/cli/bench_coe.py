@@ -6,11 +6,18 @@ switching-time ratio against a host-link baseline.
    ``bytes / DDR-tier peak`` (bytes per RDU cycle of the DDR4 tier model).
 2. A CoE session (``rdu coe run`` defaults): every Switch step's cycles against the same
    ideal.
-3. Baseline: the same switches fed from host memory over a PCIe-like link. The ratio
-   of switching times is ``(achieved / peak) x DDR->HBM bandwidth / link bandwidth``:
-   the model measures the first factor; the bandwidths are the SN40L paper's (DDR ->
-   HBM about 1 TB/s per 8-socket node; host links of 64 and 32 GB/s; the paper
-   reports 15x and 31x).
+3. Baseline: the same session with every switch fed from host memory over the host port,
+   throttled to a link of 64 and 32 GB/s (``rdu coe run --switch-from host``); measured
+   ratio = host-path switch cycles / DDR-path switch cycles, both from the RTL. Scaled:
+   the model's DDR-tier peak stands for the SN40L paper's DDR -> HBM bandwidth of a node
+   (about 1 TB/s), so a link runs at ``DDR peak x link / 1000`` bytes per cycle; the paper
+   reports 15x and 31x. Next to it the modeled ratio ``(achieved / peak) x 1000 / link``
+   from the largest single copy.
+4. Experts sharded tensor-parallel across sockets (the decoder experts' feed-forward
+   gate/up weights ``w1``, ``w3`` split by columns, :mod:`testbench.coe.sharded`): the
+   same short session on 1 and 2 sockets with memory tiers, every socket copying its
+   shard at the same time; the
+   switch cycles of both (the 2-socket system also needs its own Verilator build).
 """
 
 import argparse
@@ -21,13 +28,19 @@ from hdl.rdu.config import rdu_config
 from hdl.rdu.memory_tiers import memory_tier_configs
 from testbench.runtime.session import Session
 
-from .coe_cmd import RUN_DEFAULTS, simulate_session
+from .coe_cmd import (
+    NODE_DDR_TO_HBM_GBPS,
+    RUN_DEFAULTS,
+    decoder_shape,
+    host_link_rate,
+    simulate_session,
+)
 
 __all__ = ["run_bench"]
 
 SIZES = (1024, 4096, 16384)
-NODE_DDR_TO_HBM_GBPS = 1000.0
 HOST_LINKS_GBPS = (64.0, 32.0)
+SHARDED_REQUESTS = 4
 
 
 def _copy_cycles(log) -> list[dict]:
@@ -56,23 +69,44 @@ def _copy_cycles(log) -> list[dict]:
     return rows
 
 
+def _session(log, **overrides) -> dict:
+    options = argparse.Namespace(**{**RUN_DEFAULTS, "out": RUN_DEFAULTS["out"] / "bench",
+                                    **overrides})
+    name = f"bench_coe_{options.switch_from}"
+    if options.switch_from == "host":
+        name += f"_{options.host_gbps:g}gbps"
+    summary, _, ok = simulate_session(options, log, run_name=name)
+    if not ok:
+        raise AssertionError(f"the CoE session's results ({name}) differ from the golden model")
+    return summary
+
+
 def run_bench(log):
     copies = _copy_cycles(log)
-    log("coe: a CoE session for its switch steps")
-    options = argparse.Namespace(**{**RUN_DEFAULTS, "out": RUN_DEFAULTS["out"] / "bench"})
-    summary, _, ok = simulate_session(options, log)
-    if not ok:
-        raise AssertionError("the CoE session's results differ from the golden model")
+    log("coe: a CoE session for its switch steps (copy engine DDR -> HBM)")
+    summary = _session(log)
     peak = memory_tier_configs(rdu_config("coe"))["ddr"].peak_bytes_per_cycle
     switch_bytes = summary["bytes"]["ddr_to_hbm"]
     switch_cycles = summary["cycles"]["switch"]
     session_share = switch_bytes / peak / switch_cycles if switch_cycles else 0.0
     share = copies[-1]["share_of_peak"]
-    baseline = {f"{link:g}GB/s": share * NODE_DDR_TO_HBM_GBPS / link for link in HOST_LINKS_GBPS}
-    data = {"ddr_peak_bytes_per_cycle": peak, "copies": copies,
+    modeled = {f"{link:g}GB/s": share * NODE_DDR_TO_HBM_GBPS / link for link in HOST_LINKS_GBPS}
+    measured = {}
+    for link in HOST_LINKS_GBPS:
+        log(f"coe: the same session with switches from host memory over a {link:g} GB/s link")
+        host = _session(log, switch_from="host", host_gbps=link)
+        if host["switches"] != summary["switches"]:
+            raise AssertionError("the host-link session planned different switches")
+        measured[f"{link:g}GB/s"] = {
+            "link_bytes_per_cycle": host_link_rate(link), "switch_cycles": host["cycles"]["switch"],
+            "ratio": host["cycles"]["switch"] / switch_cycles if switch_cycles else 0.0}
+    sharded = _sharded(log)
+    data = {"ddr_peak_bytes_per_cycle": peak, "copies": copies, "sharded": sharded,
             "session": {"switches": summary["switches"], "bytes": switch_bytes,
                         "cycles": switch_cycles, "share_of_peak": session_share},
-            "host_link_baseline_ratio": baseline,
+            "node_ddr_to_hbm_gbps": NODE_DDR_TO_HBM_GBPS,
+            "host_link_baseline_ratio": modeled,
+            "host_link_measured": measured,
             "paper_ratio": {"64GB/s": 15, "32GB/s": 31}}
     lines = [f"coe: copy engine DDR -> HBM (DDR tier peak {peak:.2f} B/cycle)"]
     lines += [f"  {r['bytes']:6d} B: {r['cycles']:5d} cycles, ideal {r['ideal_cycles']:7.1f} "
@@ -80,7 +114,42 @@ def run_bench(log):
     lines.append(f"  session: {summary['switches']} switches, {switch_bytes} B in "
                  f"{switch_cycles} cycles ({session_share:.0%} of peak; each switch is one "
                  f"{switch_bytes // max(summary['switches'], 1)}-byte expert)")
-    lines.append("  switching time, host link / DDR->HBM at the paper's bandwidths: " + ", ".join(
-        f"{name} link {ratio:.1f}x (paper {data['paper_ratio'][name]}x)"
-        for name, ratio in baseline.items()))
+    lines.append(f"  switching time, host link / DDR->HBM (scaled: the DDR-tier peak stands for "
+                 f"the paper's {NODE_DDR_TO_HBM_GBPS:g} GB/s node, a link gets DDR peak x "
+                 f"link / {NODE_DDR_TO_HBM_GBPS:g}):")
+    for name, entry in measured.items():
+        lines.append(f"    {name} link ({entry['link_bytes_per_cycle']:.3f} B/cycle): measured "
+                     f"{entry['ratio']:.1f}x ({entry['switch_cycles']} vs {switch_cycles} "
+                     f"switch cycles, both sessions simulated), modeled "
+                     f"{modeled[name]:.1f}x (largest copy's share of peak x bandwidth ratio), "
+                     f"paper {data['paper_ratio'][name]}x")
+    lines.append(f"  experts sharded across sockets ({SHARDED_REQUESTS} requests, 1 HBM slot, "
+                 f"all measured): switch cycles " + ", ".join(
+                     f"{r['sockets']} socket{'s' * (r['sockets'] > 1)} {r['switch_cycles']} "
+                     f"(slowest engine per switch {r['engine_cycles']})"
+                     for r in sharded))
     return data, "\n".join(lines)
+
+
+def _sharded(log) -> list[dict]:
+    """Switch cycles of the same sharded session on 1 and 2 sockets with memory tiers."""
+    from hdl.system.config import SystemConfig
+
+    from ..coe.sharded import run_sharded_session
+
+    o = RUN_DEFAULTS
+    rows = []
+    for sockets in (1, 2):
+        log(f"coe: experts sharded across {sockets} socket(s), {SHARDED_REQUESTS} requests")
+        run = run_sharded_session(SystemConfig(sockets=sockets, rdu=rdu_config("coe")),
+                                  o["experts"], shape=decoder_shape(argparse.Namespace(**o)),
+                                  requests=SHARDED_REQUESTS,
+                                  slots=1, max_tokens=o["max_tokens"],
+                                  run_name=f"bench_coe_sharded_{sockets}", log=log)
+        if run.mismatches:
+            raise AssertionError(f"the sharded session on {sockets} socket(s) differs from the "
+                                 f"golden model: {run.mismatches}")
+        rows.append({"sockets": sockets, "switches": len(run.engine_cycles),
+                     "switch_cycles": run.switch_cycles,
+                     "engine_cycles": [max(c) for c in run.engine_cycles.values()]})
+    return rows

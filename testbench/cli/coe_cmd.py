@@ -1,13 +1,19 @@
 """``rdu coe``: Composition-of-Experts checkpoints, session plans and simulated sessions.
 
-``rdu coe make-experts`` writes expert checkpoints and the router checkpoint;
+Every expert is a small Llama-style decoder layer (the same architecture, its own
+weights and a category label; ``--d``, ``--heads``, ``--head-dim``, ``--f``) and every
+request one decode step of its own sequence against a K/V cache of ``--cache-tokens``
+tokens. ``rdu coe make-experts`` writes expert checkpoints and the router checkpoint;
 ``rdu coe plan`` loads them, generates a Zipf-skewed request trace, plans the
 session (routes from the golden router, HBM switches, program loads, runs) and
 prints its summary and the hit rate / switches / bytes of every slot policy under
 FCFS and expert batching (nothing simulated). ``rdu coe run`` plans a session and
 runs it on the RTL (RDU preset ``coe``: the tile in front of HBM and DDR with the
 copy engine): every routing and every expert output is checked bit-exactly, and the
-summary, ``summary.json`` and ``timeline.png`` report the cycles per phase.
+summary, ``summary.json`` and ``timeline.png`` report the cycles per phase; a progress line
+per finished request appears on stderr while the simulator runs. ``--switch-from host``
+is the host-link baseline: every switch writes the expert from host memory over the
+host port, throttled to a link rate (``--host-gbps`` scaled against ``--node-gbps``).
 """
 
 import argparse
@@ -21,6 +27,7 @@ from ..coe.policy_compare import compare_policies, format_comparison
 from ..coe.router import DEFAULT_THRESHOLD, Router
 from ..coe.scheduler import make_scheduler
 from ..coe.trace import make_trace
+from ..compiler.transformer import DecoderShape
 from .output import CommandError, emit, progress
 
 
@@ -29,13 +36,13 @@ def register(sub):
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="coe_action", required=True, metavar="ACTION")
     m = actions.add_parser("make-experts", help="write expert and router checkpoints",
-                           description="Deterministic from --seed: COUNT SwiGLU experts "
-                                       "(w1, w3 bf16 [D, F]) and router.safetensors (bf16 [D, "
-                                       "COUNT]); expert 0 is the general (fallback) expert.")
+                           description="Deterministic from --seed: COUNT decoder-layer "
+                                       "experts (norm gains, per-head wq/wk/wv/wo, w1/w3/w2) "
+                                       "and router.safetensors (bf16 [D, COUNT]); expert 0 "
+                                       "is the general (fallback) expert.")
     m.add_argument("--out", type=Path, required=True, help="directory to write into")
     m.add_argument("--count", type=int, default=16, help="number of experts (default 16)")
-    m.add_argument("--d", type=int, default=32, help="model width d (default 32)")
-    m.add_argument("--f", type=int, default=32, help="feed-forward width f (default 32)")
+    _shape_arguments(m, defaults=True)
     m.add_argument("--categories", default=",".join(DEFAULT_CATEGORIES),
                    help="comma-separated category names besides 'general'")
     m.add_argument("--seed", type=int, default=1)
@@ -45,8 +52,9 @@ def register(sub):
                                         "LRU, LFU, FIFO, Belady under FCFS and batching.")
     pl.add_argument("--experts", type=Path, required=True,
                     help="directory written by `rdu coe make-experts`")
-    pl.add_argument("--d", type=int, default=32, help="model width the experts must have")
-    pl.add_argument("--f", type=int, default=32, help="feed-forward width the experts must have")
+    _shape_arguments(pl, defaults=True)
+    pl.add_argument("--cache-tokens", type=int, default=RUN_DEFAULTS["cache_tokens"],
+                    help="K/V cache length of every request (byte counts only)")
     pl.add_argument("--requests", type=int, default=64)
     pl.add_argument("--trace-seed", type=int, default=1)
     pl.add_argument("--zipf", type=float, default=1.2, help="popularity skew (default 1.2)")
@@ -73,8 +81,9 @@ def register(sub):
                    help="where summary.json and timeline.png go")
     r.add_argument("--count", type=int, help="experts to generate if there are none")
     r.add_argument("--expert-seed", type=int)
-    r.add_argument("--d", type=int, help="model width")
-    r.add_argument("--f", type=int, help="feed-forward width")
+    _shape_arguments(r, defaults=False)
+    r.add_argument("--cache-tokens", type=int,
+                   help="cached tokens each request's decode step attends to")
     r.add_argument("--requests", type=int)
     r.add_argument("--trace-seed", type=int)
     r.add_argument("--zipf", type=float)
@@ -86,6 +95,15 @@ def register(sub):
     r.add_argument("--threshold", type=float)
     r.add_argument("--clock-mhz", type=float,
                    help="clock (MHz) for the modeled time")
+    r.add_argument("--switch-from", choices=("ddr", "host"),
+                   help="where a switch takes the expert from: DDR by the copy engine, or "
+                        "host memory over the host port throttled to --host-gbps (baseline)")
+    r.add_argument("--host-gbps", type=float,
+                   help="host link bandwidth (GB/s) for --switch-from host")
+    r.add_argument("--node-gbps", type=float,
+                   help="the DDR -> HBM bandwidth the model's DDR-tier peak stands for: the "
+                        "host link runs at DDR peak x host-gbps / node-gbps bytes per cycle "
+                        "(the SN40L paper's ~1 TB/s per node)")
     r.add_argument("--seed", type=int, help="simulation seed")
     r.add_argument("--waves", action="store_true", help="dump a waveform")
     for action in (m, pl, r):
@@ -95,6 +113,25 @@ def register(sub):
                             help="no progress lines on stderr")
     p.set_defaults(run=run)
     return p
+
+
+def _shape_arguments(parser, defaults: bool) -> None:
+    """The experts' decoder shape options (with their defaults shown, or set elsewhere)."""
+    def default(name):  # argument defaults would override the run parser's set_defaults
+        return {"default": RUN_DEFAULTS[name]} if defaults else {}
+
+    parser.add_argument("--d", type=int, help="model width d", **default("d"))
+    parser.add_argument("--heads", type=int, help="attention heads", **default("heads"))
+    parser.add_argument("--head-dim", type=int, help="head width (even)", **default("head_dim"))
+    parser.add_argument("--f", type=int, help="feed-forward width d_ff", **default("f"))
+
+
+def decoder_shape(options, cache_tokens: int | None = None) -> DecoderShape:
+    """The experts' :class:`DecoderShape` from the shape options (``tokens``: the cache
+    length, ``options.cache_tokens`` unless given)."""
+    tokens = options.cache_tokens if cache_tokens is None else cache_tokens
+    return DecoderShape(d_model=options.d, heads=options.heads, head_dim=options.head_dim,
+                        d_ff=options.f, tokens=tokens)
 
 
 def run(args) -> int:
@@ -110,18 +147,22 @@ def run(args) -> int:
 
 def _make_experts(args) -> int:
     categories = [c.strip() for c in args.categories.split(",") if c.strip()]
-    paths = make_experts(args.out, args.count, args.d, args.f, categories, args.seed)
+    shape = decoder_shape(args, cache_tokens=1)
+    paths = make_experts(args.out, args.count, shape, categories, args.seed)
     data = {"directory": str(args.out), "experts": [str(p) for p in paths],
-            "router": str(args.out / ROUTER_FILE), "d": args.d, "f": args.f, "seed": args.seed}
-    emit(args, data, f"wrote {len(paths)} experts (d={args.d}, f={args.f}) and {ROUTER_FILE} "
-                     f"to {args.out}")
+            "router": str(args.out / ROUTER_FILE), "d": args.d, "heads": args.heads,
+            "head_dim": args.head_dim, "f": args.f, "seed": args.seed}
+    emit(args, data, f"wrote {len(paths)} decoder-layer experts (d={args.d}, {args.heads} "
+                     f"head(s) of {args.head_dim}, d_ff={args.f}) and {ROUTER_FILE} to "
+                     f"{args.out}")
     return 0
 
 
 def _plan(args) -> int:
     if args.requests < 1 or args.slots < 1 or args.max_tokens < 1:
         raise CommandError("--requests, --slots and --max-tokens must be positive")
-    experts = load_experts(args.experts, args.d, args.f)
+    shape = decoder_shape(args)
+    experts = load_experts(args.experts, shape)
     router = Router(load_router(args.experts / ROUTER_FILE, args.d), experts,
                     threshold=args.threshold)
     trace = make_trace(router.checkpoint, args.requests, args.trace_seed, zipf=args.zipf,
@@ -129,7 +170,8 @@ def _plan(args) -> int:
     progress(args, f"routing {len(trace)} requests over {len(experts)} experts")
     routes = router.route_trace(trace)
     plan = plan_session(experts, router, trace, args.policy,
-                        make_scheduler(args.scheduler, args.window), args.slots, routes=routes)
+                        make_scheduler(args.scheduler, args.window), args.slots, routes=routes,
+                        cache_tokens=shape.tokens)
     rows = compare_policies(experts, router, trace, args.slots, routes=routes,
                             schedulers=(make_scheduler("fcfs"),
                                         make_scheduler("batch", args.window)))
@@ -144,16 +186,34 @@ def _plan(args) -> int:
     return 0
 
 
-RUN_DEFAULTS = {"experts": Path("sim_build/coe/experts"), "out": Path("sim_build/coe"),
-                "count": 6, "expert_seed": 1, "d": 16, "f": 16, "requests": 12,
+#: the SN40L paper's DDR -> HBM bandwidth of an 8-socket node, GB/s
+NODE_DDR_TO_HBM_GBPS = 1000.0
+
+RUN_DEFAULTS = {"experts": Path("sim_build/coe/decoder_experts"), "out": Path("sim_build/coe"),
+                "count": 4, "expert_seed": 1, "d": 8, "heads": 1, "head_dim": 4, "f": 8,
+                "cache_tokens": 4, "requests": 4,
                 "trace_seed": 1, "zipf": 1.2, "max_tokens": 4, "slots": 2, "policy": "lru",
                 "scheduler": "fcfs", "window": 8, "threshold": DEFAULT_THRESHOLD,
-                "clock_mhz": 1000.0, "seed": 1, "waves": False}
+                "clock_mhz": 1000.0, "seed": 1, "waves": False, "switch_from": "ddr",
+                "host_gbps": 64.0, "node_gbps": NODE_DDR_TO_HBM_GBPS}
 
 
-def simulate_session(options, log) -> tuple[dict, str, bool]:
+def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS) -> float:
+    """Bytes per RDU cycle of the host link, scaled so that the model's DDR-tier peak stands
+    for ``node_gbps``: ``DDR peak x host_gbps / node_gbps``."""
+    from hdl.rdu.config import rdu_config
+    from hdl.rdu.memory_tiers import memory_tier_configs
+
+    if host_gbps <= 0 or node_gbps <= 0:
+        raise CommandError("--host-gbps and --node-gbps must be positive")
+    peak = memory_tier_configs(rdu_config("coe"))["ddr"].peak_bytes_per_cycle
+    return peak * host_gbps / node_gbps
+
+
+def simulate_session(options, log, run_name: str = "coe_session") -> tuple[dict, str, bool]:
     """Run ``rdu coe run`` with ``options`` (an object with the RUN_DEFAULTS attributes):
-    (summary, text, every result bit-exact)."""
+    (summary, text, every result bit-exact). ``log`` also gets a ``[k/N] request ...`` line
+    per finished request while the simulator runs."""
     from hdl.rdu.config import rdu_config
 
     from ..coe.demo_session import run_session
@@ -162,18 +222,28 @@ def simulate_session(options, log) -> tuple[dict, str, bool]:
     o = options
     if min(o.requests, o.slots, o.max_tokens, o.count) < 1:
         raise CommandError("--requests, --slots, --max-tokens and --count must be positive")
+    shape = decoder_shape(o)
     if not any(Path(o.experts).glob("*.safetensors")):
-        log(f"no checkpoints in {o.experts}: writing {o.count} experts "
-            f"(d={o.d}, f={o.f}, seed {o.expert_seed})")
-        make_experts(o.experts, o.count, o.d, o.f, seed=o.expert_seed)
-    log(f"CoE session: {o.requests} requests over the experts in {o.experts}, simulated on "
+        log(f"no checkpoints in {o.experts}: writing {o.count} decoder-layer experts "
+            f"(d={o.d}, {o.heads} head(s) of {o.head_dim}, d_ff={o.f}, seed {o.expert_seed})")
+        make_experts(o.experts, o.count, shape, seed=o.expert_seed)
+    log(f"CoE session: {o.requests} decode steps ({shape.tokens} cached tokens each) over "
+        f"the experts in {o.experts}, simulated on "
         f"the RDU (preset coe: HBM, DDR, copy engine; {o.slots} HBM slots, {o.policy}, "
         f"{o.scheduler})")
-    result = run_session(rdu_config("coe"), Path(o.experts), d=o.d, f=o.f,
+    host_rate = None
+    if o.switch_from == "host":
+        host_rate = host_link_rate(o.host_gbps, o.node_gbps)
+        log(f"switches from host memory over the host port at {host_rate:.3f} bytes/cycle "
+            f"(scaled: the DDR-tier peak stands for {o.node_gbps:g} GB/s, so a "
+            f"{o.host_gbps:g} GB/s link gets DDR peak x {o.host_gbps:g}/{o.node_gbps:g})")
+    result = run_session(rdu_config("coe"), Path(o.experts), shape=shape,
                          requests=o.requests, trace_seed=o.trace_seed, zipf=o.zipf,
                          max_tokens=o.max_tokens, slots=o.slots, policy=o.policy,
                          scheduler=o.scheduler, window=o.window, threshold=o.threshold,
-                         clock_mhz=o.clock_mhz, seed=o.seed, waves=o.waves)
+                         clock_mhz=o.clock_mhz, seed=o.seed, waves=o.waves,
+                         switch_from=o.switch_from, host_bytes_per_cycle=host_rate,
+                         progress=log, run_name=run_name)
     out = Path(o.out)
     out.mkdir(parents=True, exist_ok=True)
     checked = sum(step_kind(s) in ("Route", "Run") for s in result.plan.steps)
@@ -181,7 +251,8 @@ def simulate_session(options, log) -> tuple[dict, str, bool]:
                "mismatches": [vars(m) for m in result.mismatches]}
     json_path = write_json(summary, out / "summary.json")
     png_path = timeline_png(result.plan, result.cycles, out / "timeline.png", o.clock_mhz)
-    verdict = (f"all {checked} routings and expert outputs bit-exact against the golden model"
+    verdict = (f"all {checked} routings and decoder steps (out, new K/V) bit-exact against "
+               f"the golden model"
                if not result.mismatches else
                f"{len(result.mismatches)} of {checked} results DIFFER from the golden model: "
                + "; ".join(f"step {m.step} {m.what}: {m.differing}/{m.total} words"

@@ -5,7 +5,9 @@ Outputs: every ``read`` step's words and ``counters`` snapshot under its name
 top's ``counter_events`` when the snapshot started);
 for every launch, schedule or named load ``<name>_cycles`` = (host cycles, AGCU kernel
 cycles) and ``<name>_window`` = (first, last) host cycle of the launch; for
-every copy ``<name>`` = (the copy engine's cycles,) and ``<name>_window``. The
+every copy ``<name>`` = (the copy engine's cycles,) and ``<name>_window``, and the same
+for every ``paced_write`` (a host write throttled to a link rate); a ``progress`` step
+appends its line to its file when reached. The
 mesh's credit checker must stay clean for the whole session, and with
 memory="tiers" the DRAM timing checkers too (COPY_STATUS bit 1, checked at the end).
 """
@@ -17,6 +19,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from hdl.rdu.config import RDUConfig
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
+from testbench.runtime.host_link import paced_write
 from testbench.runtime.host_registers import COMMANDS_DONE, COPY_STATUS, copy_status_fields
 from testbench.runtime.image import ImageError, ProgramImage
 from testbench.runtime.runtime import DeviceError, Runtime
@@ -94,6 +97,15 @@ async def run_session(dut):
             outputs[step["name"]] = np.array(
                 [await runtime.copy(step["src"], step["dst"], step["nbytes"])], dtype=np.int64)
             outputs[f"{step['name']}_window"] = np.array([start, runtime.cycle], dtype=np.int64)
+        elif op == "paced_write":
+            start = runtime.cycle
+            cycles = await paced_write(runtime, step["addr"], arrays[step["array"]].tobytes(),
+                                       step["bytes_per_cycle"])
+            outputs[step["name"]] = np.array([cycles], dtype=np.int64)
+            outputs[f"{step['name']}_window"] = np.array([start, runtime.cycle], dtype=np.int64)
+        elif op == "progress":
+            with open(step["file"], "a") as report:
+                report.write(step["line"] + "\n")
         elif op == "read":
             outputs[step["name"]] = await runtime.read(step["addr"], step["count"])
         elif op == "counters":

@@ -1,19 +1,27 @@
 """One CoE session end to end: checkpoints -> trace -> routes -> plan -> RTL simulation -> report.
 
-What ``rdu coe run`` and ``make demo`` do. The simulation is one Verilator run of
-the RDU with its memory tiers; every Route's logits and every Run's output are
-compared with the golden model, and the summary carries the cycles the RTL took
-per phase.
+What ``rdu coe run`` and ``make demo`` do. Every expert is a decoder layer of
+``shape`` and every request one decode step of its own sequence (``shape.tokens``
+cached tokens, :mod:`.decode_step`). The simulation is one Verilator run of the RDU
+with its memory tiers; every Route's logits and every Run's outputs (``out`` and the
+new K/V entries) are compared with the golden model, and the summary carries the
+cycles the RTL took per phase.
 """
 
+import os
+import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from hdl.rdu.config import RDUConfig
+from testbench.compiler.transformer import DecoderShape
+from testbench.sim.toolchain import SIM_BUILD
 
 from .experts import ROUTER_FILE, load_experts, load_router
 from .machine import CoEMachine, Mismatch
 from .plan import Plan
+from .progress import ProgressFollower
 from .report import summarize
 from .router import DEFAULT_THRESHOLD, Router
 from .scheduler import make_scheduler
@@ -32,23 +40,51 @@ class CoERun:
     mismatches: list[Mismatch]
 
 
-def run_session(config: RDUConfig, experts_dir: Path, *, d: int, f: int, requests: int,
+def run_session(config: RDUConfig, experts_dir: Path, *, shape: DecoderShape, requests: int,
                 trace_seed: int = 1, zipf: float = 1.2, max_tokens: int = 4, slots: int = 3,
                 policy: str = "lru", scheduler: str = "fcfs", window: int = 8,
                 threshold: float = DEFAULT_THRESHOLD, clock_mhz: float = 1000.0,
                 run_name: str = "coe_session", seed: int = 1, waves: bool = False,
-                host_stall: float = 0.0, timeout_cycles: int = 200_000) -> CoERun:
+                host_stall: float = 0.0, timeout_cycles: int = 200_000,
+                switch_from: str = "ddr", host_bytes_per_cycle: float | None = None,
+                progress=None) -> CoERun:
     """Plan and simulate a session of ``requests`` requests over the experts in
-    ``experts_dir``; nothing is loaded on the device before every file checked out."""
-    experts = load_experts(experts_dir, d, f)
-    router = Router(load_router(Path(experts_dir) / ROUTER_FILE, d), experts,
+    ``experts_dir``; nothing is loaded on the device before every file checked out.
+
+    ``switch_from="host"`` is the host-link baseline (see :meth:`CoEMachine.build`):
+    switches are host writes at ``host_bytes_per_cycle``. ``progress(line)`` is called
+    from a thread while the simulator runs, once per finished Run
+    (``[k/N] request i: expert e ...``)."""
+    experts = load_experts(experts_dir, shape)
+    router = Router(load_router(Path(experts_dir) / ROUTER_FILE, shape.d_model), experts,
                     threshold=threshold, lanes=config.lanes, pmu_depth=config.pmu_depth)
     trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
                        tokens=(1, max_tokens))
-    machine = CoEMachine(config, router, {e.name: e for e in experts}, trace, slots=slots)
+    machine = CoEMachine(config, router, {e.name: e for e in experts}, trace, slots=slots,
+                         shape=shape)
     plan = machine.plan(router.route_trace(trace), policy, make_scheduler(scheduler, window))
-    session = machine.build(plan)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=host_stall,
-                         timeout_cycles=timeout_cycles)
+    progress_file = None
+    if progress:
+        # unique, so two runs under one name do not share a progress file
+        handle, progress_file = tempfile.mkstemp(prefix=f"{run_name}.", suffix=".progress",
+                                                 dir=SIM_BUILD)
+        os.close(handle)
+    session = machine.build(plan, switch_from=switch_from,
+                            host_bytes_per_cycle=host_bytes_per_cycle,
+                            progress_file=progress_file)
+    try:
+        with ProgressFollower(progress_file, progress) if progress else nullcontext():
+            result = session.run(run_name=run_name, seed=seed, waves=waves,
+                                 host_stall=host_stall, timeout_cycles=timeout_cycles)
+    finally:
+        if progress_file:
+            os.unlink(progress_file)
     cycles = machine.cycles(plan, result)
-    return CoERun(plan, cycles, summarize(plan, cycles, clock_mhz), machine.check(plan, result))
+    summary = summarize(plan, cycles, clock_mhz)
+    summary["switch_from"] = switch_from
+    if switch_from == "host":
+        moved = summary["bytes"]
+        moved["host_link_to_hbm"] = moved.pop("ddr_to_hbm")
+        moved["host_to_ddr"] = 0
+        summary["host_bytes_per_cycle"] = host_bytes_per_cycle
+    return CoERun(plan, cycles, summary, machine.check(plan, result))

@@ -1,15 +1,21 @@
 """Expert and router checkpoints in safetensors files, generated from a seed, validated on load.
 
-An expert is a SwiGLU feed-forward block, ``out = silu(x @ w1) * (x @ w3)`` with
-``w1``, ``w3`` bf16 ``[d, f]`` (the compiler's ``swiglu`` kernel). Its file holds
-exactly the tensors ``w1`` and ``w3`` (safetensors dtype ``BF16``) and the metadata
-``{"format": "rdu-coe-expert", "version": "1", "name", "category", "sha256"}``.
+An expert is one Llama-style decoder layer (:mod:`testbench.compiler.transformer`):
+every expert has the same architecture (a :class:`DecoderShape`: model width ``d``,
+``heads`` heads of ``head_dim``, feed-forward width ``d_ff``), its own weights and a
+category label. Its file holds exactly the tensors of :func:`expert_tensor_shapes`:
+``attn_norm``, ``ffn_norm`` fp32 ``[1, d]`` (safetensors ``F32``); per head ``h``
+``wq<h>``, ``wk<h>``, ``wv<h>`` bf16 ``[d, head_dim]`` and ``wo<h>`` bf16 ``[head_dim, d]``;
+``w1``, ``w3`` bf16 ``[d, d_ff]`` and ``w2`` bf16 ``[d_ff, d]`` (``BF16``). The rotated
+weights ``wq<h>_rot``, ``wk<h>_rot`` the compiled graph also reads are derived at load
+(:func:`decoder_weights`), not stored. Metadata: ``{"format": "rdu-coe-expert",
+"version": "2", "name", "category", "sha256"}`` (version 1 was the SwiGLU-only expert).
 The router file holds ``router`` bf16 ``[d, C]`` and the metadata ``{"format":
 "rdu-coe-router", "version": "1", "categories": JSON list of the C names, "sha256"}``.
 ``sha256`` is the hex digest of the tensors' raw bytes in tensor-name order, so a
 flipped bit in the data is found even though the file still parses.
 
-In memory every tensor is its bit pattern (``uint16`` bf16), as everywhere in the
+In memory every tensor is its bit pattern (``uint16`` bf16, ``uint32`` fp32), as everywhere in the
 project. Expert ``0`` has the category ``general`` (the router's low-confidence
 fallback); expert ``i >= 1`` takes ``categories[(i - 1) % len(categories)]``, with
 ``-2``, ``-3``, ... appended on later rounds, so every expert has its own category.
@@ -24,8 +30,7 @@ from pathlib import Path
 import numpy as np
 import safetensors
 
-from testbench.compiler.golden import evaluate
-from testbench.compiler.library import kernel_graph
+from testbench.compiler.transformer import DecoderShape, decoder_graph, derived_inputs
 from testbench.golden.numerics import f32_to_bf16
 
 from .errors import ExpertFileError
@@ -33,29 +38,53 @@ from .errors import ExpertFileError
 __all__ = ["EXPERT_FORMAT", "ROUTER_FORMAT", "FORMAT_VERSION", "GENERAL", "DEFAULT_CATEGORIES",
            "ROUTER_FILE", "Expert", "RouterCheckpoint", "expert_categories", "make_experts",
            "write_expert", "write_router", "load_expert", "load_experts", "load_router",
-           "expert_output"]
+           "expert_tensor_shapes", "decoder_weights"]
 
-EXPERT_FORMAT, ROUTER_FORMAT, FORMAT_VERSION = "rdu-coe-expert", "rdu-coe-router", "1"
+EXPERT_FORMAT, ROUTER_FORMAT = "rdu-coe-expert", "rdu-coe-router"
+EXPERT_VERSION, ROUTER_VERSION = "2", "1"
+FORMAT_VERSION = EXPERT_VERSION
 GENERAL = "general"
 DEFAULT_CATEGORIES = ("code", "math", "law", "medicine", "finance", "science", "writing",
                       "translation")
 ROUTER_FILE = "router.safetensors"
-EXPERT_TENSORS = ("w1", "w3")
+_SAFETENSORS_DTYPE = {np.dtype(np.uint16): "BF16", np.dtype(np.uint32): "F32"}
+_NUMPY_DTYPE = {"BF16": np.dtype("<u2"), "F32": np.dtype("<u4")}
+
+
+def expert_tensor_shapes(shape: DecoderShape) -> dict:
+    """``{tensor name: (dims, safetensors dtype)}`` of an expert checkpoint of ``shape``
+    (``shape.tokens``, the cache length of a session, plays no part)."""
+    d, dh, f = shape.d_model, shape.head_dim, shape.d_ff
+    tensors = {"attn_norm": ((1, d), "F32"), "ffn_norm": ((1, d), "F32")}
+    for h in range(shape.heads):
+        for proj in ("wq", "wk", "wv"):
+            tensors[f"{proj}{h}"] = ((d, dh), "BF16")
+        tensors[f"wo{h}"] = ((dh, d), "BF16")
+    tensors.update(w1=((d, f), "BF16"), w3=((d, f), "BF16"), w2=((f, d), "BF16"))
+    return tensors
 
 
 @dataclass(frozen=True, eq=False)
 class Expert:
-    """One loaded expert: its name, category and bf16 weights (uint16 bits, ``[d, f]``)."""
+    """One loaded expert: its name, category and stored weights ``{name: bits}``
+    (:func:`expert_tensor_shapes`; bf16 as uint16, fp32 as uint32)."""
 
     name: str
     category: str
-    w1: np.ndarray
-    w3: np.ndarray
+    weights: dict
 
     @property
     def nbytes(self) -> int:
-        """Bytes of its weights, which is what a switch copies DDR -> HBM."""
-        return int(self.w1.nbytes + self.w3.nbytes)
+        """Bytes of its stored weights."""
+        return int(sum(w.nbytes for w in self.weights.values()))
+
+    @property
+    def shape(self) -> DecoderShape:
+        """Its decoder shape (``tokens`` left at the default: a session sets it)."""
+        w1, wq0 = self.weights["w1"], self.weights["wq0"]
+        heads = sum(1 for name in self.weights if name.startswith("wq"))
+        return DecoderShape(d_model=w1.shape[0], heads=heads, head_dim=wq0.shape[1],
+                            d_ff=w1.shape[1])
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,8 +134,9 @@ def _save(path: Path, tensors: dict, metadata: dict) -> None:
     header = {"__metadata__": {**metadata, "sha256": _digest(tensors)}}
     blobs, offset = [], 0
     for name in sorted(tensors):
-        blob = np.ascontiguousarray(tensors[name], dtype="<u2").tobytes()
-        header[name] = {"dtype": "BF16", "shape": list(tensors[name].shape),
+        dtype = _SAFETENSORS_DTYPE[np.asarray(tensors[name]).dtype]
+        blob = np.ascontiguousarray(tensors[name], dtype=_NUMPY_DTYPE[dtype]).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(tensors[name].shape),
                         "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)
@@ -118,8 +148,8 @@ def _save(path: Path, tensors: dict, metadata: dict) -> None:
 def write_expert(path, expert: Expert) -> Path:
     """Write ``expert`` as a checkpoint file at ``path``."""
     path = Path(path)
-    _save(path, {"w1": expert.w1, "w3": expert.w3},
-          {"format": EXPERT_FORMAT, "version": FORMAT_VERSION, "name": expert.name,
+    _save(path, dict(expert.weights),
+          {"format": EXPERT_FORMAT, "version": EXPERT_VERSION, "name": expert.name,
            "category": expert.category})
     return path
 
@@ -128,20 +158,33 @@ def write_router(path, router: RouterCheckpoint) -> Path:
     """Write ``router`` as a checkpoint file at ``path``."""
     path = Path(path)
     _save(path, {"router": router.weights},
-          {"format": ROUTER_FORMAT, "version": FORMAT_VERSION,
+          {"format": ROUTER_FORMAT, "version": ROUTER_VERSION,
            "categories": json.dumps(list(router.categories))})
     return path
 
 
-def make_experts(directory, count: int, d: int, f: int, categories=DEFAULT_CATEGORIES,
-                 seed: int = 1) -> list[Path]:
-    """Write ``count`` expert files and ``router.safetensors`` into ``directory``.
+def _random_weights(rng, shape: DecoderShape) -> dict:
+    """Standard normal scaled by ``1/sqrt(fan-in)``, rounded to bf16 to nearest even;
+    the norms' gains ``1 + 0.1 N(0, 1)`` in fp32."""
+    weights = {}
+    for name, (dims, dtype) in expert_tensor_shapes(shape).items():
+        if dtype == "F32":
+            gains = (1.0 + 0.1 * rng.standard_normal(dims)).astype(np.float32)
+            weights[name] = gains.view(np.uint32)
+        else:
+            weights[name] = _bf16_normal(rng, dims, dims[0] ** -0.5)
+    return weights
 
-    Deterministic from ``seed``: weights are standard normal scaled by ``1/sqrt(d)``
-    (router: ``1/sqrt(d)`` too), rounded to bf16 to nearest even. Returns the expert
-    files in expert order (file names ``expertNN-<category>.safetensors``)."""
-    if d < 1 or f < 1:
-        raise ValueError(f"d and f must be positive, not d={d}, f={f}")
+
+def make_experts(directory, count: int, shape: DecoderShape, categories=DEFAULT_CATEGORIES,
+                 seed: int = 1) -> list[Path]:
+    """Write ``count`` decoder-layer experts of ``shape`` and ``router.safetensors``
+    (bf16 ``[d, count]``, standard normal scaled by ``1/sqrt(d)``) into ``directory``.
+
+    Deterministic from ``seed`` (expert ``i`` from ``[seed, i]``, see
+    :func:`_random_weights`). Returns the expert files in expert order (file names
+    ``expertNN-<category>.safetensors``)."""
+    d = shape.d_model
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     names = expert_categories(count, categories)
@@ -150,7 +193,7 @@ def make_experts(directory, count: int, d: int, f: int, categories=DEFAULT_CATEG
     for i, category in enumerate(names):
         rng = np.random.default_rng([seed, i])
         expert = Expert(f"expert{i:0{width}d}-{category}", category,
-                        _bf16_normal(rng, (d, f), d ** -0.5), _bf16_normal(rng, (d, f), d ** -0.5))
+                        _random_weights(rng, shape))
         paths.append(write_expert(directory / f"{expert.name}.safetensors", expert))
     rng = np.random.default_rng([seed, 1 << 20])
     write_router(directory / ROUTER_FILE,
@@ -158,7 +201,7 @@ def make_experts(directory, count: int, d: int, f: int, categories=DEFAULT_CATEG
     return paths
 
 
-def _parse(path, file_format: str) -> tuple[dict, dict]:
+def _parse(path, file_format: str, version: str) -> tuple[dict, dict]:
     """The tensor entries and metadata of a checkpoint of ``file_format``, or ExpertFileError."""
     path = Path(path)
     try:
@@ -176,14 +219,15 @@ def _parse(path, file_format: str) -> tuple[dict, dict]:
             raise ExpertFileError(path, f"metadata has no {key!r} (not a {file_format} file)")
     if metadata["format"] != file_format:
         raise ExpertFileError(path, f"format is {metadata['format']!r}, expected {file_format!r}")
-    if metadata["version"] != FORMAT_VERSION:
+    if metadata["version"] != version:
         raise ExpertFileError(path, f"version {metadata['version']!r} is not supported "
-                                    f"(expected {FORMAT_VERSION!r})")
+                                    f"(expected {version!r})")
     return dict(entries), metadata
 
 
 def _tensors(path, found: dict, metadata: dict, shapes: dict) -> dict:
-    """The tensors named in ``shapes`` (uint16 bits), checked, or ExpertFileError."""
+    """The tensors named in ``shapes`` (``{name: (dims, dtype)}``) as bits (uint16 bf16,
+    uint32 fp32), checked, or ExpertFileError."""
     for name in shapes:
         if name not in found:
             raise ExpertFileError(path, f"missing tensor {name!r} (has: "
@@ -193,35 +237,36 @@ def _tensors(path, found: dict, metadata: dict, shapes: dict) -> dict:
             raise ExpertFileError(path, f"unexpected tensor {name!r} (expected only "
                                         f"{', '.join(shapes)})")
     tensors = {}
-    for name, shape in shapes.items():
+    for name, (shape, dtype) in shapes.items():
         info = found[name]
-        if info["dtype"] != "BF16":
+        if info["dtype"] != dtype:
             raise ExpertFileError(path, f"tensor {name!r} has dtype {info['dtype']}, "
-                                        f"expected BF16")
+                                        f"expected {dtype}")
         if list(info["shape"]) != list(shape):
             raise ExpertFileError(path, f"tensor {name!r} has shape {list(info['shape'])}, "
                                         f"expected {list(shape)}")
-        tensors[name] = np.frombuffer(bytes(info["data"]), dtype="<u2").astype(
-            np.uint16).reshape(shape)
+        bits = _NUMPY_DTYPE[dtype]
+        tensors[name] = np.frombuffer(bytes(info["data"]), dtype=bits).astype(
+            bits.newbyteorder("=")).reshape(shape)
     if metadata.get("sha256") != _digest(tensors):
         raise ExpertFileError(path, "tensor data corrupted (sha256 of the tensors does not "
                                     "match the metadata)")
     return tensors
 
 
-def load_expert(path, d: int, f: int) -> Expert:
-    """The expert in ``path``, checked to be a ``[d, f]`` SwiGLU expert, or ExpertFileError."""
-    found, metadata = _parse(path, EXPERT_FORMAT)
-    tensors = _tensors(path, found, metadata, {name: (d, f) for name in EXPERT_TENSORS})
+def load_expert(path, shape: DecoderShape) -> Expert:
+    """The expert in ``path``, checked to be a decoder layer of ``shape``, or ExpertFileError."""
+    found, metadata = _parse(path, EXPERT_FORMAT, EXPERT_VERSION)
+    tensors = _tensors(path, found, metadata, expert_tensor_shapes(shape))
     for key in ("name", "category"):
         if not metadata.get(key):
             raise ExpertFileError(path, f"metadata has no {key!r}")
-    return Expert(metadata["name"], metadata["category"], tensors["w1"], tensors["w3"])
+    return Expert(metadata["name"], metadata["category"], tensors)
 
 
 def load_router(path, d: int) -> RouterCheckpoint:
     """The router in ``path`` (``[d, C]``, C from its category list), or ExpertFileError."""
-    found, metadata = _parse(path, ROUTER_FORMAT)
+    found, metadata = _parse(path, ROUTER_FORMAT, ROUTER_VERSION)
     try:
         categories = json.loads(metadata.get("categories", ""))
     except ValueError:
@@ -230,16 +275,16 @@ def load_router(path, d: int) -> RouterCheckpoint:
             and all(isinstance(c, str) for c in categories)
             and len(set(categories)) == len(categories)):
         raise ExpertFileError(path, "metadata 'categories' is not a JSON list of distinct names")
-    tensors = _tensors(path, found, metadata, {"router": (d, len(categories))})
+    tensors = _tensors(path, found, metadata, {"router": ((d, len(categories)), "BF16")})
     return RouterCheckpoint(tensors["router"], tuple(categories))
 
 
-def load_experts(directory, d: int, f: int) -> list[Expert]:
+def load_experts(directory, shape: DecoderShape) -> list[Expert]:
     """Every expert file in ``directory`` (all but the router), in file-name order."""
     paths = sorted(p for p in Path(directory).glob("*.safetensors") if p.name != ROUTER_FILE)
     if not paths:
         raise ExpertFileError(directory, "no expert checkpoints (*.safetensors) found")
-    experts = [load_expert(p, d, f) for p in paths]
+    experts = [load_expert(p, shape) for p in paths]
     seen = {}
     for path, expert in zip(paths, experts, strict=True):
         if expert.name in seen:
@@ -249,10 +294,9 @@ def load_experts(directory, d: int, f: int) -> list[Expert]:
     return experts
 
 
-def expert_output(expert: Expert, x: np.ndarray, lanes: int, pmu_depth: int) -> np.ndarray:
-    """Golden output (uint32 fp32 bits ``[m, f]``) of ``expert`` on bf16 ``x`` ``[m, d]``,
-    in the order the compiled ``swiglu`` kernel computes it on ``lanes`` / ``pmu_depth``."""
-    x = np.asarray(x, np.uint16)
-    d, f = expert.w1.shape
-    graph = kernel_graph("swiglu", m=x.shape[0], k=d, n=f)
-    return evaluate(graph, {"x": x, "w1": expert.w1, "w3": expert.w3}, lanes, pmu_depth)["out"]
+def decoder_weights(expert: Expert, shape: DecoderShape) -> dict:
+    """The weight inputs of ``decoder_graph(shape)`` for ``expert``: its stored tensors
+    plus the derived rotated weights ``wq<h>_rot``, ``wk<h>_rot``."""
+    graph = decoder_graph(shape)
+    inputs = derived_inputs(graph, dict(expert.weights), shape)
+    return {name: inputs[name] for name in graph.weights}

@@ -3,38 +3,49 @@
 The RDU runs with its memory tiers (``memory="tiers"``): HBM at address 0, DDR
 above ``DDR_BASE``, the copy engine between them. Layout:
 
-* DDR: every expert's weight image (the resident weight buffers of the compiled
-  expert graph, ``w1.B`` then ``w3.B``, each beat-aligned, the image padded to
-  whole copy-engine bursts), written by the host at boot (the plan's DDR layout).
+* DDR: every expert's weight image (the weight buffers of the compiled decoder
+  graph, the derived rotated weights included, in name order, each beat-aligned, the
+  image padded to whole copy-engine bursts), written by the host at boot (the plan's
+  DDR layout).
 * HBM: the router's weight buffer (written at boot, resident), ``slots`` expert
   slots of one image each, and one set of scratch buffers per graph (inputs,
-  intermediates, outputs), reused by every request.
+  intermediates, outputs), reused by every request: before each Run the host writes
+  the request's decode inputs into the expert graph's scratch (its new token ``x``,
+  its own K/V cache and the rotary tables, :mod:`.decode_step`), so the K/V cache
+  lives in HBM next to the router.
 
 Steps: a ``Switch`` is one copy-engine descriptor DDR -> HBM slot; a
 ``LoadProgram`` is the Program Load of every kernel of the next Route or Run (each
 kernel of a compiled graph carries its own configuration, so the plan is made with
 ``reload_programs``); a ``Route`` writes the request's padded ``x`` and launches the
-router's kernels; a ``Run`` writes ``x`` and launches the expert's kernels on the
-weights in its slot. Every Route's logits and every Run's output are read back and
-compared with the golden model (:meth:`CoEMachine.check`).
+router's kernels; a ``Run`` writes the request's decode inputs and launches the expert's
+decoder kernels on the weights in its slot. Every Route's logits and every output of
+every Run (``out``, ``k<h>_new``, ``v<h>_new``) are read back and compared with the
+golden model (:meth:`CoEMachine.check`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hdl.rdu.config import RDUConfig
 from testbench.compiler.compiler import CompiledGraph, compile_graph
 from testbench.compiler.execute import buffer_contents
+from testbench.compiler.graph import BF16
 from testbench.compiler.layout import padded_cols, unpack
-from testbench.compiler.library import kernel_graph
+from testbench.compiler.transformer import DecoderShape, decoder_graph
 from testbench.runtime.session import Session
 
-from .experts import Expert, expert_output
+from .decode_step import decode_io_bytes, decode_outputs, request_inputs
+from .experts import Expert, decoder_weights
 from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
 from .router import Router
 
-__all__ = ["WeightImage", "CoEPrograms", "CoEMachine", "Mismatch"]
+__all__ = ["SWITCH_SOURCES", "WeightImage", "CoEPrograms", "CoEMachine", "Mismatch",
+           "weight_image_layout", "weight_image", "per_request_buffers"]
+
+#: where a Switch takes the expert from: DDR (copy engine) or host memory (host link)
+SWITCH_SOURCES = ("ddr", "host")
 
 
 @dataclass(frozen=True)
@@ -45,33 +56,39 @@ class WeightImage:
     nbytes: int
 
 
+def weight_image_layout(compiled: CompiledGraph, config: RDUConfig) -> WeightImage:
+    """Where each weight buffer of ``compiled`` sits in one image: in name order, each
+    beat-aligned, the whole padded to copy-engine bursts."""
+    lanes, beat = config.lanes, config.vector_bits // 8
+    offsets, cursor = {}, 0
+    for name in sorted(compiled.weight_buffers):
+        offsets[name] = cursor
+        cursor += -(-compiled.infos[name].words(lanes) * 4 // beat) * beat
+    return WeightImage(offsets, -(-cursor // config.copy_burst_bytes) * config.copy_burst_bytes)
+
+
+def weight_image(compiled: CompiledGraph, layout: WeightImage, weights: dict) -> np.ndarray:
+    """The image (uint32 words, ``layout.nbytes`` bytes) of ``weights`` (graph inputs)."""
+    words = np.zeros(layout.nbytes // 4, np.uint32)
+    for name, offset in layout.offsets.items():
+        contents = buffer_contents(compiled, name, weights).reshape(-1)
+        words[offset // 4:offset // 4 + contents.size] = contents
+    return words
+
+
 class CoEPrograms:
-    """The router and expert graphs compiled for ``tokens`` rows on ``config``."""
+    """The router graph compiled for ``tokens`` rows and the experts' decoder graph of
+    ``shape`` (``shape.tokens`` cached tokens) on ``config``."""
 
-    def __init__(self, config: RDUConfig, router: Router, d: int, f: int, tokens: int):
-        self.config, self.tokens, self.d, self.f = config, tokens, d, f
+    def __init__(self, config: RDUConfig, router: Router, shape: DecoderShape, tokens: int):
+        self.config, self.tokens, self.shape, self.d = config, tokens, shape, router.d
         self.router = compile_graph(router.graph(tokens), config, "unfused")
-        self.expert = compile_graph(kernel_graph("swiglu", m=tokens, k=d, n=f), config,
-                                    "unfused")
-        self.image = self._image_layout()
-
-    def _image_layout(self) -> WeightImage:
-        lanes, beat = self.config.lanes, self.config.vector_bits // 8
-        burst = self.config.copy_burst_bytes
-        offsets, cursor = {}, 0
-        for name in sorted(self.expert.weight_buffers):
-            offsets[name] = cursor
-            cursor += -(-self.expert.infos[name].words(lanes) * 4 // beat) * beat
-        return WeightImage(offsets, -(-cursor // burst) * burst)
+        self.expert = compile_graph(decoder_graph(shape), config, "unfused")
+        self.image = weight_image_layout(self.expert, config)
 
     def expert_image(self, expert: Expert) -> np.ndarray:
         """The expert's weight image (uint32 words, ``image.nbytes`` bytes)."""
-        words = np.zeros(self.image.nbytes // 4, np.uint32)
-        weights = {"w1": expert.w1, "w3": expert.w3}
-        for name, offset in self.image.offsets.items():
-            contents = buffer_contents(self.expert, name, weights).reshape(-1)
-            words[offset // 4:offset // 4 + contents.size] = contents
-        return words
+        return weight_image(self.expert, self.image, decoder_weights(expert, self.shape))
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,7 @@ class Mismatch:
     total: int
 
 
-def _per_request_buffers(compiled: CompiledGraph) -> list[str]:
+def per_request_buffers(compiled: CompiledGraph) -> list[str]:
     """Buffers the host rewrites for every request: written from non-weight inputs."""
     return [name for name, info in compiled.infos.items()
             if name not in compiled.weight_buffers and info.fill is None
@@ -97,24 +114,42 @@ def _sources(compiled: CompiledGraph, name: str) -> list[str]:
     return [operand[2]] if operand is not None else [name]
 
 
+def _zero_inputs(graph, names) -> dict:
+    """Zero bit patterns of the graph inputs ``names`` (staging before any request)."""
+    return {name: np.zeros(graph.tensor(name).shape,
+                           np.uint16 if graph.tensor(name).dtype == BF16 else np.uint32)
+            for name in names}
+
+
 class CoEMachine:
-    """Builds the session of a plan (:meth:`plan`, then :meth:`build`), and checks it."""
+    """Builds the session of a plan (:meth:`plan`, then :meth:`build`), and checks it.
+
+    ``shape`` is the experts' decoder shape; its ``tokens`` is every request's K/V cache
+    length."""
 
     def __init__(self, config: RDUConfig, router: Router, experts: dict, trace, *,
-                 slots: int):
+                 slots: int, shape: DecoderShape):
         if config.memory != "tiers":
             raise ValueError("the CoE machine needs an RDU with memory='tiers' (preset 'coe')")
         self.config, self.router, self.experts, self.trace = config, router, experts, trace
         self.requests = {request.id: request for request in trace}
-        d, f = next(iter(experts.values())).w1.shape
-        self.programs = CoEPrograms(config, router, d, f, trace.tokens)
+        d = router.d
+        for expert in experts.values():
+            if expert.shape != replace(shape, tokens=expert.shape.tokens):
+                raise ValueError(f"expert {expert.name} is a {expert.shape}, not the "
+                                 f"session's {shape}")
+        self.shape = shape
+        self.programs = CoEPrograms(config, router, shape, trace.tokens)
         self.session = Session(config)
         burst = config.copy_burst_bytes
         router_c = self.programs.router
         zero_x = {"x": np.zeros((trace.tokens, d), np.uint16)}
         self.router_buffers = self._stage(router_c, {**zero_x, "router": router.checkpoint.weights},
                                           "router.", resident=False)
-        self.expert_buffers = self._stage(self.programs.expert, zero_x, "expert.", resident=True)
+        expert_graph = self.programs.expert.graph
+        self.expert_buffers = self._stage(
+            self.programs.expert, _zero_inputs(expert_graph, set(expert_graph.inputs)
+                                               - expert_graph.weights), "expert.", resident=True)
         self.slot_bytes = self.programs.image.nbytes
         self.slot_base = self.session.allocate(slots * self.slot_bytes, "expert slots",
                                                align=burst)
@@ -145,24 +180,53 @@ class CoEMachine:
                            slot_bytes=self.slot_bytes, hbm_base=self.slot_base,
                            ddr_base=self.ddr_base, router_bytes=self.router.checkpoint.nbytes,
                            categories=len(self.router.checkpoint.categories),
-                           d=self.programs.d, f=self.programs.f, reload_programs=True)
+                           d=self.programs.d, run_bytes=decode_io_bytes(self.shape),
+                           reload_programs=True)
 
     # -- session ----------------------------------------------------------------------------
-    def build(self, plan: Plan) -> Session:
-        """Boot writes, then every step of ``plan`` as session steps."""
+    def build(self, plan: Plan, *, switch_from: str = "ddr",
+              host_bytes_per_cycle: float | None = None,
+              progress_file: str | None = None) -> Session:
+        """Boot writes, then every step of ``plan`` as session steps.
+
+        ``switch_from="ddr"``: a Switch is a copy-engine copy DDR -> HBM slot (the experts
+        are written to DDR at boot). ``"host"`` (the host-link baseline): a Switch is a host
+        write of the expert's image into its slot over the host port, throttled to
+        ``host_bytes_per_cycle``; nothing is preloaded into DDR. With ``progress_file``,
+        the simulation appends ``[k/N] request i: expert e ...`` to it after each Run."""
+        if switch_from not in SWITCH_SOURCES:
+            raise ValueError(f"switch_from must be one of {SWITCH_SOURCES}, not {switch_from!r}")
+        if switch_from == "host" and not (host_bytes_per_cycle or 0) > 0:
+            raise ValueError("the host-link baseline needs a positive host_bytes_per_cycle")
         session = self.session
-        for placement in plan.ddr_layout:
-            session.write_at(placement.address,
-                             self.programs.expert_image(self.experts[placement.expert]))
-        pending_loads = None
+        if switch_from == "ddr":
+            for placement in plan.ddr_layout:
+                session.write_at(placement.address,
+                                 self.programs.expert_image(self.experts[placement.expert]))
+        runs = sum(isinstance(step, Run) for step in plan.steps)
+        pending_loads, switched, done = None, {}, 0
         for index, step in enumerate(plan.steps):
             if isinstance(step, LoadProgram):
                 pending_loads = index
             elif isinstance(step, Switch):
-                session.copy(step.ddr_address, step.hbm_address, step.nbytes, f"s{index}")
+                if switch_from == "ddr":
+                    session.copy(step.ddr_address, step.hbm_address, step.nbytes, f"s{index}")
+                else:
+                    session.paced_write(step.hbm_address,
+                                        self.programs.expert_image(self.experts[step.expert]),
+                                        host_bytes_per_cycle, f"s{index}")
+                switched[step.expert] = step
             elif isinstance(step, (Route, Run)):
                 self._launch(index, step, pending_loads)
                 pending_loads = None
+                if isinstance(step, Run) and progress_file is not None:
+                    done += 1
+                    switch = switched.pop(step.expert, None)
+                    how = ("hit" if switch is None else
+                           f"switched in from {switch_from.upper()}, {switch.nbytes} B")
+                    session.progress(progress_file, f"[{done}/{runs}] request {step.request}: "
+                                                    f"expert {step.expert} in slot {step.slot} "
+                                                    f"({how})")
         return session
 
     def _graph_of(self, step):
@@ -176,46 +240,54 @@ class CoEMachine:
 
     def _launch(self, index: int, step, load_step: int | None) -> None:
         compiled, addresses = self._graph_of(step)
-        request = self.requests[step.request]
-        x = np.zeros((self.trace.tokens, self.programs.d), np.uint16)
-        x[:request.m] = request.x
-        for name in _per_request_buffers(compiled):
-            self.session.write_at(addresses[name], buffer_contents(compiled, name, {"x": x}))
+        inputs = self._inputs(step)
+        for name in per_request_buffers(compiled):
+            self.session.write_at(addresses[name], buffer_contents(compiled, name, inputs))
         beat = compiled.beat_bytes
         for k, kernel in enumerate(compiled.kernels):
             self.session.load(kernel.image, name=f"p{index}_{k}")
             self.session.launch(kernel.arguments(addresses, beat), f"r{index}_{k}")
-        (out,) = compiled.graph.outputs
-        info = compiled.infos[out]
-        self.session.read(f"out{index}", addresses[out],
-                          info.shape[0] * padded_cols(info.shape[1], self.config.lanes))
+        for out in compiled.graph.outputs:
+            info = compiled.infos[out]
+            self.session.read(f"out{index}_{out}", addresses[out],
+                              info.shape[0] * padded_cols(info.shape[1], self.config.lanes))
         self._load_step_of[index] = load_step
 
-    # -- results ----------------------------------------------------------------------------
-    def expected(self, step) -> np.ndarray:
-        """The golden result of a Route (logits ``[tokens, C]``) or Run (``[tokens, f]``)."""
+    def _inputs(self, step) -> dict:
+        """The per-request inputs of a Route (padded ``x``) or a Run (decode inputs)."""
         request = self.requests[step.request]
         if isinstance(step, Route):
-            return self.router.logits(request.x, self.trace.tokens)
-        x = np.zeros((self.trace.tokens, self.programs.d), np.uint16)
-        x[:request.m] = request.x
-        expert = self.experts[step.expert]
-        return expert_output(expert, x, self.config.lanes, self.config.pmu_depth)
+            return {"x": request.padded_x(self.trace.tokens)}
+        return request_inputs(request, self.shape, self.trace.seed)
+
+    # -- results ----------------------------------------------------------------------------
+    def expected(self, step) -> dict:
+        """The golden results ``{output: bits}`` of a Route (``logits`` ``[tokens, C]``) or
+        a Run (``k<h>_new``, ``v<h>_new`` bf16 ``[1, head_dim]``, ``out`` fp32 ``[1, d]``)."""
+        request = self.requests[step.request]
+        if isinstance(step, Route):
+            (out,) = self.programs.router.graph.outputs
+            return {out: self.router.logits(request.x, self.trace.tokens)}
+        return decode_outputs(self.experts[step.expert], self._inputs(step), self.shape,
+                              self.config.lanes, self.config.pmu_depth)
 
     def check(self, plan: Plan, result: dict) -> list[Mismatch]:
-        """Every Route's logits and Run's output against the golden model."""
+        """Every Route's logits and every output of every Run against the golden model."""
         mismatches = []
         for index, step in enumerate(plan.steps):
             if not isinstance(step, (Route, Run)):
                 continue
             compiled = self.programs.router if isinstance(step, Route) else self.programs.expert
-            (out,) = compiled.graph.outputs
-            got = unpack(result[f"out{index}"], compiled.infos[out].shape, self.config.lanes)
-            want = self.expected(step)
-            differing = int(np.count_nonzero(got != want))
-            if differing:
-                mismatches.append(Mismatch(index, f"{type(step).__name__.lower()} of request "
-                                                  f"{step.request}", differing, want.size))
+            for out, want in self.expected(step).items():
+                got = unpack(result[f"out{index}_{out}"], compiled.infos[out].shape,
+                             self.config.lanes)
+                if compiled.infos[out].dtype == BF16:
+                    got = got.astype(np.uint16)  # bf16 results sit in the low half-word
+                differing = int(np.count_nonzero(got != want))
+                if differing:
+                    mismatches.append(Mismatch(index, f"{type(step).__name__.lower()} of "
+                                                      f"request {step.request}: {out}",
+                                               differing, want.size))
         return mismatches
 
     def cycles(self, plan: Plan, result: dict) -> dict:

@@ -21,14 +21,16 @@ group after one [Switch] and one LoadProgram.
 
 Bytes per tier (``Plan.bytes``): ``host_to_ddr`` the boot preload of every expert;
 ``host_to_hbm`` the router weights (resident in HBM from boot); ``ddr_to_hbm`` the
-switches; ``hbm_to_chip`` what Route and Run steps read (padded ``x`` plus router or
-expert weights); ``chip_to_hbm`` what they write (fp32 logits ``[tokens, C]``, fp32
-outputs ``[tokens, f]``).
+switches; ``hbm_to_chip`` what Route and Run steps read (a Route the padded ``x`` and the
+router weights; a Run the expert weights and its own inputs, for a decoder expert the
+new token, the K/V cache and the rotary tables); ``chip_to_hbm`` what they write (fp32
+logits ``[tokens, C]``; a decoder expert's fp32 output and new K/V entries).
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .ddr_store import DDRStore
+from .decode_step import decode_io_bytes
 from .errors import UnknownExpert
 from .hbm_region import HBMRegion
 from .policies import make_policy
@@ -139,12 +141,13 @@ class Plan:
 def plan_session(experts, router, trace, policy="lru", scheduler=None, slots: int = 4, *,
                  slot_bytes: int | None = None, ddr_bytes: int | None = None,
                  hbm_base: int = 0, ddr_base: int = 0, routes: dict | None = None,
-                 reload_programs: bool = False) -> Plan:
+                 reload_programs: bool = False, cache_tokens: int = 4) -> Plan:
     """Plan a session of ``trace`` over ``experts`` (:class:`~.experts.Expert` list) with
     ``router`` (:class:`~.router.Router`), a policy (name or instance), a scheduler
     (default FCFS) and ``slots`` HBM slots of ``slot_bytes`` (default: the largest
     expert). ``ddr_bytes`` defaults to exactly what the experts need. ``routes``
-    (``{request id: RouteDecision}``) reuses routing done before."""
+    (``{request id: RouteDecision}``) reuses routing done before; ``cache_tokens``
+    (the requests' K/V cache length) only feeds the byte counts."""
     if routes is None:
         routes = router.route_trace(trace)
     return plan_routed({e.name: e.nbytes for e in experts}, routes, trace, policy, scheduler,
@@ -152,16 +155,18 @@ def plan_session(experts, router, trace, policy="lru", scheduler=None, slots: in
                        ddr_base=ddr_base, reload_programs=reload_programs,
                        router_bytes=router.checkpoint.nbytes,
                        categories=len(router.checkpoint.categories), d=router.d,
-                       f=max(e.w1.shape[1] for e in experts))
+                       run_bytes=decode_io_bytes(replace(experts[0].shape,
+                                                         tokens=cache_tokens)))
 
 
 def plan_routed(sizes: dict, routes: dict, trace, policy="lru", scheduler=None, slots: int = 4,
                 *, slot_bytes: int | None = None, ddr_bytes: int | None = None,
                 hbm_base: int = 0, ddr_base: int = 0, router_bytes: int = 0,
-                categories: int = 1, d: int = 0, f: int = 0,
+                categories: int = 1, d: int = 0, run_bytes: tuple = (0, 0),
                 reload_programs: bool = False) -> Plan:
     """:func:`plan_session` on routes already decided; ``sizes`` is ``{expert: nbytes}``
-    and ``d``, ``f``, ``categories``, ``router_bytes`` only feed the byte counts."""
+    and ``d`` (router input width), ``categories``, ``router_bytes`` and ``run_bytes``
+    (bytes a Run reads besides the weights, bytes it writes) only feed the byte counts."""
     scheduler = scheduler or FCFS()
     policy = make_policy(policy)
     requests = {request.id: request for request in trace}
@@ -228,7 +233,7 @@ def plan_routed(sizes: dict, routes: dict, trace, policy="lru", scheduler=None, 
             load(route.expert, admission.slot)
             plan.steps.append(Run(route.request, route.expert, admission.slot,
                                   requests[route.request].m))
-            plan.bytes["hbm_to_chip"] += x_bytes + sizes[route.expert]
-            plan.bytes["chip_to_hbm"] += tokens * f * 4
+            plan.bytes["hbm_to_chip"] += run_bytes[0] + sizes[route.expert]
+            plan.bytes["chip_to_hbm"] += run_bytes[1]
             region.unpin(route.expert)
     return plan

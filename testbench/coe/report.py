@@ -98,7 +98,9 @@ def format_table(summary: dict) -> str:
             ("requests", f"{summary['requests']}"),
             ("hit rate", f"{summary['hit_rate']:.1%} ({summary['hits']} hits, "
                          f"{summary['misses']} misses)"),
-            ("switches", f"{summary['switches']} ({summary['evictions']} evictions)"),
+            ("switches", f"{summary['switches']} ({summary['evictions']} evictions)"
+                         + (f" from {summary['switch_from']}" if "switch_from" in summary
+                            else "")),
             ("program loads", f"{summary['program_loads']}"),
             ("router fallbacks", f"{summary['fallbacks']}")]
     rows += [(f"bytes {tier.replace('_', ' ')}", f"{count:,}")

@@ -68,7 +68,8 @@ class OutOfDeviceMemory(MemoryError):
 
 
 class DeviceMemory:
-    """Hands out beat-aligned regions of ``[base, base + size)``; ``reset()`` frees everything."""
+    """Hands out beat-aligned regions of ``[base, base + size)``; ``release(mark)`` frees
+    what was allocated since ``mark()``, ``reset()`` everything."""
 
     def __init__(self, size: int, beat_bytes: int, base: int = 0):
         self.base, self.size, self.beat_bytes = base, size, beat_bytes
@@ -89,6 +90,17 @@ class DeviceMemory:
                                     f"of this device-memory region are free")
         self._next = end
         return start
+
+    def mark(self) -> int:
+        """The allocation point now, to :meth:`release` back to."""
+        return self._next
+
+    def release(self, mark: int) -> None:
+        """Free everything allocated since :meth:`mark` returned ``mark``."""
+        if not self.base <= mark <= self._next:
+            raise ValueError(f"release to {mark:#x}: not a mark of this region "
+                             f"({self.base:#x}..{self._next:#x} allocated)")
+        self._next = mark
 
     def reset(self) -> None:
         self._next = self.base

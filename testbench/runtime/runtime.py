@@ -195,25 +195,33 @@ class Runtime:
     async def launch(self, arguments) -> Launch:
         """Argument Load + Kernel Execute of one kernel, software-orchestrated."""
         words = list(arguments)
+        mark = self.commands.mark()  # the argument block is dead once the kernel is done
         address = await self.write_words(words)
-        return await self._run([(Command.ARGUMENT_LOAD, address, len(words)),
-                                (Command.KERNEL_EXECUTE, 0, 0)], "kernel")
+        launch = await self._run([(Command.ARGUMENT_LOAD, address, len(words)),
+                                  (Command.KERNEL_EXECUTE, 0, 0)], "kernel")
+        self.commands.release(mark)
+        return launch
 
     async def run_schedule(self, kernels) -> Launch:
         """Run ``[(image or None, arguments), ...]`` hardware-orchestrated (one SCHEDULE).
 
         ``None`` keeps the program loaded by the previous entry.
         """
-        table = []
-        for image, arguments in kernels:
+        programs = []
+        for image, _ in kernels:  # programs stay in device memory (reused by address)
             if image is None:
-                program_address, program_words = 0, 0
+                programs.append((0, 0))
             else:
                 image = self._image(image)
                 image.check_for(self.config)
-                program_address = await self._program_address(image)
-                program_words = len(image.words)
+                programs.append((await self._program_address(image), len(image.words)))
+        mark = self.commands.mark()  # argument blocks and the table: dead once it is done
+        table = []
+        for (program_address, program_words), (_, arguments) in zip(programs, kernels,
+                                                                    strict=True):
             words = list(arguments)
             table += [program_address, program_words, await self.write_words(words), len(words)]
         address = await self.write_words(table)
-        return await self._run([(Command.SCHEDULE, address, len(kernels))], "schedule")
+        launch = await self._run([(Command.SCHEDULE, address, len(kernels))], "schedule")
+        self.commands.release(mark)
+        return launch

@@ -81,6 +81,19 @@ class Session:
         self.steps.append({"op": "copy", "name": name, "src": src, "dst": dst,
                            "nbytes": nbytes})
 
+    def paced_write(self, address: int, array, bytes_per_cycle: float, name: str) -> None:
+        """Write ``array`` at ``address`` over the host port throttled to ``bytes_per_cycle``
+        (a host link slower than the port); output ``name`` is the write's cycles, shape (1,),
+        and ``<name>_window`` its (first, last) host cycle."""
+        self.steps.append({"op": "paced_write", "name": name, "addr": address,
+                           "bytes_per_cycle": float(bytes_per_cycle),
+                           "array": self._array("w", np.ascontiguousarray(array))})
+
+    def progress(self, path: str, line: str) -> None:
+        """When the simulation reaches this step, append ``line`` to the file ``path`` (a
+        progress report the caller can follow while the simulator runs)."""
+        self.steps.append({"op": "progress", "file": str(path), "line": line})
+
     def write_at(self, address: int, array) -> None:
         """Write ``array`` (its little-endian bytes) at ``address``, which the caller
         allocated (e.g. to refill a buffer before a second launch)."""

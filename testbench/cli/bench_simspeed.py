@@ -1,0 +1,282 @@
+"""Simulation speed of one GEMM kernel, three ways, side by side from one run.
+
+The GEMM (``GEMM_SHAPE``, bf16 inputs, fp32 out, random inputs of seed 1) is
+compiled for the default RDU (preset ``small``, what ``make test`` builds) and
+run hardware-orchestrated: one SCHEDULE command whose entries load each
+kernel's program and arguments and execute it, so ``busy`` is high from the
+doorbell to the end of the last kernel. That window is what is timed, in
+simulated cycles and wall-clock seconds, in each of:
+
+* ``cocotb``: Verilator under cocotb as the project runs it: the Runtime's
+  cocotbext-axi masters, host cycle counter and register polling, and the
+  per-cycle monitors of ``rdu_session`` (testbench/cocotb_tests/simspeed_gemm.py,
+  ``runtime_schedule``).
+* ``cocotb_quiet``: the same Verilator build, Python off the per-cycle path: the
+  host writes everything first, rings the doorbell, then awaits only ``busy``'s
+  two edges (``quiet_schedule``), with cocotb's C++ (GPI) clock; the upper bound of
+  cocotb on this build. ``cocotb_quiet_pyclock``: the same with the Python clock
+  coroutine cocotb 2 uses by default (the project's ``start_clock_and_reset``), to
+  show what the clock alone costs.
+* ``amaranth``: Amaranth's own simulator on the same ``RDUTop`` elaboration, driven
+  by testbench/bfm/amaranth_axi.py with the same memory contents and commands.
+
+Each path reads the result back and checks it bit for bit against the golden
+model; ``busy_cycles`` and ``kernel_cycles`` (the AGCU's count of its last kernel)
+must be equal in every path (same RTL, same memory contents, nothing else on the
+device memory during the window). Speeds are ``busy_cycles / wall_seconds``;
+ratios are against ``cocotb``. The rest of each path (Verilator build check and
+process start, or elaboration and Amaranth's simulator compile; preload and
+read-back) is reported apart as ``rest_seconds`` and is not in the speeds.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hdl.agcu.commands import Command
+from hdl.rdu.config import RDUConfig, rdu_config
+from testbench.compiler import compile_graph, evaluate
+from testbench.compiler.execute import stage_buffers
+from testbench.compiler.graph import BF16
+from testbench.compiler.layout import padded_cols, unpack
+from testbench.compiler.library import kernel_graph, random_inputs
+from testbench.runtime import host_registers as reg
+from testbench.runtime.memory_map import DeviceMemory, command_region
+from testbench.runtime.session import Session, rdu_design
+
+__all__ = ["GEMM_SHAPE", "GemmSchedule", "PathResult", "gemm_schedule", "run_amaranth",
+           "run_bench", "run_cocotb", "measure"]
+
+GEMM_SHAPE = (16, 16, 16)   # m, k, n
+PATHS = ("cocotb", "cocotb_quiet", "cocotb_quiet_pyclock", "amaranth")
+_TESTCASES = {"cocotb": "runtime_schedule", "cocotb_quiet": "quiet_schedule",
+              "cocotb_quiet_pyclock": "quiet_schedule"}
+_TEST_MODULE = "testbench.cocotb_tests.simspeed_gemm"
+_CLOCK_PERIOD_S = 10e-9
+
+
+@dataclass
+class GemmSchedule:
+    """One GEMM compiled for ``config`` and laid out in device memory as the Runtime
+    lays out a hardware-orchestrated run (tensors, then every new program image, then
+    every entry's argument block, then the schedule table, in the command region)."""
+
+    config: RDUConfig
+    shape: tuple
+    launches: int
+    golden: np.ndarray
+    out_shape: tuple
+    out_dtype: type
+    tensor_writes: list        # [(address, array)] the host writes before the run
+    kernels: list              # [(ProgramImage, argument words)] in schedule order
+    command_writes: list       # [(address, uint32 words)]: images, arguments, table
+    table: tuple               # (address, entries) of the SCHEDULE command
+    out: tuple                 # (address, words) of the result buffer
+
+    def logical_out(self, words: np.ndarray) -> np.ndarray:
+        out = unpack(words, self.out_shape, self.config.lanes)
+        return out.astype(np.uint16) if self.out_dtype == BF16 else out
+
+
+def gemm_schedule(config: RDUConfig, m: int, k: int, n: int, seed: int = 1) -> GemmSchedule:
+    graph = kernel_graph("gemm", m=m, k=k, n=n)
+    compiled = compile_graph(graph, config, "fused")
+    inputs = random_inputs(graph, np.random.default_rng(seed))
+    golden = evaluate(graph, inputs, config.lanes, config.pmu_depth)["out"]
+    session = Session(config)
+    addresses = stage_buffers(compiled, session, inputs)
+    tensor_writes = [(step["addr"], session.arrays[step["array"]]) for step in session.steps]
+    kernels = [(kernel.image, kernel.arguments(addresses, compiled.beat_bytes))
+               for kernel in compiled.kernels]
+    base, size = command_region(config.memory_bytes)
+    region = DeviceMemory(size, config.vector_bits // 8, base)
+    command_writes, programs, table = [], {}, []
+
+    def place(words) -> int:
+        words = np.asarray(list(words), "<u4")
+        address = region.allocate(words.nbytes, "command words")
+        command_writes.append((address, words))
+        return address
+
+    for image, _ in kernels:  # as Runtime.run_schedule: programs first, then arguments
+        if image not in programs:
+            programs[image] = place(image.words)
+    for image, arguments in kernels:
+        table += [programs[image], len(image.words), place(arguments), len(arguments)]
+    info = compiled.infos["out"]
+    return GemmSchedule(config, (m, k, n), len(kernels), golden, info.shape, info.dtype,
+                        tensor_writes, kernels, command_writes, (place(table), len(kernels)),
+                        (addresses["out"], info.shape[0] * padded_cols(info.shape[1],
+                                                                        config.lanes)))
+
+
+@dataclass
+class PathResult:
+    """What one simulator path measured over the ``busy`` window."""
+
+    path: str
+    busy_cycles: int
+    kernel_cycles: int
+    wall_seconds: float
+    rest_seconds: float        # the rest of the path: build check or elaboration, process
+                               # start, preload and read-back (not in the speed)
+    out: np.ndarray
+    bit_exact: bool
+    python_calls: int = -1     # Python function calls in the window (-1: not counted)
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.busy_cycles / self.wall_seconds
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "busy_cycles": self.busy_cycles,
+                "kernel_cycles": self.kernel_cycles, "wall_seconds": self.wall_seconds,
+                "cycles_per_second": self.cycles_per_second,
+                "rest_seconds": self.rest_seconds, "bit_exact": self.bit_exact,
+                "python_calls": self.python_calls}
+
+
+def _result(schedule: GemmSchedule, path: str, words, busy_cycles, kernel_cycles, seconds,
+            rest) -> PathResult:
+    out = schedule.logical_out(words)
+    return PathResult(path, int(busy_cycles), int(kernel_cycles), float(seconds), rest, out,
+                      bool(np.array_equal(out, schedule.golden)))
+
+
+def run_cocotb(schedule: GemmSchedule, path: str, *, run_name: str, seed: int = 1,
+               timeout_cycles: int = 200_000, host_stall: float = 0.0) -> PathResult:
+    """``path`` (one of ``PATHS`` but "amaranth") on the project's Verilator build;
+    ``host_stall`` (path "cocotb" only): probability that each of the Runtime's AXI
+    channels pauses in a cycle (seeded by ``seed``)."""
+    from testbench.sim.runner import simulate
+
+    if host_stall and path != "cocotb":
+        raise ValueError(f"host_stall applies to the Runtime path only, not {path!r}")
+    arrays, args = {}, {"config": schedule.config.to_json(), "timeout_cycles": timeout_cycles,
+                        "reads": [["out", *schedule.out]], "host_stall": host_stall}
+
+    def key(array) -> str:
+        name = f"x{len(arrays)}"
+        arrays[name] = np.ascontiguousarray(array)
+        return name
+
+    writes = [[address, key(array)] for address, array in schedule.tensor_writes]
+    if path == "cocotb":
+        args["writes"] = writes
+        args["schedule"] = [[key(np.frombuffer(image.to_bytes(), np.uint8)),
+                             key(np.asarray(arguments, np.uint32))]
+                            for image, arguments in schedule.kernels]
+    else:
+        args["clock"] = "gpi" if path == "cocotb_quiet" else "py"
+        # the profile hook costs time per Python call: only where there are almost none
+        args["count_calls"] = path == "cocotb_quiet"
+        args["preload"] = writes + [[address, key(words)]
+                                    for address, words in schedule.command_writes]
+        args["table"] = list(schedule.table)
+    start = time.perf_counter()
+    result = simulate(rdu_design(schedule.config), _TEST_MODULE, run_name=run_name, seed=seed,
+                      args=args, inputs=arrays, testcase=_TESTCASES[path]).outputs
+    seconds = float(result["wall_seconds"][0])
+    row = _result(schedule, path, result["out"], result["busy_cycles"][0],
+                  result["kernel_cycles"][0], seconds, time.perf_counter() - start - seconds)
+    row.python_calls = int(result["python_calls"][0])
+    return row
+
+
+def run_amaranth(schedule: GemmSchedule, *, timeout_cycles: int = 200_000) -> PathResult:
+    """The same run under ``amaranth.sim.Simulator`` on ``make_rdu(**rdu_design(..).params)``."""
+    from amaranth.sim import Simulator
+
+    from testbench.bfm.amaranth_axi import AmaranthAxiHost
+
+    start = time.perf_counter()
+    top = rdu_design(schedule.config).elaborate()
+    sim = Simulator(top)
+    sim.add_clock(_CLOCK_PERIOD_S)
+    host = AmaranthAxiHost(top, beat_bytes=schedule.config.vector_bits // 8)
+    seen = {}
+
+    async def watch_busy(ctx):
+        """Count the cycles ``busy`` is sampled high, from its first rise to its fall."""
+        cycles = 0
+        async for _, _, busy in ctx.tick().sample(top.busy):
+            if busy:
+                if not cycles:
+                    seen["wall_start"] = time.perf_counter()
+                cycles += 1
+            elif cycles:
+                seen["wall_end"], seen["busy_cycles"] = time.perf_counter(), cycles
+                return
+            if cycles > timeout_cycles:
+                raise AssertionError(f"busy still high after {timeout_cycles} cycles")
+
+    async def host_program(ctx):
+        for address, array in schedule.tensor_writes + schedule.command_writes:
+            await host.write_memory(ctx, address, np.ascontiguousarray(array).tobytes())
+        table, entries = schedule.table
+        for offset, value in ((reg.CMD_OP, int(Command.SCHEDULE)), (reg.CMD_ADDR, table),
+                              (reg.CMD_LENGTH, entries), (reg.DOORBELL, 1)):
+            await host.write_register(ctx, offset, value)
+        await ctx.tick().until(~top.busy)
+        status = await host.read_register(ctx, reg.STATUS)
+        assert not status & (reg.STATUS_BUSY | reg.STATUS_ERROR), f"status {status:#x}"
+        assert "busy_cycles" in seen, "the busy watcher did not see the schedule end"
+        seen["kernel_cycles"] = await host.read_register(ctx, reg.KERNEL_CYCLES)
+        address, words = schedule.out
+        seen["out"] = np.frombuffer(await host.read_memory(ctx, address, 4 * words), "<u4")
+
+    sim.add_testbench(watch_busy)
+    sim.add_testbench(host_program)
+    sim.run()
+    seconds = seen["wall_end"] - seen["wall_start"]
+    return _result(schedule, "amaranth", seen["out"], seen["busy_cycles"],
+                   seen["kernel_cycles"], seconds, time.perf_counter() - start - seconds)
+
+
+def measure(shape=GEMM_SHAPE, *, log=print, run_prefix: str = "bench_simspeed",
+            seed: int = 1, host_stall: float = 0.0) -> dict:
+    """Every path of ``PATHS`` on one GEMM (inputs and stalls from ``seed``; ``host_stall``
+    for the Runtime path): the rows, the ratios, whether cycles agree and results match."""
+    config = rdu_config("small")
+    schedule = gemm_schedule(config, *shape, seed=seed)
+    rows = []
+    for path in PATHS:
+        log(f"simspeed: GEMM {'x'.join(map(str, shape))}, {path}")
+        if path == "amaranth":
+            rows.append(run_amaranth(schedule))
+        else:
+            rows.append(run_cocotb(schedule, path, run_name=f"{run_prefix}_{path}", seed=seed,
+                                   host_stall=host_stall if path == "cocotb" else 0.0))
+    base = rows[0].cycles_per_second
+    return {"shape": list(shape), "preset": "small", "launches": schedule.launches,
+            "paths": [dict(r.to_json(), speed_vs_cocotb=r.cycles_per_second / base)
+                      for r in rows],
+            "quiet_vs_amaranth": rows[1].cycles_per_second / rows[-1].cycles_per_second,
+            "cycles_agree": len({(r.busy_cycles, r.kernel_cycles) for r in rows}) == 1,
+            "bit_exact": all(r.bit_exact for r in rows)}
+
+
+_LABELS = {"cocotb": "cocotb + Runtime (as run)", "cocotb_quiet": "cocotb, Python off path",
+           "cocotb_quiet_pyclock": "  same, Python clock", "amaranth": "Amaranth simulator"}
+
+
+def run_bench(log):
+    data = measure(log=log)
+    m, k, n = data["shape"]
+    lines = [f"simspeed: GEMM {m}x{k}x{n} (bf16 in, fp32 out) on the small RDU, "
+             f"{data['launches']} kernels in one hardware-orchestrated schedule; "
+             f"window = busy high",
+             "  path                        cycles  kernel cyc  window s   cycles/s   x cocotb"
+             "   rest s  exact"]
+    for row in data["paths"]:
+        lines.append(f"  {_LABELS[row['path']]:26} {row['busy_cycles']:7} "
+                     f"{row['kernel_cycles']:11} {row['wall_seconds']:9.3f} "
+                     f"{row['cycles_per_second']:10.0f} {row['speed_vs_cocotb']:10.2f} "
+                     f"{row['rest_seconds']:8.1f}  {'ok' if row['bit_exact'] else 'FAIL'}")
+    quiet = next(row for row in data["paths"] if row["path"] == "cocotb_quiet")
+    lines.append(f"  cocotb quiet vs Amaranth: {data['quiet_vs_amaranth']:.1f}x; cycle counts "
+                 f"{'agree' if data['cycles_agree'] else 'DIFFER'} across the paths; "
+                 f"Python calls in the quiet window: {quiet['python_calls']} (a fixed tail of "
+                 f"the doorbell write, not per cycle)")
+    return data, "\n".join(lines)

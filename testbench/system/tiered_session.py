@@ -1,0 +1,75 @@
+"""A :class:`~.session.SystemSession` whose sockets have memory tiers (HBM, DDR, copy engine).
+
+Each socket is an RDU with ``memory="tiers"`` (e.g. the ``coe`` preset): besides the
+tensor region of HBM it has a DDR allocator (:attr:`TieredSystemSession.ddr`) and a
+``copy`` step that runs its copy engine. Copies of several sockets in one phase run at
+the same time, each on its own engine; the phase window (a named :meth:`barrier`) is
+the time until the slowest one is done. Played by
+:mod:`testbench.system.tiered_system_session`.
+
+Outputs: those of :class:`~.session.SystemSession`, plus for every copy ``<name>`` =
+(the copy engine's cycles,) and ``<name>_window`` = (first, last) cycle of its socket.
+"""
+
+import numpy as np
+
+from hdl.system.config import SystemConfig
+from testbench.runtime.memory_map import DeviceMemory, check_copy, ddr_region
+from testbench.sim.runner import simulate
+
+from .session import SystemSession, system_design
+
+__all__ = ["TieredSystemSession"]
+
+
+class TieredSystemSession(SystemSession):
+    """Per-socket host steps with DDR writes and copy-engine copies; :meth:`run` simulates."""
+
+    def __init__(self, config: SystemConfig):
+        untiered = [k for k in range(config.sockets) if config.socket_rdu(k).memory != "tiers"]
+        if untiered:
+            raise ValueError(f"sockets {untiered} have no memory tiers (memory='tiers', e.g. "
+                             f"the 'coe' preset, is needed for DDR and the copy engine)")
+        super().__init__(config)
+        self.ddr = []
+        for k in range(config.sockets):
+            rdu = config.socket_rdu(k)
+            base, size = ddr_region(rdu)
+            self.ddr.append(DeviceMemory(size, rdu.vector_bits // 8, base))
+
+    def allocate_aligned(self, socket: int, nbytes: int, what: str, *, tier: str = "hbm",
+                         align: int = 1) -> int:
+        """Reserve ``nbytes`` of socket ``socket``'s ``tier`` ("hbm" or "ddr") at a multiple
+        of ``align``; return the address."""
+        self._steps(socket)
+        if tier not in ("hbm", "ddr"):
+            raise ValueError(f"tier must be 'hbm' or 'ddr', not {tier!r}")
+        memory = self.tensors[socket] if tier == "hbm" else self.ddr[socket]
+        return memory.allocate(nbytes, what, align)
+
+    def write_at(self, socket: int, address: int, array) -> None:
+        """Write ``array`` at ``address`` (allocated by the caller) of socket ``socket``."""
+        self._steps(socket).append({"op": "write", "addr": address,
+                                    "array": self._array("w", np.ascontiguousarray(array))})
+
+    def copy(self, socket: int, src: int, dst: int, nbytes: int, name: str) -> None:
+        """Copy ``nbytes`` between the tiers of socket ``socket`` with its copy engine;
+        output ``name`` is the engine's cycles. ValueError if the engine would refuse it."""
+        check_copy(self.config.socket_rdu(socket), src, dst, nbytes)
+        self._steps(socket).append({"op": "copy", "name": name, "src": src, "dst": dst,
+                                    "nbytes": nbytes})
+
+    def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
+            timeout_cycles: int = 200_000, host_stall: float = 0.0, link_seed: int = 1,
+            log=print) -> dict:
+        """Simulate every phase (links without injected errors)."""
+        phases = [p for p in self.phases if p["name"] or any(p["steps"])]
+        result = simulate(system_design(self.config),
+                          "testbench.system.tiered_system_session",
+                          run_name=run_name, seed=seed, waves=waves, log=log,
+                          args={"config": self.config.to_json(), "phases": phases,
+                                "timeout_cycles": timeout_cycles, "host_stall": host_stall,
+                                "flip_threshold": 0, "drop_threshold": 0,
+                                "link_seed": link_seed},
+                          inputs=self.arrays)
+        return result.outputs
