@@ -3,9 +3,9 @@
 ``compile_graph(graph, config, mode)`` returns a :class:`CompiledGraph`: the
 buffers every tensor needs in device memory (and how the host fills the inputs;
 which of them hold weights only), and one :class:`~.kernel.Kernel` per launch, in
-order. A GEMM chunk is a kernel that stages the A halves of a tile row in a PMU,
-then one kernel per batch of tile columns that streams the B halves in and runs
-the systolic PCU (see :meth:`_KernelBuilder._gemm`). Every resource is checked
+order. A GEMM chunk is one kernel per batch of tile columns that streams the B
+halves into a PMU (the A halves of the tile row first, in its first batch) and
+runs the systolic PCU (see :meth:`_KernelBuilder._gemm`). Every resource is checked
 here, before anything is simulated, and a shortfall raises :class:`CompileError`
 naming the op and the resource.
 
@@ -222,7 +222,9 @@ class _KernelBuilder:
         if head == "gather_max":
             return self._gather_max(prims)
         if head == "pair_op":
-            return self._pair_op(prims)
+            if len(prims) == 1:
+                return self._pair_op(prims)
+            return self._pair_chain(prims)
         if head == "broadcast":
             return self._broadcast(prims)
         if head == "a_layout":
@@ -297,6 +299,16 @@ class _KernelBuilder:
         per_kernel = max(1, min(MAX_STREAMED_BEATS, self.config.pmu_depth) // self.lanes)
         return [(g, min(per_kernel, groups - g)) for g in range(0, groups, per_kernel)]
 
+    def _pair_stages(self, prim) -> tuple:
+        """The stages of a pair op's PCU: stage 0 applies the op to PAIR_LO, PAIR_HI."""
+        if prim.attrs["op"] == "select":  # mask (PAIR_HI) != 0 ? x (PAIR_LO) : the padding
+            first_stage = StageConfig(op=StageOp.SEL, a=Src.PAIR_LO, b=Src.IMM, c=Src.PAIR_HI,
+                                      imm=prim.attrs["pad"])
+        else:
+            first_stage = StageConfig(op=PAIR_STAGE_OPS[prim.attrs["op"]], a=Src.PAIR_LO,
+                                      b=Src.PAIR_HI)
+        return (first_stage,) + (StageConfig(),) * (self.config.stages - 1)
+
     def _pair_op(self, prims) -> list[Kernel]:
         (prim,) = prims
         ranges = self._group_ranges(prim.attrs["groups"])
@@ -307,16 +319,9 @@ class _KernelBuilder:
         """AGCU (a_j, b_j interleaved) -> PMU (transpose) -> PCU (op on PAIR_LO, PAIR_HI)."""
         prims, lanes, half = [prim], self.lanes, self.lanes // 2
         (pcu,), (pmu,) = self._units(prims, 1, 1)
-        if prim.attrs["op"] == "select":  # mask (PAIR_HI) != 0 ? x (PAIR_LO) : the padding
-            first_stage = StageConfig(op=StageOp.SEL, a=Src.PAIR_LO, b=Src.IMM, c=Src.PAIR_HI,
-                                      imm=prim.attrs["pad"])
-        else:
-            first_stage = StageConfig(op=PAIR_STAGE_OPS[prim.attrs["op"]], a=Src.PAIR_LO,
-                                      b=Src.PAIR_HI)
-        stage = (first_stage,) + (StageConfig(),) * (self.config.stages - 1)
         vectors = groups * lanes
         builder = ProgramBuilder(self.config).unit(pmu, self._transposer(groups, lanes))
-        builder.unit(pcu, self._pcu(stage=stage, counters=(
+        builder.unit(pcu, self._pcu(stage=self._pair_stages(prim), counters=(
             CounterConfig(bound=vectors), CounterConfig(), CounterConfig())))
         out_flow = self._chain(builder, prims, [pmu, pcu], 0, False)
         builder.done_tokens([pmu, pcu])
@@ -324,6 +329,41 @@ class _KernelBuilder:
         read = Stream(READ, 0, a, first * half, (2, half, groups), (b, 1, half))
         write = Stream(WRITE, out_flow, prim.output, first * lanes, (vectors, 1, 1), (1, 0, 0))
         return Kernel(_op_name(prims), self._build(prims, builder), (read, write), 2)
+
+    def _pair_chain(self, prims) -> list[Kernel]:
+        """A fused pair op: ``pair_op``, its ``untranspose`` and the chain after it in one
+        kernel per range of tiles, the pairs passed PCU -> PMU on chip instead of through
+        device memory; with fewer than 2 PMUs (or PCUs for the chain), two kernel groups
+        as unfused."""
+        head, chain = prims[0], prims[1:]
+        slots = pcu_slots(chain, self.config.stages)
+        if len(self.pmus) < 2 or len(self.pcus) < 1 + len(slots):
+            return self._pair_op([head]) + self.group(chain)
+        ranges = self._group_ranges(head.attrs["groups"])
+        return _numbered([self._pair_chain_part(prims, slots, *r) for r in ranges], "tiles",
+                         [g for g, _ in ranges])
+
+    def _pair_chain_part(self, prims, slots, first: int, groups: int) -> Kernel:
+        """AGCU (a_j, b_j interleaved) -> PMU (transpose) -> PCU (op) -> PMU (transpose
+        back) -> the chain's PCUs -> AGCU."""
+        head, lanes, half = prims[0], self.lanes, self.lanes // 2
+        pcus, (pmu_pairs, pmu_back) = self._units(prims, 1 + len(slots), 2)
+        builder = ProgramBuilder(self.config).unit(pmu_pairs, self._transposer(groups, lanes))
+        builder.unit(pcus[0], self._pcu(stage=self._pair_stages(head), counters=(
+            CounterConfig(bound=groups * lanes), CounterConfig(), CounterConfig())))
+        builder.unit(pmu_back, self._transposer(groups, half))
+        count = groups * half
+        for unit, slot in zip(pcus[1:], slots, strict=True):
+            pcu_config, count = self._slot_config(prims, slot, count, groups, 1)
+            builder.unit(unit, pcu_config)
+        units = [pmu_pairs, pcus[0], pmu_back, *pcus[1:]]
+        out_flow = self._chain(builder, prims, units, 0, False)
+        builder.done_tokens(units)
+        a, b = head.inputs
+        read = Stream(READ, 0, a, first * half, (2, half, groups), (b, 1, half))
+        write = Stream(WRITE, out_flow, prims[-1].output, first * half, (count, 1, 1),
+                       (1, 0, 0))
+        return Kernel(_op_name(prims), self._build(prims, builder), (read, write), len(units))
 
     def _pipeline(self, prims, slots) -> list[Kernel]:
         """One kernel, or several over consecutive row ranges (see ``MAX_STREAMED_BEATS``)."""
@@ -405,15 +445,17 @@ class _KernelBuilder:
                 Stream(READ, scalar_flow, s, first_row, (row_beats, rows, 1), (0, 1, 0)))
 
     def _gemm(self, prims, slots) -> list[Kernel]:
-        """Per tile row: a kernel that stages the A halves in the PMU, then per batch of
-        tile cols a kernel that adds the B halves and runs the systolic PCU on them.
+        """Per batch of tile cols a kernel that writes the B halves into the PMU and runs
+        the systolic PCU on the packed words; the tile row's first batch (its widest)
+        writes the A halves first.
 
         Two READ streams into one PMU would interleave their beats at burst granularity
         (the AGCU round-robins their AR requests and R beats of different IDs may
-        interleave), and the PMU's write pattern needs a fixed order; so A and B arrive
-        in separate kernels. The PMU keeps its contents between kernels, so the A halves
-        staged once serve every batch of the tile row (each batch writes its B halves
-        over rows ``0 .. count*kc - 1`` and reads the packed words back)."""
+        interleave), and the PMU's write pattern needs a fixed order; so the B stream is
+        ``ordered``: the AGCU starts it after the A stream's last beat. The PMU keeps its
+        contents between kernels, so the A halves staged once serve every batch of the
+        tile row (each batch writes its B halves over rows ``0 .. count*kc - 1`` and
+        reads the packed words back)."""
         head = prims[0]
         plan: GemmPlan = head.attrs["plan"]
         chunk = head.attrs["chunk"]
@@ -423,17 +465,18 @@ class _KernelBuilder:
         kernels = []
         staged_row = None
         for ti, tj, count in plan.batches():
-            if ti != staged_row:
-                kernels.append(self._gemm_stage_a(prims, plan, chunk, ti, pmu))
-                staged_row = ti
+            stage_a = ti != staged_row  # the tile row's first batch is its widest
+            staged_row = ti
             rows = count * plan.kc
-            # Local write addresses depth.. select the high (B) halves of rows 0.. .
-            b_halves = AddressGenConfig(base=depth, bounds=(rows, 1, 1), strides=(1, 0, 0),
-                                        lo=0, hi=2 * depth)
+            # Local write addresses 0.. select the low (A) halves of rows 0.., depth.. the
+            # high (B) halves: a batch that stages A writes both, A first.
+            halves = AddressGenConfig(base=0 if stage_a else depth,
+                                      bounds=(rows, 2 if stage_a else 1, 1),
+                                      strides=(1, depth, 0), lo=0, hi=2 * depth)
             dense = AddressGenConfig(base=0, bounds=(rows, 1, 1), strides=(1, 0, 0), lo=0,
                                      hi=rows)
             builder = ProgramBuilder(self.config).unit(pmu, PMUConfig(
-                write=b_halves, read=dense, half_write=True))
+                write=halves, read=dense, half_write=True))
             builder.unit(pcus[0], self._pcu(mode=Mode.SYSTOLIC, counters=(
                 CounterConfig(bound=plan.kc), CounterConfig(bound=count), CounterConfig())))
             for unit, slot in zip(pcus[1:], slots[1:], strict=True):
@@ -441,31 +484,17 @@ class _KernelBuilder:
             out_flow = self._chain(builder, prims, [pmu, *pcus], 0, False)
             builder.done_tokens([pmu, *pcus])
             row_beats = plan.tile_cols
-            read = Stream(READ, 0, head.attrs["b_buffer"], plan.b_index(chunk, tj),
-                          (rows, 1, 1), (1, 0, 0))
+            reads = (Stream(READ, 0, head.attrs["b_buffer"], plan.b_index(chunk, tj),
+                            (rows, 1, 1), (1, 0, 0), ordered=stage_a),)
+            if stage_a:  # A's kc vectors once per tile of the batch (a stride-0 level)
+                reads = (Stream(READ, 0, head.attrs["a_buffer"], plan.a_index(chunk, ti),
+                                (plan.kc, count, 1), (1, 0, 0)), *reads)
             write = Stream(WRITE, out_flow, out, ti * lanes * row_beats + tj,
                            (lanes, count, 1), (row_beats, 1, 0))
             kernels.append(Kernel(f"{name} tile ({ti}, {tj}..{tj + count - 1}) chunk {chunk}",
-                                  self._build(prims, builder), (read, write),
+                                  self._build(prims, builder), (*reads, write),
                                   2 + len(slots) - 1))
         return kernels
-
-    def _gemm_stage_a(self, prims, plan: GemmPlan, chunk: int, ti: int, pmu: int) -> Kernel:
-        """The A vectors of tile row ``ti``, once per tile of the widest batch (a stride-0
-        level), into the low halves of PMU rows ``0 .. count*kc - 1``; nothing is read."""
-        count = min(plan.tiles_per_kernel, plan.tile_cols)
-        rows = count * plan.kc
-        a_halves = AddressGenConfig(base=0, bounds=(rows, 1, 1), strides=(1, 0, 0), lo=0,
-                                    hi=2 * self.config.pmu_depth)
-        no_reads = AddressGenConfig(base=0, bounds=(1, 1, 1), strides=(0, 0, 0), lo=0, hi=0)
-        builder = ProgramBuilder(self.config).unit(pmu, PMUConfig(
-            write=a_halves, read=no_reads, half_write=True))
-        builder.flow(0, AGCU, [pmu])
-        builder.done_tokens([pmu])
-        read = Stream(READ, 0, prims[0].attrs["a_buffer"], plan.a_index(chunk, ti),
-                      (plan.kc, count, 1), (1, 0, 0))
-        return Kernel(f"{_op_name(prims)} stage A tile row {ti} chunk {chunk}",
-                      self._build(prims, builder), (read,), 1)
 
     def _a_layout(self, prims) -> list[Kernel]:
         """The A layout of a tensor made on the device: per tile row and K chunk (cut in

@@ -14,6 +14,8 @@ class Stream:
 
     A stride may be a buffer name instead of a number: the distance in beats from
     ``buffer`` to that buffer (how a binary op interleaves its two operands).
+    ``ordered``: a READ stream that starts after the previous READ stream's last beat
+    (so two streams into one unit arrive one after the other).
     """
 
     direction: int
@@ -22,6 +24,7 @@ class Stream:
     offset: int
     bounds: tuple
     strides: tuple
+    ordered: bool = False
 
     @property
     def beats(self) -> int:
@@ -32,7 +35,7 @@ class Stream:
         strides = tuple((addresses[s] - base) // beat_bytes if isinstance(s, str) else s
                         for s in self.strides)
         return StreamDescriptor(self.direction, self.flow, base + self.offset * beat_bytes,
-                                tuple(self.bounds), strides)
+                                tuple(self.bounds), strides, ordered=self.ordered)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ its primitives still pack onto a PCU pipeline (:func:`pcu_slots`):
 * a unary op rides on the tail of the PCU before it when that tail is free and the
   PCU is not systolic, else it takes a PCU of its own (stages PASS);
 * a reduction's PCU ends the chain (its results leave on the scalar fabric);
+* a ``pair_op`` and its ``untranspose`` share a group (one kernel through two PMUs
+  when the RDU has them, see ``compiler._pair_chain``), and the chain grows on
+  from the ``untranspose``;
 * stage primitives (``row_add``/``row_sub``/``row_mul``, ``scale``, ``add_const``,
   ``square``: one SIMD stage each) share a PCU, in stage order, while its stages last,
   and a unary op may ride on that PCU's tail; a group holding stage primitives stays on
@@ -96,9 +99,11 @@ def group_prims(prims, graph_outputs, fused: bool,
         if fused and len(prim.inputs) == 1:
             source = prim.inputs[0]
             group = next((g for g in groups if g[-1].output == source), None)
+            # A pair op's group carries on with its untranspose and the chain after it.
+            chain = group[1:] if group and group[0].kind == "pair_op" else group
             if (group and readers.get(source) == 1 and source not in graph_outputs
-                    and group[0].kind in PIPELINE_HEADS
-                    and pcu_slots([*group, prim], stages) is not None):
+                    and [*chain, prim][0].kind in PIPELINE_HEADS
+                    and pcu_slots([*chain, prim], stages) is not None):
                 group.append(prim)
                 continue
         groups.append([prim])
