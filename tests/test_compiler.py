@@ -140,6 +140,12 @@ def test_cli_kernel_json_inputs_outputs_and_exit_status(tmp_path, capsys, monkey
     assert report["passed"] and report["mismatches"] == 0 and report["launches"] == 2
     # beats: x (3 per row) in, 3 vector maxima per row out, 4 per row (one -inf) gathered, 3 out
     assert report["bytes_moved"] == (9 + 9 + 12 + 3) * 16
+    assert report["bytes_by_tier"] == {"sram": report["bytes_moved"]}
+    # Performance counters over the run: the PCU (vector max, then the gathered max) and
+    # the PMU (the gather) were busy for part of it, never longer than the run.
+    busy = {unit["kind"]: unit["busy"] for unit in report["units"]}
+    assert set(busy) == {"pcu", "pmu"}
+    assert 0 < busy["pmu"] <= report["cycles"] and 0 < busy["pcu"] <= report["cycles"]
     arrays = np.load(saved)
     assert set(arrays.files) == {"x", "out", "golden"}
     assert np.array_equal(arrays["out"], arrays["golden"])

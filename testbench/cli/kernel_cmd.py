@@ -142,6 +142,7 @@ def run(args):
     report = run_compiled(compiled, inputs, orchestration=args.orchestration,
                           run_name=f"rdu_kernel_{args.name}_{args.mode}", seed=args.seed,
                           waves=args.waves)
+    tier = "hbm" if config.memory == "tiers" else "sram"
     out = report.outputs["out"]
     mismatches = sum(int(np.count_nonzero(report.outputs[name] != values[name]))
                      for name in graph.outputs)
@@ -157,13 +158,30 @@ def run(args):
             "kernel_cycles": report.kernel_cycles, "launches": report.launches,
             "bytes_moved": report.bytes_moved, "words": words,
             "mismatches": mismatches, "passed": mismatches == 0,
-            "kernels": [k.name for k in compiled.kernels]}
+            "kernels": [k.name for k in compiled.kernels],
+            "memory_tier": tier, "bytes_by_tier": {tier: report.bytes_moved},
+            "units": [{"unit": i, "kind": kind, "busy": int(c[0]),
+                       "input_stall": int(c[1]), "output_stall": int(c[2]),
+                       "utilisation": round(float(u), 4)}
+                      for i, ((kind, _), c, u) in enumerate(zip(
+                          config.units(), report.unit_cycles, report.utilisation(),
+                          strict=True))]}
     verdict = "bit-exact" if mismatches == 0 else f"{mismatches} of {words} MISMATCH"
     text = (f"{args.name} {list(graph.tensors['out'].shape)} on the {args.preset} RDU, "
             f"{args.mode}, {args.orchestration}-orchestrated\n"
             f"  cycles:            {report.cycles}\n"
             f"  kernel launches:   {report.launches}\n"
-            f"  device-memory I/O: {report.bytes_moved} bytes\n"
+            f"  device-memory I/O: {report.bytes_moved} bytes "
+            f"({'HBM tier' if tier == 'hbm' else 'on-chip SRAM'})\n"
+            f"  utilisation:       {_utilisation(config, report)}\n"
             f"  golden model:      {verdict}")
     emit(args, data, text)
     return 0 if mismatches == 0 else 1
+
+
+def _utilisation(config, report) -> str:
+    """Mean busy share of the run's cycles per unit kind, e.g. ``PCU 41%, PMU 12%``."""
+    kinds = [kind for kind, _ in config.units()]
+    shares = report.utilisation()
+    return ", ".join(f"{kind.upper()} {100 * np.mean(shares[[k == kind for k in kinds]]):.0f}%"
+                     for kind in sorted(set(kinds)))

@@ -40,6 +40,13 @@ class RunReport:
     kernel_cycles: int     # sum of the AGCU's kernel cycles (software orchestration), else 0
     launches: int
     bytes_moved: int       # AGCU stream bytes between device memory and the tile
+    # per unit (busy, stalled on input, stalled on output) cycles during the run: the
+    # performance counters read before the first launch and after the last kernel
+    unit_cycles: np.ndarray | None = None
+
+    def utilisation(self) -> np.ndarray:
+        """Per unit, the share of the run's cycles it was busy."""
+        return self.unit_cycles[:, 0] / max(1, self.cycles)
 
 
 def buffer_contents(compiled: CompiledGraph, name: str, inputs: dict) -> np.ndarray | None:
@@ -118,6 +125,7 @@ def enqueue_run(compiled: CompiledGraph, session: Session, addresses: dict, *,
         raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not {orchestration!r}")
     lanes, beat = compiled.config.lanes, compiled.beat_bytes
     arguments = [k.arguments(addresses, beat) for k in compiled.kernels]
+    session.counters(f"{tag}counters_before")
     if orchestration == "software":
         for i, (kernel, args) in enumerate(zip(compiled.kernels, arguments, strict=True)):
             session.load(kernel.image)
@@ -125,6 +133,7 @@ def enqueue_run(compiled: CompiledGraph, session: Session, addresses: dict, *,
     else:
         session.schedule([(k.image, args) for k, args in
                           zip(compiled.kernels, arguments, strict=True)], f"{tag}schedule")
+    session.counters(f"{tag}counters_after")
     for name in compiled.graph.outputs:
         info = compiled.infos[name]
         session.read(tag + name, addresses[name],
@@ -147,8 +156,10 @@ def collect_run(compiled: CompiledGraph, result: dict, *, orchestration: str = "
     else:
         cycles = int(result[f"{tag}schedule_window"][1] - result[f"{tag}schedule_window"][0])
         kernel_cycles = 0
+    unit_cycles = (np.asarray(result[f"{tag}counters_after"], np.int64)
+                   - np.asarray(result[f"{tag}counters_before"], np.int64))
     return RunReport(outputs, cycles, kernel_cycles, len(compiled.kernels),
-                     compiled.bytes_moved())
+                     compiled.bytes_moved(), unit_cycles)
 
 
 def run_compiled(compiled: CompiledGraph, inputs: dict, *, orchestration: str = "software",
