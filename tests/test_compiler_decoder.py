@@ -145,3 +145,32 @@ def test_decoder_layer_two_heads_fused_and_unfused(orchestration, sweep_seed, ru
         _check_all(graph, config, report, inputs)
         launches[mode] = report.launches
     assert launches["fused"] < launches["unfused"]
+
+
+def test_bench_kernels_workloads_compile_and_ratios():
+    """`rdu bench kernels`: both workloads compile on tile2x2 with fewer fused launches and
+    bytes; its ratios and per-launch overheads come from the measured figures."""
+    from testbench.cli.bench_kernels import (
+        DECODE_SHAPE,
+        PREFILL_TOKENS,
+        _overheads,
+        _ratios,
+        prefill_graph,
+    )
+
+    config = rdu_config("tile2x2")
+    for graph in (decoder_graph(DECODE_SHAPE), prefill_graph(PREFILL_TOKENS, 16, 32)):
+        unfused, fused = (compile_graph(graph, config, mode) for mode in ("unfused", "fused"))
+        assert len(fused.kernels) < len(unfused.kernels)
+        assert fused.bytes_moved() < unfused.bytes_moved()
+    variants = {"unfused/software": {"cycles": 400, "kernel_cycles": 100, "launches": 10,
+                                     "bytes_moved": 90},
+                "fused/software": {"cycles": 200, "kernel_cycles": 80, "launches": 5,
+                                   "bytes_moved": 60},
+                "unfused/hardware": {"cycles": 300, "kernel_cycles": 0, "launches": 10,
+                                     "bytes_moved": 90}}
+    assert _ratios(variants) == {
+        "unfused_over_fused/software": {"cycles": 2.0, "launches": 2.0, "bytes_moved": 1.5},
+        "software_over_hardware/unfused": 1.333}
+    assert _overheads(variants) == {"unfused/software": 30.0, "fused/software": 24.0,
+                                    "unfused/hardware": 20.0}

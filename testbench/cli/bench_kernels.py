@@ -17,7 +17,9 @@ kernel's end: program loads, launches and the kernels), ``kernel_cycles`` (softw
 orchestration: the sum of the AGCU's kernel cycles, so ``cycles - kernel_cycles`` is
 what loading and launching cost), ``launches`` and ``bytes_moved`` (AGCU stream bytes
 to and from device memory). Ratios: unfused / fused of each, and software /
-hardware cycles.
+hardware cycles; ``overhead_cycles_per_launch``: per variant, the cycles per launch
+spent outside the kernels (see :func:`_overheads`), what fusion (fewer launches) and
+hardware orchestration (no host round trip per launch) save.
 """
 
 import numpy as np
@@ -101,7 +103,21 @@ def measure(log) -> dict:
                                      f"the golden model")
             figures["bit_exact"] = True
         data[workload]["ratios"] = _ratios(data[workload]["variants"])
+        data[workload]["overhead_cycles_per_launch"] = _overheads(data[workload]["variants"])
     return data
+
+
+def _overheads(variants: dict) -> dict:
+    """Cycles per launch outside the kernels: software orchestration's ``cycles -
+    kernel_cycles`` (program load, the host's writes and polls) and hardware
+    orchestration's ``cycles`` less the same mode's software kernel cycles."""
+    overheads = {}
+    for name, f in variants.items():
+        mode, orchestration = name.split("/")
+        kernel = variants.get(f"{mode}/software", {}).get("kernel_cycles")
+        if kernel:
+            overheads[name] = round((f["cycles"] - kernel) / f["launches"], 1)
+    return overheads
 
 
 def _ratios(variants: dict) -> dict:
@@ -139,6 +155,9 @@ def _text(data: dict) -> str:
             else:
                 value = f"cycles {value:.2f}x"
             lines.append(f"  {workload}: {name}: {value}")
+        overheads = ", ".join(f"{name} {value:.0f}" for name, value in
+                              entry["overhead_cycles_per_launch"].items())
+        lines.append(f"  {workload}: cycles per launch outside the kernels: {overheads}")
     return "\n".join(lines)
 
 
