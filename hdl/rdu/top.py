@@ -6,7 +6,8 @@ Ports (flat, cocotbext-axi naming):
   commands to the AGCU, status, cycle and performance counters.
 * ``s_axi_*``: AXI4 slave, host access to device memory (``vector_bits`` wide).
 * ``busy``, ``error``, ``config_error``, ``credit_error``: levels for testbenches;
-  ``credit_error`` is the passive credit checker of both meshes (sticky).
+  ``credit_error`` is the passive credit checker of both meshes and the tile's
+  stage-credit checkers (sticky).
 * ``counter_events``: each performance counter's increment this cycle (unit ``i``'s
   busy, input-stall, output-stall at bits ``3i .. 3i+2``), so a testbench can
   count the same cycles the counters do.
