@@ -358,20 +358,23 @@ def test_every_new_op_with_hard_values(seed, run_name, waves):
 
 
 def test_all_three_fused_hardware_orchestrated(run_name, waves):
-    """softmax of z, rmsnorm and layernorm of x in one graph, fused, launched as one AGCU
-    schedule; the norms share x and gamma's broadcast. (softmax of x too would need x
-    padded with -inf for row_max and -0.0 for layernorm's row_sum: a compile error.)"""
+    """softmax, rmsnorm and layernorm of the same x in one graph, fused, launched as one
+    AGCU schedule; the norms share gamma's broadcast. x is padded with -inf for softmax's
+    row_max (the first reduction of it); layernorm's row_sum reads a copy repadded with
+    -0.0."""
     seed = 3
     rng = np.random.default_rng(seed)
     rows, cols = 3, 9
     graph = Graph()
-    x, z = graph.input("x", (rows, cols)), graph.input("z", (rows, cols))
+    x = graph.input("x", (rows, cols))
     gamma, beta = (graph.input(n, (1, cols), weight=True) for n in ("gamma", "beta"))
-    graph.output(softmax(graph, z, "sm"), rmsnorm(graph, x, gamma, "rms"),
+    graph.output(softmax(graph, x, "sm"), rmsnorm(graph, x, gamma, "rms"),
                  layernorm(graph, x, gamma, beta, "ln"))
     inputs = random_inputs(graph, rng, 0.02)
     compiled = compile_graph(graph, SMALL, "fused")
     assert sum(k.name.startswith("broadcast(gamma)") for k in compiled.kernels) == 1
+    assert compiled.infos["x"].pad == 0xFF800000
+    assert any(k.name.startswith("row_sum(x.pad80000000)") for k in compiled.kernels)
     report = _run_and_check(graph, inputs, run_name, seed, mode="fused",
                             orchestration="hardware", waves=waves)
     print(f"fused, hardware-orchestrated: {report.launches} launches, {report.cycles} cycles")

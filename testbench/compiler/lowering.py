@@ -61,7 +61,7 @@ padding) is *repadded* before the reduction: a ``select`` pair op (``out = mask 
 pad``, the SEL stage, bit-exact for every value) against a host-written column mask
 ``<x>.mask`` (1 in real columns, 0 in the padding), giving ``<x>.pad<hex>`` whose
 padding is exactly what the reduction needs. An input read by both ``row_sum`` and
-``row_max`` would need two paddings: a :class:`CompileError`.
+``row_max`` gets the padding of the first; the other reads a repadded copy.
 """
 
 from dataclasses import dataclass, field, replace
@@ -83,7 +83,6 @@ NONNEG_PRIMS = ("square", "exp")
 POS_ZERO = 0
 
 REQUIRED_PAD = {"row_sum": NEG_ZERO, "row_max": NEG_INF, "vec_max": NEG_INF}
-PAD_NAMES = {NEG_ZERO: "-0.0", NEG_INF: "-inf"}
 
 
 @dataclass(frozen=True)
@@ -346,28 +345,18 @@ def _assign_padding(graph, prims, infos, lanes) -> list:
         info = infos[name]
         if info.dtype == BF16 or info.shape[1] % lanes == 0:
             continue
-        wanted = {REQUIRED_PAD[p.kind] for p in prims
-                  if name in p.inputs and p.kind in REQUIRED_PAD}
-        if len(wanted) > 1:
-            raise CompileError(f"input {name}: row_sum and row_max both read it but need "
-                               f"different padding (-0.0 and -inf) of its {info.shape[1]} "
-                               f"columns; pad it to a multiple of {lanes} columns")
-        info.pad = wanted.pop() if wanted else 0
+        # the padding of the first reduction that reads it; another one that needs a
+        # different padding (row_sum -0.0 and row_max -inf) reads a repadded copy
+        wanted = [REQUIRED_PAD[p.kind] for p in prims
+                  if name in p.inputs and p.kind in REQUIRED_PAD]
+        info.pad = wanted[0] if wanted else 0
     result = []
     for prim in prims:
         if prim.kind in REQUIRED_PAD:
             name, need = prim.inputs[0], REQUIRED_PAD[prim.kind]
             x = infos[name]
             if x.shape[1] % lanes and not _neutral(x, need):
-                if name not in graph.inputs:
-                    prim = replace(prim, inputs=(_repad(name, need, infos, lanes, result),))
-                else:
-                    have = "unknown" if x.pad is None else f"{x.pad:#010x}"
-                    raise CompileError(
-                        f"{'row_max' if prim.kind == 'vec_max' else prim.kind} {name}: "
-                        f"its {x.shape[1]} columns are padded to "
-                        f"{padded_cols(x.shape[1], lanes)} with {have}, not "
-                        f"{PAD_NAMES[need]}; padding would change the result")
+                prim = replace(prim, inputs=(_repad(name, need, infos, lanes, result),))
         result.append(prim)
         if prim.kind not in ("gemm_chunk", "vec_max", "pair_op"):
             infos[prim.output].pad = _pad_after(prim, infos)

@@ -86,6 +86,10 @@ class SystemSession:
         self._steps(socket).append({"op": "read", "name": name, "addr": address,
                                     "count": count})
 
+    def counters(self, socket: int, name: str) -> None:
+        """Snapshot socket ``socket``'s performance counters as output ``name`` (units x 3)."""
+        self._steps(socket).append({"op": "counters", "name": name})
+
     def barrier(self, name: str | None = None) -> None:
         """End the current phase (its window is output ``<name>_window`` if named)."""
         self.phases[-1]["name"] = name

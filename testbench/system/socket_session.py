@@ -53,3 +53,6 @@ class SocketSession:
 
     def read(self, name: str, address: int, count: int) -> None:
         self.system.read(self.socket, name, address, count)
+
+    def counters(self, name: str) -> None:
+        self.system.counters(self.socket, name)

@@ -49,6 +49,8 @@ async def _play(runtime: Runtime, socket: int, steps: list, arrays: dict, output
             outputs[f"{step['name']}_window"] = np.array([start, runtime.cycle], np.int64)
         elif op == "read":
             outputs[step["name"]] = await runtime.read(step["addr"], step["count"])
+        elif op == "counters":
+            outputs[step["name"]] = await runtime.counters()
         else:
             raise ValueError(f"socket {socket}: unknown op {op!r}")
 

@@ -1,0 +1,333 @@
+"""Tensor-parallel decoder layer across the sockets of a ring (Megatron-style split).
+
+The layer is the one of testbench/compiler/transformer.py (:func:`decoder_layer`,
+decode of one token, ``heads`` heads of width ``dh``, model width ``D``, feed-forward
+width ``F``); with ``S`` sockets:
+
+* Heads: socket ``s`` runs heads ``h`` with ``h % S == s`` (``heads`` a multiple of
+  ``S``), each with its own ``wq``/``wk``/``wv``/``wo`` and K/V cache.
+* Feed-forward: ``F`` cut into ``S`` contiguous column ranges ``Fs``
+  (:func:`~.tp_gemm.split_ranges`); socket ``s`` holds ``w1[:, Fs]``, ``w3[:, Fs]`` and
+  the matching rows ``w2[Fs, :]``.
+
+Per socket, three graphs compiled by the kernel compiler (every step one graph op,
+so :func:`testbench.compiler.evaluate` is their golden model):
+
+1. attention (:func:`attention_shard_graph`): ``xn = bf16(rmsnorm(x, attn_norm))``;
+   for each of its heads (increasing ``h``) the single-socket layer's head: rotary
+   ``q``, ``k``, ``v``, outputs ``k<h>_new``, ``v<h>_new``, ``o_h = bf16(att_h) @ wo_h``;
+   output ``partial = ((o_a + o_b) + ...)`` (fp32 ``[1, D]``, its heads in order).
+2. ring AllReduce of the ``partial`` buffers -> ``o`` on every socket.
+3. feed-forward (:func:`ffn_shard_graph`): ``h1 = x + o``;
+   ``hn = bf16(rmsnorm(h1, ffn_norm))``;
+   ``down = bf16(silu(hn @ w1[:, Fs]) * (hn @ w3[:, Fs])) @ w2[Fs, :]`` (fp32 ``[1, D]``).
+4. ring AllReduce of the ``down`` buffers.
+5. residual (:func:`residual_graph`): ``out = (x + o) + down`` (``x + o`` recomputed:
+   the same op on the same operands, so bit for bit phase 3's ``h1``).
+
+The AllReduced buffers are never copied: each socket reserves two AllReduce regions;
+the attention graph's ``partial`` and the feed-forward graph's ``down`` are written
+straight into them (:class:`~.socket_session.SocketSession` ``placed``), and the
+later graphs read them in place (their ``o`` and ``down`` inputs are marked weights,
+so :func:`~testbench.compiler.stage_buffers` accepts them as ``resident``). The
+regions hold the compiler's standard layout of a ``[1, D]`` fp32 tensor (row 0 at
+words ``0 .. D-1``; slack rows up to the largest buffer any of the graphs uses,
+rounded up to ``S`` equal AllReduce chunks of whole vectors). ``D`` must be a
+multiple of the lanes: an input buffer's padding columns must hold what the
+compiler expects, which the sum of two partials' padding is not known to.
+
+Reduction order (what :meth:`TPDecoder.golden` repeats bit for bit). The AllReduce
+(testbench/system/allreduce.py) sums element ``j`` of row 0, which lies in chunk
+``c = j // (chunk words)``, as ``(...((P_{c+1} + P_{c+2}) + ...) + P_c)`` (socket
+indices mod ``S``). So
+
+* ``o[j] = AR_c(partial_0 .. partial_{S-1})`` with ``partial_s`` socket ``s``'s heads
+  summed in increasing order; the single-socket layer sums
+  ``((o_0 + o_1) + o_2) + ...`` over all heads instead;
+* ``down[j] = AR_c(down_0 .. down_{S-1})`` with ``down_s`` the GEMM over its ``F/S``
+  columns (systolic order from +0.0, :func:`testbench.compiler.golden.gemm`); the
+  single-socket layer's GEMM sums all ``F`` products in one K order.
+
+So ``out`` may differ from the single-socket layer's ``evaluate`` in the last bits
+(with one head per socket and ``S == 2`` the attention sums agree, a two-term sum
+commuting; whether the ``down`` sums agree depends on how the GEMM's systolic order
+groups the ``F`` products). The K/V entries do not depend on the split: they are
+the single-socket layer's bit for bit.
+
+Session phases (each a ``<name>_window`` output): ``stage`` (every graph's buffers
+written), ``attention``, the first AllReduce's (``ar1_`` + :func:`enqueue_allreduce`
+names), ``ffn``, the second's (``ar2_``), ``residual``. Each graph's kernels are
+host-launched one by one; every socket's graph outputs are read back under
+``s<k>_<graph>_<output>`` (``<graph>`` one of :data:`GRAPHS`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hdl.system.config import SystemConfig
+from testbench.compiler import (
+    BF16,
+    CompiledGraph,
+    Graph,
+    compile_graph,
+    evaluate,
+    stage_buffers,
+)
+from testbench.compiler.layout import padded_cols, unpack
+from testbench.compiler.library import rmsnorm
+from testbench.compiler.transformer import DecoderShape, decode_attention
+
+from .allreduce import allreduce_golden, enqueue_allreduce
+from .session import SystemSession
+from .socket_session import SocketSession
+from .tp_gemm import split_ranges
+
+__all__ = ["TPDecoder", "TPDecoderResult", "attention_shard_graph", "ffn_shard_graph",
+           "residual_graph", "socket_heads", "GRAPHS"]
+
+GRAPHS = ("attn", "ffn", "res")  # the per-socket graphs, in run order (output tags)
+
+
+def socket_heads(heads: int, sockets: int, socket: int) -> list[int]:
+    """The heads socket ``socket`` runs: ``h % sockets == socket``, increasing."""
+    return [h for h in range(heads) if h % sockets == socket]
+
+
+def _rope(g: Graph, xn: str, w: str, cos: str, sin: str, name: str) -> str:
+    """``(xn @ w) * cos + (xn @ w_rot) * sin``: the op order of the single-socket layer."""
+    a = g.gemm(xn, w, f"{name}.lin")
+    r = g.gemm(xn, f"{w}_rot", f"{name}.rot")
+    return g.add(g.col_mul(a, cos, f"{name}.cos"), g.col_mul(r, sin, f"{name}.sin"), name)
+
+
+def attention_shard_graph(shape: DecoderShape, heads: list[int]) -> Graph:
+    """Phase 1 on one socket: rmsnorm, attention of ``heads``, ``partial = sum_h o_h``.
+
+    Inputs named as in :func:`~testbench.compiler.transformer.decoder_graph` (``x``,
+    ``attn_norm``, ``cos``, ``sin``, ``wq<h>[_rot]``, ``wk<h>[_rot]``, ``wv<h>``,
+    ``wo<h>``, ``k_cache<h>``, ``v_cache<h>``); outputs ``k<h>_new``, ``v<h>_new`` per
+    head, then ``partial`` (fp32 ``[1, d_model]``)."""
+    if not heads:
+        raise ValueError("an attention shard needs at least one head")
+    d, dh, t = shape.d_model, shape.head_dim, shape.tokens
+    g = Graph()
+
+    def weight(name, dims, dtype=BF16):
+        return g.input(name, dims, dtype, weight=True)
+
+    x = g.input("x", (1, d))
+    xn = g.to_bf16(rmsnorm(g, x, weight("attn_norm", (1, d), "fp32"), "attn.norm"), "attn.xn")
+    cos, sin = g.input("cos", (1, dh)), g.input("sin", (1, dh))
+    terms = []
+    for h in heads:
+        for proj in ("wq", "wk"):
+            weight(f"{proj}{h}", (d, dh))
+            weight(f"{proj}{h}_rot", (d, dh))
+        q = _rope(g, xn, f"wq{h}", cos, sin, f"h{h}.q")
+        k_new = g.to_bf16(_rope(g, xn, f"wk{h}", cos, sin, f"h{h}.k"), f"k{h}_new")
+        v_new = g.to_bf16(g.gemm(xn, weight(f"wv{h}", (d, dh)), f"h{h}.v"), f"v{h}_new")
+        att = decode_attention(g, q, k_new, v_new, g.input(f"k_cache{h}", (dh, t), BF16),
+                               g.input(f"v_cache{h}", (t, dh), BF16), f"h{h}.att")
+        # one head: its output projection is the partial itself
+        terms.append(g.gemm(g.to_bf16(att, f"h{h}.att_b"), weight(f"wo{h}", (dh, d)),
+                            "partial" if len(heads) == 1 else f"h{h}.o"))
+        g.output(k_new, v_new)
+    acc = terms[0]
+    for i, term in enumerate(terms[1:], 1):
+        acc = g.add(acc, term, "partial" if i == len(terms) - 1 else f"attn.o{i}")
+    g.output(acc)
+    return g
+
+
+def ffn_shard_graph(shape: DecoderShape, columns: int) -> Graph:
+    """Phase 3 on one socket: ``h1 = x + o``, rmsnorm, SwiGLU over ``columns`` of ``F``,
+    ``down`` = its partial down-projection (fp32 ``[1, d_model]``). Inputs ``x``, ``o``
+    (device-resident: the first AllReduce's result), ``ffn_norm``, ``w1``, ``w3``
+    (``[d_model, columns]``), ``w2`` (``[columns, d_model]``)."""
+    d = shape.d_model
+    g = Graph()
+    h1 = g.add(g.input("x", (1, d)), g.input("o", (1, d), weight=True), "h1")
+    hn = g.to_bf16(rmsnorm(g, h1, g.input("ffn_norm", (1, d), weight=True), "ffn.norm"),
+                   "ffn.hn")
+    gate = g.silu(g.gemm(hn, g.input("w1", (d, columns), BF16, weight=True), "ffn.h1"),
+                  "ffn.gate")
+    up = g.gemm(hn, g.input("w3", (d, columns), BF16, weight=True), "ffn.h3")
+    ff = g.to_bf16(g.mul(gate, up, "ffn.act"), "ffn.act_b")
+    g.output(g.gemm(ff, g.input("w2", (columns, d), BF16, weight=True), "down"))
+    return g
+
+
+def residual_graph(shape: DecoderShape) -> Graph:
+    """Phase 5: ``out = (x + o) + down``; ``o`` and ``down`` device-resident."""
+    d = shape.d_model
+    g = Graph()
+    h1 = g.add(g.input("x", (1, d)), g.input("o", (1, d), weight=True), "h1")
+    g.output(g.add(h1, g.input("down", (1, d), weight=True), "out"))
+    return g
+
+
+@dataclass
+class TPDecoderResult:
+    """What one tensor-parallel decoder layer produced, per socket (uint32 binary32 bits,
+    uint16 for the bf16 K/V entries)."""
+
+    outputs: list           # socket s's out [1, d_model]
+    partials: list          # socket s's attention partial [1, d_model] (before AllReduce 1)
+    downs: list             # socket s's down-projection partial [1, d_model]
+    kv: list                # socket s's {"k<h>_new": ..., "v<h>_new": ...} of its heads
+    phase_cycles: dict      # phase -> cycles (window of every socket): attention, allreduce1,
+    #                         ffn, allreduce2, residual
+    socket_cycles: list     # socket s's {graph: host cycles first launch .. last kernel end}
+    launches: list          # socket s's {graph: kernel launches}
+
+
+class TPDecoder:
+    """One decode step of a decoder layer on the sockets of ``system``, heads and
+    feed-forward columns split (module docstring); compiled on construction."""
+
+    def __init__(self, system: SystemConfig, shape: DecoderShape, mode: str = "unfused"):
+        n = system.sockets
+        if shape.heads % n:
+            raise ValueError(f"{shape.heads} heads cannot be split evenly over {n} sockets")
+        self.lanes = system.socket_rdu(0).lanes
+        if shape.d_model % self.lanes:
+            raise ValueError(f"d_model = {shape.d_model} is not a multiple of the "
+                             f"{self.lanes} lanes: the AllReduced buffers would have "
+                             f"padding columns of unknown content")
+        self.system, self.shape = system, shape
+        self.heads = [socket_heads(shape.heads, n, s) for s in range(n)]
+        self.ff_ranges = split_ranges(shape.d_ff, n, "d_ff")
+        self.compiled: list[dict[str, CompiledGraph]] = []
+        for s in range(n):
+            rdu = system.socket_rdu(s)
+            graphs = {"attn": attention_shard_graph(shape, self.heads[s]),
+                      "ffn": ffn_shard_graph(shape, len(self.ff_ranges[s])),
+                      "res": residual_graph(shape)}
+            self.compiled.append({k: compile_graph(g, rdu, mode) for k, g in graphs.items()})
+        quantum = n * self.lanes  # whole vectors, n equal chunks
+        self.region_words = {}
+        for region, users in (("o", (("attn", "partial"), ("ffn", "o"), ("res", "o"))),
+                              ("down", (("ffn", "down"), ("res", "down")))):
+            words = max(c[graph].infos[buf].words(self.lanes)
+                        for c in self.compiled for graph, buf in users)
+            self.region_words[region] = -(-words // quantum) * quantum
+        self.phases: dict[str, list[str]] = {}
+
+    def socket_inputs(self, socket: int, inputs: dict) -> dict:
+        """Socket ``socket``'s slice of the single-socket layer's ``inputs`` (after
+        :func:`~testbench.compiler.transformer.derived_inputs`), for its attention and
+        feed-forward graphs (``o``/``down`` not included)."""
+        r = self.ff_ranges[socket]
+        names = set(self.compiled[socket]["attn"].graph.inputs) | {"ffn_norm"}
+        out = {name: inputs[name] for name in names}
+        out["w1"] = np.ascontiguousarray(inputs["w1"][:, r.start:r.stop])
+        out["w3"] = np.ascontiguousarray(inputs["w3"][:, r.start:r.stop])
+        out["w2"] = np.ascontiguousarray(inputs["w2"][r.start:r.stop, :])
+        return out
+
+    def session(self, inputs: dict) -> SystemSession:
+        """A session running the whole layer on the single-socket layer's ``inputs``."""
+        n = self.system.sockets
+        session = SystemSession(self.system)
+        regions = {name: [session.allocate(s, words * 4, f"ar_{name}") for s in range(n)]
+                   for name, words in self.region_words.items()}
+        views = [SocketSession(session, s, placed={
+            "attn.partial": (regions["o"][s], self.region_words["o"] * 4),
+            "ffn.down": (regions["down"][s], self.region_words["down"] * 4)}) for s in range(n)]
+        resident = {"attn": {}, "ffn": {"o": "o"}, "res": {"o": "o", "down": "down"}}
+        addresses = []
+        for s, view in enumerate(views):
+            local = self.socket_inputs(s, inputs)
+            addresses.append({
+                graph: stage_buffers(compiled, view, local, what=f"{graph}.", resident={
+                    buf: regions[region][s] for buf, region in resident[graph].items()})
+                for graph, compiled in self.compiled[s].items()})
+        session.barrier("stage")
+        self._run_graph(session, views, addresses, "attn", "attention")
+        self.phases["allreduce1"] = enqueue_allreduce(
+            session, regions["o"], self.region_words["o"] // n // self.lanes, "ar1_")
+        self._run_graph(session, views, addresses, "ffn", "ffn")
+        self.phases["allreduce2"] = enqueue_allreduce(
+            session, regions["down"], self.region_words["down"] // n // self.lanes, "ar2_")
+        self._run_graph(session, views, addresses, "res", "residual")
+        return session
+
+    def _run_graph(self, session, views, addresses, graph, phase):
+        for s, view in enumerate(views):
+            _enqueue_kernels(self.compiled[s][graph], view, addresses[s][graph],
+                             f"s{s}_{graph}_")
+        session.barrier(phase)
+        self.phases[phase] = [phase]
+
+    def golden(self, inputs: dict) -> dict:
+        """Per socket, every graph's outputs in the documented order:
+        ``{"attn": [..], "ffn": [..], "res": [..], "o": o, "down": down}`` (``o``, ``down``
+        the AllReduced uint32 ``[1, d_model]``)."""
+        n, d = self.system.sockets, self.shape.d_model
+        rdu = self.system.socket_rdu(0)
+        local = [self.socket_inputs(s, inputs) for s in range(n)]
+
+        def run(graph, extra):
+            return [evaluate(self.compiled[s][graph].graph, {**local[s], **extra}, rdu.lanes,
+                             rdu.pmu_depth) for s in range(n)]
+
+        def allreduce(values, region):
+            regions = [np.zeros(self.region_words[region], np.uint32) for _ in range(n)]
+            for reg, value in zip(regions, values, strict=True):
+                reg[:d] = value.reshape(-1)
+            return allreduce_golden(regions)[:d].reshape(1, d)
+
+        want = {"attn": run("attn", {})}
+        want["o"] = allreduce([w["partial"] for w in want["attn"]], "o")
+        want["ffn"] = run("ffn", {"o": want["o"]})
+        want["down"] = allreduce([w["down"] for w in want["ffn"]], "down")
+        want["res"] = run("res", {"o": want["o"], "down": want["down"]})
+        return want
+
+    def collect(self, result: dict) -> TPDecoderResult:
+        """The :class:`TPDecoderResult` of a run of :meth:`session`."""
+        reports = [{graph: _collect_kernels(c, result, f"s{s}_{graph}_")
+                    for graph, c in compiled.items()}
+                   for s, compiled in enumerate(self.compiled)]
+        cycles = {}
+        for phase, names in self.phases.items():
+            windows = [result[f"{name}_window"] for name in names]
+            cycles[phase] = int(windows[-1][1] - windows[0][0])
+        return TPDecoderResult(
+            outputs=[r["res"][0]["out"] for r in reports],
+            partials=[r["attn"][0]["partial"] for r in reports],
+            downs=[r["ffn"][0]["down"] for r in reports],
+            kv=[{k: v for k, v in r["attn"][0].items() if k != "partial"} for r in reports],
+            phase_cycles=cycles,
+            socket_cycles=[{g: rep[1] for g, rep in r.items()} for r in reports],
+            launches=[{g: len(self.compiled[s][g].kernels) for g in r}
+                      for s, r in enumerate(reports)])
+
+
+# enqueue_run / collect_run of testbench.compiler.execute minus their performance-counter
+# snapshots, which a system session cannot take (SocketSession has no ``counters``).
+def _enqueue_kernels(compiled: CompiledGraph, view: SocketSession, addresses: dict,
+                     tag: str) -> None:
+    """Load and launch every kernel of ``compiled`` (results ``<tag>k<i>_*``), then read
+    its outputs back as ``<tag><output>``."""
+    beat = compiled.beat_bytes
+    for i, kernel in enumerate(compiled.kernels):
+        view.load(kernel.image)
+        view.launch(kernel.arguments(addresses, beat), f"{tag}k{i}")
+    for name in compiled.graph.outputs:
+        info = compiled.infos[name]
+        view.read(tag + name, addresses[name],
+                  info.shape[0] * padded_cols(info.shape[1], compiled.config.lanes))
+
+
+def _collect_kernels(compiled: CompiledGraph, result: dict, tag: str) -> tuple[dict, int]:
+    """(``{output: logical array}``, host cycles from the first launch to the last
+    kernel's end) of what :func:`_enqueue_kernels` queued with ``tag``."""
+    outputs = {}
+    for name in compiled.graph.outputs:
+        info = compiled.infos[name]
+        words = unpack(result[tag + name], info.shape, compiled.config.lanes)
+        outputs[name] = words.astype(np.uint16) if info.dtype == BF16 else words
+    last = len(compiled.kernels) - 1
+    return outputs, int(result[f"{tag}k{last}_window"][1] - result[f"{tag}k0_window"][0])
