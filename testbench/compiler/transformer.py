@@ -43,7 +43,7 @@ import numpy as np
 from .graph import BF16, Graph
 from .library import rmsnorm
 
-__all__ = ["DecoderShape", "decode_attention", "decoder_layer", "rotate_half_weight",
+__all__ = ["DecoderShape", "decode_attention", "decoder_layer", "rope", "rotate_half_weight",
            "rope_tables", "attention_graph", "decoder_graph", "derived_inputs",
            "attention_float64", "decoder_float64"]
 
@@ -86,7 +86,9 @@ def decode_attention(g: Graph, q: str, k_new: str, v_new: str, k_cache_t: str, v
     return g.row_mul(o, g.reciprocal(total, f"{name}.inv_l"), name)
 
 
-def _rope(g: Graph, xn: str, w: str, cos: str, sin: str, name: str) -> str:
+def rope(g: Graph, xn: str, w: str, cos: str, sin: str, name: str) -> str:
+    """``(xn @ w) * cos + (xn @ w_rot) * sin``: rotary embedding of a projection (the
+    rotated weight ``<w>_rot`` is a graph input already declared)."""
     a = g.gemm(xn, w, f"{name}.lin")
     r = g.gemm(xn, f"{w}_rot", f"{name}.rot")
     return g.add(g.col_mul(a, cos, f"{name}.cos"), g.col_mul(r, sin, f"{name}.sin"), name)
@@ -108,8 +110,8 @@ def decoder_layer(g: Graph, x: str, shape: DecoderShape, name: str = "out") -> s
         for proj in ("wq", "wk"):
             weight(f"{proj}{h}", (d, dh))
             weight(f"{proj}{h}_rot", (d, dh))
-        q = _rope(g, xn, f"wq{h}", cos, sin, f"h{h}.q")
-        k_new = g.to_bf16(_rope(g, xn, f"wk{h}", cos, sin, f"h{h}.k"), f"k{h}_new")
+        q = rope(g, xn, f"wq{h}", cos, sin, f"h{h}.q")
+        k_new = g.to_bf16(rope(g, xn, f"wk{h}", cos, sin, f"h{h}.k"), f"k{h}_new")
         v_new = g.to_bf16(g.gemm(xn, weight(f"wv{h}", (d, dh)), f"h{h}.v"), f"v{h}_new")
         att = decode_attention(g, q, k_new, v_new, g.input(f"k_cache{h}", (dh, t), BF16),
                                g.input(f"v_cache{h}", (t, dh), BF16), f"h{h}.att")

@@ -70,13 +70,14 @@ from testbench.compiler import (
     BF16,
     CompiledGraph,
     Graph,
+    collect_run,
     compile_graph,
+    enqueue_run,
     evaluate,
     stage_buffers,
 )
-from testbench.compiler.layout import padded_cols, unpack
 from testbench.compiler.library import rmsnorm
-from testbench.compiler.transformer import DecoderShape, decode_attention
+from testbench.compiler.transformer import DecoderShape, decode_attention, rope
 
 from .allreduce import allreduce_golden, enqueue_allreduce
 from .session import SystemSession
@@ -92,13 +93,6 @@ GRAPHS = ("attn", "ffn", "res")  # the per-socket graphs, in run order (output t
 def socket_heads(heads: int, sockets: int, socket: int) -> list[int]:
     """The heads socket ``socket`` runs: ``h % sockets == socket``, increasing."""
     return [h for h in range(heads) if h % sockets == socket]
-
-
-def _rope(g: Graph, xn: str, w: str, cos: str, sin: str, name: str) -> str:
-    """``(xn @ w) * cos + (xn @ w_rot) * sin``: the op order of the single-socket layer."""
-    a = g.gemm(xn, w, f"{name}.lin")
-    r = g.gemm(xn, f"{w}_rot", f"{name}.rot")
-    return g.add(g.col_mul(a, cos, f"{name}.cos"), g.col_mul(r, sin, f"{name}.sin"), name)
 
 
 def attention_shard_graph(shape: DecoderShape, heads: list[int]) -> Graph:
@@ -124,8 +118,8 @@ def attention_shard_graph(shape: DecoderShape, heads: list[int]) -> Graph:
         for proj in ("wq", "wk"):
             weight(f"{proj}{h}", (d, dh))
             weight(f"{proj}{h}_rot", (d, dh))
-        q = _rope(g, xn, f"wq{h}", cos, sin, f"h{h}.q")
-        k_new = g.to_bf16(_rope(g, xn, f"wk{h}", cos, sin, f"h{h}.k"), f"k{h}_new")
+        q = rope(g, xn, f"wq{h}", cos, sin, f"h{h}.q")
+        k_new = g.to_bf16(rope(g, xn, f"wk{h}", cos, sin, f"h{h}.k"), f"k{h}_new")
         v_new = g.to_bf16(g.gemm(xn, weight(f"wv{h}", (d, dh)), f"h{h}.v"), f"v{h}_new")
         att = decode_attention(g, q, k_new, v_new, g.input(f"k_cache{h}", (dh, t), BF16),
                                g.input(f"v_cache{h}", (t, dh), BF16), f"h{h}.att")
@@ -255,8 +249,8 @@ class TPDecoder:
 
     def _run_graph(self, session, views, addresses, graph, phase):
         for s, view in enumerate(views):
-            _enqueue_kernels(self.compiled[s][graph], view, addresses[s][graph],
-                             f"s{s}_{graph}_")
+            enqueue_run(self.compiled[s][graph], view, addresses[s][graph],
+                        tag=f"s{s}_{graph}_")
         session.barrier(phase)
         self.phases[phase] = [phase]
 
@@ -287,7 +281,7 @@ class TPDecoder:
 
     def collect(self, result: dict) -> TPDecoderResult:
         """The :class:`TPDecoderResult` of a run of :meth:`session`."""
-        reports = [{graph: _collect_kernels(c, result, f"s{s}_{graph}_")
+        reports = [{graph: collect_run(c, result, tag=f"s{s}_{graph}_")
                     for graph, c in compiled.items()}
                    for s, compiled in enumerate(self.compiled)]
         cycles = {}
@@ -295,39 +289,12 @@ class TPDecoder:
             windows = [result[f"{name}_window"] for name in names]
             cycles[phase] = int(windows[-1][1] - windows[0][0])
         return TPDecoderResult(
-            outputs=[r["res"][0]["out"] for r in reports],
-            partials=[r["attn"][0]["partial"] for r in reports],
-            downs=[r["ffn"][0]["down"] for r in reports],
-            kv=[{k: v for k, v in r["attn"][0].items() if k != "partial"} for r in reports],
+            outputs=[r["res"].outputs["out"] for r in reports],
+            partials=[r["attn"].outputs["partial"] for r in reports],
+            downs=[r["ffn"].outputs["down"] for r in reports],
+            kv=[{k: v for k, v in r["attn"].outputs.items() if k != "partial"}
+                for r in reports],
             phase_cycles=cycles,
-            socket_cycles=[{g: rep[1] for g, rep in r.items()} for r in reports],
+            socket_cycles=[{g: rep.cycles for g, rep in r.items()} for r in reports],
             launches=[{g: len(self.compiled[s][g].kernels) for g in r}
                       for s, r in enumerate(reports)])
-
-
-# enqueue_run / collect_run of testbench.compiler.execute minus their performance-counter
-# snapshots, which a system session cannot take (SocketSession has no ``counters``).
-def _enqueue_kernels(compiled: CompiledGraph, view: SocketSession, addresses: dict,
-                     tag: str) -> None:
-    """Load and launch every kernel of ``compiled`` (results ``<tag>k<i>_*``), then read
-    its outputs back as ``<tag><output>``."""
-    beat = compiled.beat_bytes
-    for i, kernel in enumerate(compiled.kernels):
-        view.load(kernel.image)
-        view.launch(kernel.arguments(addresses, beat), f"{tag}k{i}")
-    for name in compiled.graph.outputs:
-        info = compiled.infos[name]
-        view.read(tag + name, addresses[name],
-                  info.shape[0] * padded_cols(info.shape[1], compiled.config.lanes))
-
-
-def _collect_kernels(compiled: CompiledGraph, result: dict, tag: str) -> tuple[dict, int]:
-    """(``{output: logical array}``, host cycles from the first launch to the last
-    kernel's end) of what :func:`_enqueue_kernels` queued with ``tag``."""
-    outputs = {}
-    for name in compiled.graph.outputs:
-        info = compiled.infos[name]
-        words = unpack(result[tag + name], info.shape, compiled.config.lanes)
-        outputs[name] = words.astype(np.uint16) if info.dtype == BF16 else words
-    last = len(compiled.kernels) - 1
-    return outputs, int(result[f"{tag}k{last}_window"][1] - result[f"{tag}k0_window"][0])
