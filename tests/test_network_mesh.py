@@ -35,10 +35,16 @@ from testbench.sim.runner import simulate
 SEEDS = [1, 2]
 
 
-def mesh_design(rows, cols, data_width, flows=64, buffer_depth=2, seq_bits=8) -> Design:
+#: both settings of the mesh's switch-to-switch link registers, as pytest ids
+LINK_REGISTERS = [pytest.param(True, id="regs"), pytest.param(False, id="noregs")]
+
+
+def mesh_design(rows, cols, data_width, flows=64, buffer_depth=2, seq_bits=8,
+                link_registers=True) -> Design:
     return Design(f"mesh_{rows}x{cols}", "hdl.network.mesh:make_mesh",
                   {"rows": rows, "cols": cols, "data_width": data_width, "flows": flows,
-                   "buffer_depth": buffer_depth, "seq_bits": seq_bits})
+                   "buffer_depth": buffer_depth, "seq_bits": seq_bits,
+                   "link_registers": link_registers})
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,7 +173,8 @@ async def mesh_latency(dut):
         assert sinks[dst].received[-1] == flit, fmt.describe(sinks[dst].received[-1])
         hops = abs(src[0] - dst[0]) + abs(src[1] - dst[1])
         latency = sinks[dst].last_transfer_cycle - sources[src].last_transfer_cycle
-        assert latency == hops + 2, f"{src} -> {dst}: {latency} cycles for {hops} hops"
+        per_hop = 2 if args["link_registers"] else 1
+        assert latency == per_hop * hops + 2, f"{src} -> {dst}: {latency} cycles for {hops} hops"
         latencies.append(latency)
         await ClockCycles(dut.clk, 3)
     assert int(dut.credit_error.value) == 0
@@ -225,7 +232,8 @@ async def link_checker(dut):
 # --------------------------------------------------------------------------------------------
 
 def _run_mesh(rows, cols, data_width, in_stall, out_stall, per_source, seed, waves, run_name,
-              buffer_depth=2, multicasts=4, phases=2, flows_capacity=64, broadcast=False):
+              buffer_depth=2, multicasts=4, phases=2, flows_capacity=64, broadcast=False,
+              link_registers=True):
     seq_bits = 8
     fmt = FlitFormat(data_width, (flows_capacity - 1).bit_length(), seq_bits)
     assert fmt.width <= 64, "flits cross to the simulator as uint64"
@@ -242,7 +250,8 @@ def _run_mesh(rows, cols, data_width, in_stall, out_stall, per_source, seed, wav
         phase_flows.append({str(f): [list(src), [list(d) for d in dsts]]
                             for f, (src, dsts) in flows.items()})
     result = simulate(
-        mesh_design(rows, cols, data_width, flows_capacity, buffer_depth, seq_bits),
+        mesh_design(rows, cols, data_width, flows_capacity, buffer_depth, seq_bits,
+                    link_registers),
         "test_network_mesh", testcase="mesh_random_traffic", run_name=run_name, seed=seed,
         waves=waves, inputs=inputs,
         args={"rows": rows, "cols": cols, "data_width": data_width, "flow_bits": fmt.flow_bits,
@@ -264,40 +273,47 @@ MESH_CASES = {  # rows, cols, data width, inject stall, eject stall, flow IDs
 BIG = pytest.mark.regress
 
 
+@pytest.mark.parametrize("link_registers", LINK_REGISTERS)
 @pytest.mark.parametrize("case", [pytest.param(c, marks=BIG) if c.startswith("3x3") else c
                                   for c in MESH_CASES])
-def test_mesh_random_traffic(case, seed, waves, run_name):
+def test_mesh_random_traffic(case, link_registers, seed, waves, run_name):
     rows, cols, width, in_stall, out_stall, flows = MESH_CASES[case]
     result = _run_mesh(rows, cols, width, in_stall, out_stall, per_source=120, seed=seed,
-                       waves=waves, run_name=run_name, multicasts=6, flows_capacity=flows)
+                       waves=waves, run_name=run_name, multicasts=6, flows_capacity=flows,
+                       link_registers=link_registers)
     assert int(result.outputs["delivered"]) > 0
 
 
 @pytest.mark.parametrize("rows,cols,width,flows", [(2, 3, 32, 64),
                                                   pytest.param(3, 3, 16, 128, marks=BIG)])
-def test_mesh_broadcast_storm(rows, cols, width, flows, seed, waves, run_name):
+@pytest.mark.parametrize("link_registers", LINK_REGISTERS)
+def test_mesh_broadcast_storm(rows, cols, width, flows, link_registers, seed, waves, run_name):
     """Every node only broadcasts: the multicast trees overlap everywhere, yet all drains."""
     _run_mesh(rows, cols, width, 0.3, 0.3, per_source=60, seed=seed, waves=waves,
-              run_name=run_name, broadcast=True, flows_capacity=flows)
+              run_name=run_name, broadcast=True, flows_capacity=flows,
+              link_registers=link_registers)
 
 
+@pytest.mark.parametrize("link_registers", LINK_REGISTERS)
 @pytest.mark.parametrize("buffer_depth", [1, pytest.param(4, marks=BIG)])
-def test_mesh_buffer_depths(buffer_depth, seed, waves, run_name):
+def test_mesh_buffer_depths(buffer_depth, link_registers, seed, waves, run_name):
     _run_mesh(2, 2, 16, 0.4, 0.4, per_source=100, seed=seed, waves=waves, run_name=run_name,
-              buffer_depth=buffer_depth)
+              buffer_depth=buffer_depth, link_registers=link_registers)
 
 
-def test_mesh_zero_load_latency(waves, run_name):
-    """A flit takes hops + 2 cycles from its inject handshake to its eject handshake."""
+@pytest.mark.parametrize("link_registers", LINK_REGISTERS)
+def test_mesh_zero_load_latency(link_registers, waves, run_name):
+    """A flit takes hops + 2 cycles (2 * hops + 2 with link registers) inject to eject."""
     rows, cols = 2, 3
     nodes = [(r, c) for r in range(rows) for c in range(cols)]
     flows = {f: (s, [d]) for f, (s, d) in enumerate((s, d) for s in nodes for d in nodes)}
     words = route_words(xy_routes(rows, cols, flows), rows, cols)
-    result = simulate(mesh_design(rows, cols, 32), "test_network_mesh", testcase="mesh_latency",
+    result = simulate(mesh_design(rows, cols, 32, link_registers=link_registers),
+                      "test_network_mesh", testcase="mesh_latency",
                       run_name=run_name, seed=1, waves=waves,
                       inputs={"cfg": np.array(words, dtype=np.uint32)},
                       args={"rows": rows, "cols": cols, "data_width": 32, "flow_bits": 6,
-                            "seq_bits": 8})
+                            "seq_bits": 8, "link_registers": link_registers})
     assert len(result.outputs["latencies"]) == len(flows)
 
 

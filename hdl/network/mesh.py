@@ -15,6 +15,15 @@ Members (``L = flit_layout(data_width, log2(flows), seq_bits)``, also ``Mesh.lay
   :class:`~hdl.network.credit_link.CreditChecker`).
 * ``flits_delivered: Out(32)`` - flits ejected so far, all nodes together.
 
+With ``link_registers`` (the default) every switch-to-switch link has a
+:class:`~hdl.network.link_register.LinkRegister` (valid, flit and credit
+registered): no combinational path crosses from one switch into the next, at
+one more cycle per hop (zero-load latency ``2 * hops + 2`` cycles from inject to
+eject handshake instead of ``hops + 2``) and a credit round trip of 4 cycles
+instead of 2 (a link carries at most ``buffer_depth / 4`` flits per cycle when
+``buffer_depth < 4``). Injection and ejection links stay unregistered. The
+checkers watch each link at its sender (the flits its credit counter allows).
+
 Row 0 is the north edge, column 0 the west edge. Flits go unchanged from
 injection to ejection along the routes of their ``flow`` (unicast or multicast);
 each output arbitrates round-robin among the five inputs.
@@ -26,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 
 from .credit_link import CreditChecker, CreditReceiver, CreditSender
 from .flit import flit_layout
+from .link_register import LinkRegister
 from .routes import MAX_FLOWS, MAX_NODES, OPPOSITE, PORT_E, PORT_LOCAL, PORT_S, PORTS, neighbour
 from .switch import Switch
 
@@ -38,10 +48,11 @@ class Mesh(wiring.Component):
     ``flows`` (a power of two, at most 256) is the size of every route table and
     sets the flit's flow field to log2(flows) bits; ``buffer_depth`` is the depth
     of every input and ejection buffer (and so every link's credit count).
+    ``link_registers`` puts a register stage on every switch-to-switch link.
     """
 
     def __init__(self, rows: int, cols: int, data_width: int, *, flows: int = 64,
-                 buffer_depth: int = 2, seq_bits: int = 8):
+                 buffer_depth: int = 2, seq_bits: int = 8, link_registers: bool = True):
         if not (isinstance(rows, int) and isinstance(cols, int) and rows >= 1 and cols >= 1):
             raise ValueError(f"mesh must be at least 1 x 1, not {rows!r} x {cols!r}")
         if rows * cols > MAX_NODES:
@@ -53,6 +64,7 @@ class Mesh(wiring.Component):
         self._rows, self._cols = rows, cols
         self._flows = flows
         self._buffer_depth = buffer_depth
+        self._link_registers = bool(link_registers)
         self._layout = flit_layout(data_width, (flows - 1).bit_length(), seq_bits)
         members = {}
         for r in range(rows):
@@ -85,6 +97,10 @@ class Mesh(wiring.Component):
     @property
     def buffer_depth(self) -> int:
         return self._buffer_depth
+
+    @property
+    def link_registers(self) -> bool:
+        return self._link_registers
 
     def _on_mesh(self, node) -> bool:
         return 0 <= node[0] < self._rows and 0 <= node[1] < self._cols
@@ -137,10 +153,16 @@ class Mesh(wiring.Component):
                 far = switches[other]
                 for a, pa, b, pb in ((switch, p, far, OPPOSITE[p]), (far, OPPOSITE[p], switch, p)):
                     out_link, in_link = getattr(a, f"o{pa}"), getattr(b, f"i{pb}")
-                    wiring.connect(m, out_link, in_link)
                     side, way = "E" if p == PORT_E else "S", "fwd" if a is switch else "back"
                     name = f"{r}_{c}_{side}_{way}"
-                    check(name, out_link.valid, in_link.credit)
+                    if self._link_registers:
+                        stage = LinkRegister(layout)
+                        m.submodules[f"link_{name}"] = stage
+                        wiring.connect(m, out_link, stage.i)
+                        wiring.connect(m, stage.o, in_link)
+                    else:
+                        wiring.connect(m, out_link, in_link)
+                    check(name, out_link.valid, out_link.credit)
 
         # -- injection and ejection ---------------------------------------------------------
         delivered = []
@@ -168,7 +190,7 @@ class Mesh(wiring.Component):
 
 
 def make_mesh(rows: int, cols: int, data_width: int, flows: int = 64, buffer_depth: int = 2,
-              seq_bits: int = 8) -> Mesh:
+              seq_bits: int = 8, link_registers: bool = True) -> Mesh:
     """Factory for the build cache (JSON parameters)."""
     return Mesh(rows, cols, data_width, flows=flows, buffer_depth=buffer_depth,
-                seq_bits=seq_bits)
+                seq_bits=seq_bits, link_registers=link_registers)

@@ -52,7 +52,11 @@ class RDUConfig:
     pcu_fifo_depth: int = 4
     pmu_depth: int = 64
     flows: int = 16
-    link_buffer_depth: int = 2
+    # a register stage on every switch-to-switch link of both meshes (no combinational
+    # path between switches; one more cycle per hop and a 4-cycle credit round trip, so a
+    # link runs at link_buffer_depth / 4 flits per cycle below a depth of 4)
+    link_registers: bool = True
+    link_buffer_depth: int = 4
     memory_bytes: int = 1 << 16
     agcu_streams: int = 4
     agcu_outstanding: int = 4
@@ -72,6 +76,8 @@ class RDUConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or not 1 <= value <= 8:
                 raise ValueError(f"{name} must be an int from 1 to 8, not {value!r}")
+        if not isinstance(self.link_registers, bool):
+            raise ValueError(f"link_registers must be a bool, not {self.link_registers!r}")
         if self.rows * self.cols < 2:
             raise ValueError("the tile needs at least two units (one PCU and one PMU)")
         if not (2 <= self.flows <= 64 and self.flows & (self.flows - 1) == 0):
@@ -165,9 +171,11 @@ PRESETS = {
     # transcendental units (7 per lane) are what cost LUTs and DSPs, so: 2 lanes x 2
     # stages (enough for vector_add and a 2-lane reduction tree), no systolic array, only
     # the cheap tail ops (PASS, BF16), 8 KiB of device memory. Behind the UART bridge it
-    # places at about 29k LUT4s, 13k FFs, 52 DSPs, 6 BRAMs (`rdu fpga synth rdu_fpga`).
+    # places at about 30k LUT4s, 15k FFs, 52 DSPs, 9 BRAMs, fmax ~47 MHz with the meshes'
+    # link registers (`rdu fpga synth rdu_fpga`; critical path then in the PCU or AGCU).
+    # Its links keep 2-deep buffers (half rate across a switch-to-switch link) for area.
     "fpga": RDUConfig(lanes=2, stages=2, systolic=False, pcu_fifo_depth=2, pmu_depth=64,
-                      memory_bytes=1 << 13, tail_ops=("PASS", "BF16")),
+                      memory_bytes=1 << 13, tail_ops=("PASS", "BF16"), link_buffer_depth=2),
     # The small tile in front of the memory tiers, for the Composition-of-Experts driver:
     # 64 KiB of HBM2 (one channel, 4 rows per bank) and 256 KiB of DDR4-3200 (2 rows).
     "coe": RDUConfig(memory="tiers", memory_bytes=1 << 16, ddr_bytes=2 * DDR_ROW_BYTES),

@@ -136,9 +136,11 @@ class Tile(wiring.Component):
             data_width=vec_bits, addr_width=ADDR_WIDTH, id_width=MEM_ID_WIDTH,
             max_streams=cfg.agcu_streams, outstanding=cfg.agcu_outstanding)
         m.submodules.vector_mesh = vmesh = Mesh(mesh_rows, mesh_cols, vec_bits, flows=cfg.flows,
-                                                buffer_depth=cfg.link_buffer_depth)
+                                                buffer_depth=cfg.link_buffer_depth,
+                                                link_registers=cfg.link_registers)
         m.submodules.scalar_mesh = smesh = Mesh(mesh_rows, mesh_cols, 32, flows=cfg.flows,
-                                                buffer_depth=cfg.link_buffer_depth)
+                                                buffer_depth=cfg.link_buffer_depth,
+                                                link_registers=cfg.link_registers)
         m.submodules.control = control = ControlFabric(sources=control_sources(cfg),
                                                        sinks=control_sinks(cfg))
         m.submodules.tokens = tokens = TokenCollector(CONTROL_SINKS)
