@@ -14,11 +14,12 @@ from testbench.coe.demo_session import run_session
 from testbench.coe.experts import make_experts
 from testbench.coe.plan import Run, Switch
 from testbench.coe.progress import ProgressFollower
+from testbench.compiler.transformer import DecoderShape
 from testbench.runtime.host_link import link_bytes_per_cycle, link_pauses
 
 CONFIG = rdu_config("coe")
 BEAT = CONFIG.vector_bits // 8
-D = F = 8
+SHAPE = DecoderShape(d_model=8, heads=1, head_dim=4, d_ff=8, tokens=4)
 
 
 @pytest.mark.parametrize("rate", [0.25, 0.91, 5.0, 16.0, 40.0])
@@ -68,22 +69,22 @@ def test_progress_follower_reports_lines_as_they_are_appended(tmp_path):
 @pytest.fixture(scope="module")
 def experts_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, 4, D, F, seed=7)
+    make_experts(directory, 4, SHAPE, seed=7)
     return directory
 
 
 def test_host_link_session_bit_exact_and_throttled(experts_dir, seed, run_name, waves):
     rate = 0.91  # bytes per cycle: DDR-tier peak x 64 GB/s / 1 TB/s
     lines = []
-    run = run_session(CONFIG, experts_dir, d=D, f=F, requests=3, trace_seed=seed, zipf=0.5,
+    run = run_session(CONFIG, experts_dir, shape=SHAPE, requests=2, trace_seed=seed, zipf=0.5,
                       max_tokens=2, slots=1, switch_from="host", host_bytes_per_cycle=rate,
                       run_name=run_name, seed=seed, waves=waves, progress=lines.append)
     assert run.mismatches == [], run.mismatches
     steps = run.plan.steps
     runs = [s for s in steps if isinstance(s, Run)]
-    assert len(lines) == len(runs) == 3
+    assert len(lines) == len(runs) == 2
     for k, (line, step) in enumerate(zip(lines, runs, strict=True), 1):
-        assert line.startswith(f"[{k}/3] request {step.request}: expert {step.expert} "), line
+        assert line.startswith(f"[{k}/2] request {step.request}: expert {step.expert} "), line
     switches = [i for i, s in enumerate(steps) if isinstance(s, Switch)]
     assert switches
     for index in switches:
@@ -101,7 +102,8 @@ def test_cli_json_stays_on_stdout_progress_on_stderr(experts_dir, tmp_path, seed
     from testbench.cli.main import main
 
     argv = ["coe", "run", "--experts", str(experts_dir), "--out", str(tmp_path / "out"),
-            "--d", str(D), "--f", str(F), "--requests", "2", "--max-tokens", "2",
+            "--d", "8", "--heads", "1", "--head-dim", "4", "--f", "8", "--cache-tokens", "4",
+            "--requests", "1", "--max-tokens", "2",
             "--slots", "1", "--switch-from", "host", "--host-gbps", "32", "--trace-seed",
             str(seed), "--seed", str(seed), "--json"]
     assert main(argv) == 0
@@ -109,5 +111,6 @@ def test_cli_json_stays_on_stdout_progress_on_stderr(experts_dir, tmp_path, seed
     summary = json.loads(captured.out)  # nothing but the JSON document on stdout
     assert summary["switch_from"] == "host" and summary["mismatches"] == []
     assert summary["host_bytes_per_cycle"] == pytest.approx(0.455, abs=0.001)
-    assert "[1/2] request " in captured.err and "[2/2] request " in captured.err
-    assert "[1/2]" not in captured.out
+    assert summary["checked"] == 2  # one routing, one decoder step
+    assert "[1/1] request " in captured.err
+    assert "[1/1]" not in captured.out

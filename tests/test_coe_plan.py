@@ -13,15 +13,17 @@ from testbench.coe.policy_compare import compare_policies, format_comparison
 from testbench.coe.router import Router
 from testbench.coe.scheduler import FCFS, ExpertBatching
 from testbench.coe.trace import make_trace
+from testbench.compiler.transformer import DecoderShape
 
-D, F, COUNT, SLOTS = 16, 8, 8, 3
+D, COUNT, SLOTS = 16, 8, 3
+SHAPE = DecoderShape(d_model=D, heads=1, head_dim=4, d_ff=8, tokens=4)
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, COUNT, D, F, seed=5)
-    experts = load_experts(directory, D, F)
+    make_experts(directory, COUNT, SHAPE, seed=5)
+    experts = load_experts(directory, SHAPE)
     router = Router(load_router(directory / ROUTER_FILE, D), experts)
     trace = make_trace(router.checkpoint, 48, seed=3, zipf=1.0)
     return experts, router, trace, router.route_trace(trace)

@@ -22,18 +22,19 @@ from testbench.coe.report import (
 from testbench.coe.router import Router
 from testbench.coe.scheduler import ExpertBatching
 from testbench.coe.trace import make_trace
+from testbench.compiler.transformer import DecoderShape
 
 SEEDS = [1, 2]
-D, F = 16, 8
+SHAPE = DecoderShape(d_model=16, heads=1, head_dim=4, d_ff=8, tokens=4)
 PHASE_OF = {Route: "router", Switch: "switch", LoadProgram: "program_load", Run: "compute"}
 
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory):
     directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, 6, D, F, seed=2)
-    experts = load_experts(directory, D, F)
-    router = Router(load_router(directory / ROUTER_FILE, D), experts)
+    make_experts(directory, 6, SHAPE, seed=2)
+    experts = load_experts(directory, SHAPE)
+    router = Router(load_router(directory / ROUTER_FILE, SHAPE.d_model), experts)
     trace = make_trace(router.checkpoint, 20, seed=4)
     return plan_session(experts, router, trace, "lru", ExpertBatching(4), 2)
 
@@ -100,15 +101,18 @@ def _rdu(*argv) -> tuple[int, str]:
 
 def test_cli_make_experts_and_plan(tmp_path, capsys):
     status, _ = _rdu("coe", "make-experts", "--out", str(tmp_path), "--count", "6", "--d",
-                     "16", "--f", "8", "--seed", "3", "--quiet")
-    assert status == 0 and len(load_experts(tmp_path, 16, 8)) == 6
-    status, out = _rdu("coe", "plan", "--experts", str(tmp_path), "--d", "16", "--f", "8",
-                       "--requests", "24", "--slots", "2", "--scheduler", "batch", "--json",
-                       "--quiet", "--steps")
+                     "16", "--heads", "1", "--head-dim", "4", "--f", "8", "--seed", "3",
+                     "--quiet")
+    assert status == 0 and len(load_experts(tmp_path, SHAPE)) == 6
+    status, out = _rdu("coe", "plan", "--experts", str(tmp_path), "--d", "16", "--heads", "1",
+                       "--head-dim", "4", "--f", "8", "--requests", "24", "--slots", "2",
+                       "--scheduler", "batch", "--json", "--quiet", "--steps")
     assert status == 0
     data = json.loads(out)
     assert data["plan"]["requests"] == 24 and data["plan"]["scheduler"] == "batch(W=8)"
     assert len(data["plan"]["step_list"]) == data["plan"]["steps"]
     assert len(data["comparison"]) == 8
-    status, _ = _rdu("coe", "plan", "--experts", str(tmp_path), "--d", "32", "--f", "8")
-    assert status == 2 and "expected [32, 8]" in capsys.readouterr().err
+    status, _ = _rdu("coe", "plan", "--experts", str(tmp_path), "--d", "16", "--heads", "1",
+                     "--head-dim", "4", "--f", "32")
+    assert status == 2 and "tensor 'w1' has shape [16, 8], expected [16, 32]" in (
+        capsys.readouterr().err)

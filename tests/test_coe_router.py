@@ -17,18 +17,20 @@ from testbench.coe.experts import (
 from testbench.coe.router import Router, pooled_scores, softmax_confidence
 from testbench.coe.trace import Request, make_trace, zipf_probabilities
 from testbench.compiler.compiler import compile_graph
+from testbench.compiler.transformer import DecoderShape
 from testbench.golden.numerics import f32_add, f32_to_bf16
 from testbench.golden.systolic import systolic_tile
 
 SEEDS = [1, 2, 3]
-D, F, COUNT = 16, 8, 6
+D, COUNT = 16, 6
+SHAPE = DecoderShape(d_model=D, heads=1, head_dim=4, d_ff=8, tokens=4)
 
 
 @pytest.fixture(scope="module")
 def coe(tmp_path_factory):
     directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, COUNT, D, F, seed=11)
-    experts = load_experts(directory, D, F)
+    make_experts(directory, COUNT, SHAPE, seed=11)
+    experts = load_experts(directory, SHAPE)
     return experts, load_router(directory / ROUTER_FILE, D)
 
 

@@ -1,38 +1,45 @@
-"""CoE sessions on the RTL: experts switched DDR -> HBM by the copy engine, routed and run on
-the tile, every routing and expert output bit-exact; errors before anything reaches the device."""
+"""CoE sessions on the RTL: decoder-layer experts switched DDR -> HBM by the copy engine,
+routed and run on the tile (one decode step per request, its K/V cache in HBM), every
+routing and every decoder output (out, new K/V) bit-exact; errors before anything reaches
+the device."""
 
 import numpy as np
 import pytest
 
 from hdl.rdu.config import DDR_BASE, rdu_config
+from testbench.coe.decode_step import request_inputs
 from testbench.coe.demo_session import run_session
 from testbench.coe.experts import ROUTER_FILE, load_experts, load_router, make_experts
 from testbench.coe.machine import CoEMachine
 from testbench.coe.plan import LoadProgram, Route, Run, Switch
 from testbench.coe.router import Router
 from testbench.coe.trace import make_trace
+from testbench.compiler.transformer import DecoderShape
 from testbench.runtime.memory_map import OutOfDeviceMemory
 
 CONFIG = rdu_config("coe")
-D = F = 8
+SHAPE = DecoderShape(d_model=8, heads=1, head_dim=4, d_ff=8, tokens=4)
 COUNT = 4
 
 
 @pytest.fixture(scope="module")
 def experts_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, COUNT, D, F, seed=7)
+    make_experts(directory, COUNT, SHAPE, seed=7)
     return directory
 
 
-@pytest.mark.parametrize("scheduler", ["fcfs", pytest.param("batch", marks=pytest.mark.regress)])
-def test_session_bit_exact_with_switches(experts_dir, scheduler, seed, run_name, waves):
-    run = run_session(CONFIG, experts_dir, d=D, f=F, requests=6, trace_seed=seed, zipf=0.5,
-                      max_tokens=3, slots=2, scheduler=scheduler, window=3, run_name=run_name,
-                      seed=seed, waves=waves)
+@pytest.mark.parametrize("scheduler,requests", [
+    ("fcfs", 3), pytest.param("batch", 6, marks=pytest.mark.regress)])
+def test_session_bit_exact_with_switches(experts_dir, scheduler, requests, seed, run_name,
+                                         waves):
+    run = run_session(CONFIG, experts_dir, shape=SHAPE, requests=requests, trace_seed=seed,
+                      zipf=0.5, max_tokens=3, slots=1, scheduler=scheduler, window=3,
+                      run_name=run_name, seed=seed, waves=waves)
     assert run.mismatches == [], run.mismatches
     steps = run.plan.steps
-    assert sum(isinstance(s, Run) for s in steps) == sum(isinstance(s, Route) for s in steps) == 6
+    assert (sum(isinstance(s, Run) for s in steps) == sum(isinstance(s, Route) for s in steps)
+            == requests)
     switches = [i for i, s in enumerate(steps) if isinstance(s, Switch)]
     assert switches, "the trace must make the session switch experts"
     beat_bytes = CONFIG.vector_bits // 8
@@ -52,27 +59,62 @@ def test_session_bit_exact_with_switches(experts_dir, scheduler, seed, run_name,
 
 
 def test_ddr_full_is_refused_before_simulation(experts_dir, tmp_path):
-    experts = load_experts(experts_dir, D, F)
-    router = Router(load_router(experts_dir / ROUTER_FILE, D), experts, lanes=CONFIG.lanes,
-                    pmu_depth=CONFIG.pmu_depth)
+    experts = load_experts(experts_dir, SHAPE)
+    router = Router(load_router(experts_dir / ROUTER_FILE, SHAPE.d_model), experts,
+                    lanes=CONFIG.lanes, pmu_depth=CONFIG.pmu_depth)
     trace = make_trace(router.checkpoint, 2, 1)
     many = {f"e{i}": experts[i % COUNT] for i in range(1000)}
     with pytest.raises(OutOfDeviceMemory, match="experts in DDR"):
-        CoEMachine(CONFIG, router, many, trace, slots=2)
+        CoEMachine(CONFIG, router, many, trace, slots=2, shape=SHAPE)
 
 
-def test_weight_image_holds_both_weights_at_their_offsets(experts_dir):
-    experts = load_experts(experts_dir, D, F)
-    router = Router(load_router(experts_dir / ROUTER_FILE, D), experts, lanes=CONFIG.lanes,
-                    pmu_depth=CONFIG.pmu_depth)
+def test_weight_image_holds_every_decoder_weight_at_its_offset(experts_dir):
+    experts = load_experts(experts_dir, SHAPE)
+    router = Router(load_router(experts_dir / ROUTER_FILE, SHAPE.d_model), experts,
+                    lanes=CONFIG.lanes, pmu_depth=CONFIG.pmu_depth)
     trace = make_trace(router.checkpoint, 3, 2)
-    machine = CoEMachine(CONFIG, router, {e.name: e for e in experts}, trace, slots=2)
+    machine = CoEMachine(CONFIG, router, {e.name: e for e in experts}, trace, slots=2,
+                         shape=SHAPE)
     programs = machine.programs
-    assert sorted(programs.image.offsets) == ["w1.B", "w3.B"]
+    assert sorted(programs.image.offsets) == [
+        "attn_norm", "ffn_norm", "w1.B", "w2.B", "w3.B", "wk0.B", "wk0_rot.B", "wo0.B",
+        "wq0.B", "wq0_rot.B", "wv0.B"]
     assert programs.image.nbytes % CONFIG.copy_burst_bytes == 0
     assert machine.ddr_base >= DDR_BASE and machine.ddr_base % CONFIG.copy_burst_bytes == 0
     image = programs.expert_image(experts[1]).view(np.uint32)
-    w3_words = image[programs.image.offsets["w3.B"] // 4:]
+    w3_words = image[programs.image.offsets["w3.B"] // 4:programs.image.offsets["wk0.B"] // 4]
     # B layout: bf16 weights in bits 16-31, bits 0-15 zero.
     assert np.any(w3_words) and not np.any(w3_words & 0xFFFF)
+    gains = image[programs.image.offsets["attn_norm"] // 4:][:SHAPE.d_model]
+    assert np.array_equal(gains, experts[1].weights["attn_norm"][0])  # fp32 as stored
     assert not np.array_equal(image, programs.expert_image(experts[2]))
+    # A checkpoint of another architecture is refused before anything is staged.
+    with pytest.raises(ValueError, match="not the session's"):
+        CoEMachine(CONFIG, router, {e.name: e for e in experts}, trace, slots=2,
+                   shape=DecoderShape(d_model=8, heads=1, head_dim=4, d_ff=16, tokens=4))
+
+
+def test_request_caches_are_deterministic_and_per_request(experts_dir):
+    experts = load_experts(experts_dir, SHAPE)
+    router = Router(load_router(experts_dir / ROUTER_FILE, SHAPE.d_model), experts)
+    trace = make_trace(router.checkpoint, 2, 5, tokens=(3, 3))
+    first, second = (request_inputs(r, SHAPE, trace.seed) for r in trace)
+    again = request_inputs(trace.requests[0], SHAPE, trace.seed)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    assert not np.array_equal(first["k_cache0"], second["k_cache0"])
+    assert first["k_cache0"].shape == (4, 4) and first["v_cache0"].dtype == np.uint16
+    # The new token is the request's last row, widened to fp32 exactly.
+    assert np.array_equal(first["x"], trace.requests[0].x[-1:].astype(np.uint32) << 16)
+
+
+@pytest.mark.regress
+def test_two_head_experts_bit_exact(tmp_path, seed, run_name, waves):
+    """Experts of two heads of 6 on 7 model columns (neither a multiple of the lanes): every
+    head's new K/V entries and the output bit-exact."""
+    shape = DecoderShape(d_model=7, heads=2, head_dim=6, d_ff=10, tokens=3)
+    make_experts(tmp_path, 3, shape, seed=seed)
+    run = run_session(CONFIG, tmp_path, shape=shape, requests=2, trace_seed=seed, zipf=0.5,
+                      max_tokens=2, slots=1, run_name=run_name, seed=seed, waves=waves)
+    assert run.mismatches == [], run.mismatches
+    assert run.summary["requests"] == 2
+    assert sum(isinstance(s, Run) for s in run.plan.steps) == 2

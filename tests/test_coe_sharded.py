@@ -1,7 +1,7 @@
-"""Experts sharded tensor-parallel across 2 sockets: every socket copies its half of the
-expert DDR -> HBM at the same time and runs its half of the SwiGLU; the concatenated output
-is bit-exact against the unsharded golden model, and a switch takes about half as long as
-on 1 socket."""
+"""Decoder experts' feed-forward gate/up weights sharded tensor-parallel across 2 sockets:
+every socket copies its half of w1, w3 DDR -> HBM at the same time and runs its half of the
+SwiGLU; the concatenated output is bit-exact against the unsharded golden model, and a
+switch takes about half as long as on 1 socket."""
 
 import numpy as np
 import pytest
@@ -12,9 +12,11 @@ from testbench.coe.experts import ROUTER_FILE, load_experts, load_router, make_e
 from testbench.coe.router import Router
 from testbench.coe.sharded import ShardedCoE, run_sharded_session
 from testbench.coe.trace import make_trace
+from testbench.compiler.transformer import DecoderShape
 
 CONFIG = rdu_config("coe")
-D, F = 16, 32  # an image of 4 KiB (2 KiB per shard): copies long enough to time
+D, F = 16, 32  # w1, w3: an image of 4 KiB (2 KiB per shard): copies long enough to time
+SHAPE = DecoderShape(d_model=D, heads=1, head_dim=4, d_ff=F, tokens=4)
 
 
 def system(sockets: int) -> SystemConfig:
@@ -24,31 +26,33 @@ def system(sockets: int) -> SystemConfig:
 @pytest.fixture(scope="module")
 def experts_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, 4, D, F, seed=7)
+    make_experts(directory, 4, SHAPE, seed=7)
     return directory
 
 
 def test_shards_are_column_slices_and_f_must_split(experts_dir):
-    experts = load_experts(experts_dir, D, F)
+    experts = load_experts(experts_dir, SHAPE)
     router = Router(load_router(experts_dir / ROUTER_FILE, D), experts, lanes=CONFIG.lanes,
                     pmu_depth=CONFIG.pmu_depth)
     trace = make_trace(router.checkpoint, 2, 1)
     by_name = {e.name: e for e in experts}
     sharded = ShardedCoE(system(2), router, by_name, trace, slots=1)
     halves = [sharded.shard(experts[1], k) for k in range(2)]
-    assert np.array_equal(np.concatenate([h["w1"] for h in halves], axis=1), experts[1].w1)
-    assert np.array_equal(np.concatenate([h["w3"] for h in halves], axis=1), experts[1].w3)
+    for name in ("w1", "w3"):
+        assert np.array_equal(np.concatenate([h[name] for h in halves], axis=1),
+                              experts[1].weights[name])
     whole = ShardedCoE(system(1), router, by_name, trace, slots=1)
     assert sharded.image.nbytes < whole.image.nbytes
     with pytest.raises(ValueError, match="column shards"):
         ShardedCoE(SystemConfig(sockets=3, rdu=CONFIG), router, by_name, trace, slots=1)
 
 
+@pytest.mark.regress  # builds a 1- and a 2-socket system with memory tiers (minutes each)
 def test_two_sockets_switch_in_about_half_the_time(experts_dir, seed, run_name, waves):
     runs = {}
     for sockets in (1, 2):
         runs[sockets] = run = run_sharded_session(
-            system(sockets), experts_dir, d=D, f=F, requests=3, trace_seed=seed, zipf=0.5,
+            system(sockets), experts_dir, shape=SHAPE, requests=3, trace_seed=seed, zipf=0.5,
             max_tokens=2, slots=1, run_name=f"{run_name}_{sockets}s", seed=seed, waves=waves)
         assert run.mismatches == [], (sockets, run.mismatches)
         assert run.engine_cycles, "the trace must make the session switch experts"

@@ -28,13 +28,7 @@ from hdl.rdu.config import rdu_config
 from hdl.rdu.memory_tiers import memory_tier_configs
 from testbench.runtime.session import Session
 
-from .coe_cmd import (
-    NODE_DDR_TO_HBM_GBPS,
-    RUN_DEFAULTS,
-    decoder_shape,
-    host_link_rate,
-    simulate_session,
-)
+from .coe_cmd import NODE_DDR_TO_HBM_GBPS, RUN_DEFAULTS, host_link_rate, simulate_session
 
 __all__ = ["run_bench"]
 
@@ -135,16 +129,21 @@ def _sharded(log) -> list[dict]:
     """Switch cycles of the same sharded session on 1 and 2 sockets with memory tiers."""
     from hdl.system.config import SystemConfig
 
+    from ..coe.experts import make_experts
     from ..coe.sharded import run_sharded_session
+    from ..compiler.transformer import DecoderShape
 
-    o = RUN_DEFAULTS
+    # Wider feed-forward than the demo's experts: shards of 2 KiB, copies long enough to
+    # show the sockets copying at the same time.
+    shape = DecoderShape(d_model=16, heads=1, head_dim=4, d_ff=32, tokens=4)
+    directory = RUN_DEFAULTS["out"] / "bench" / "sharded_experts"
+    make_experts(directory, 4, shape, seed=RUN_DEFAULTS["expert_seed"])
     rows = []
     for sockets in (1, 2):
         log(f"coe: experts sharded across {sockets} socket(s), {SHARDED_REQUESTS} requests")
         run = run_sharded_session(SystemConfig(sockets=sockets, rdu=rdu_config("coe")),
-                                  o["experts"], shape=decoder_shape(argparse.Namespace(**o)),
-                                  requests=SHARDED_REQUESTS,
-                                  slots=1, max_tokens=o["max_tokens"],
+                                  directory, shape=shape, requests=SHARDED_REQUESTS,
+                                  slots=1, max_tokens=RUN_DEFAULTS["max_tokens"],
                                   run_name=f"bench_coe_sharded_{sockets}", log=log)
         if run.mismatches:
             raise AssertionError(f"the sharded session on {sockets} socket(s) differs from the "

@@ -15,8 +15,8 @@ The router file holds ``router`` bf16 ``[d, C]`` and the metadata ``{"format":
 ``sha256`` is the hex digest of the tensors' raw bytes in tensor-name order, so a
 flipped bit in the data is found even though the file still parses.
 
-In memory every tensor is its bit pattern (``uint16`` bf16, ``uint32`` fp32), as everywhere in the
-project. Expert ``0`` has the category ``general`` (the router's low-confidence
+In memory every tensor is its bit pattern (``uint16`` bf16, ``uint32`` fp32), as
+everywhere in the project. Expert ``0`` has the category ``general`` (the router's low-confidence
 fallback); expert ``i >= 1`` takes ``categories[(i - 1) % len(categories)]``, with
 ``-2``, ``-3``, ... appended on later rounds, so every expert has its own category.
 """
@@ -35,14 +35,13 @@ from testbench.golden.numerics import f32_to_bf16
 
 from .errors import ExpertFileError
 
-__all__ = ["EXPERT_FORMAT", "ROUTER_FORMAT", "FORMAT_VERSION", "GENERAL", "DEFAULT_CATEGORIES",
-           "ROUTER_FILE", "Expert", "RouterCheckpoint", "expert_categories", "make_experts",
-           "write_expert", "write_router", "load_expert", "load_experts", "load_router",
-           "expert_tensor_shapes", "decoder_weights"]
+__all__ = ["EXPERT_FORMAT", "ROUTER_FORMAT", "EXPERT_VERSION", "ROUTER_VERSION", "GENERAL",
+           "DEFAULT_CATEGORIES", "ROUTER_FILE", "Expert", "RouterCheckpoint",
+           "expert_categories", "make_experts", "write_expert", "write_router", "load_expert",
+           "load_experts", "load_router", "expert_tensor_shapes", "decoder_weights"]
 
 EXPERT_FORMAT, ROUTER_FORMAT = "rdu-coe-expert", "rdu-coe-router"
 EXPERT_VERSION, ROUTER_VERSION = "2", "1"
-FORMAT_VERSION = EXPERT_VERSION
 GENERAL = "general"
 DEFAULT_CATEGORIES = ("code", "math", "law", "medicine", "finance", "science", "writing",
                       "translation")
