@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -160,7 +161,12 @@ def _verilator_runner():
     return TopLevelVisibleVerilator()
 
 
-def build_model(design: Design, waves: bool = False, log=print,
+def log_to_stderr(message: str) -> None:
+    """Status lines of builds and runs: on stderr, so a command's --json stdout stays clean."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_model(design: Design, waves: bool = False, log=log_to_stderr,
                 root: Path | None = None) -> BuiltModel:
     """Return a Verilator build of ``design``, building it only if nothing cached matches.
 

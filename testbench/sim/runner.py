@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .build_cache import BuiltModel, Design, build_model, fst_available
+from .build_cache import BuiltModel, Design, build_model, fst_available, log_to_stderr
 from .toolchain import PROJECT_ROOT, SIM_BUILD, tool_env
 
 __all__ = ["SimulationFailed", "SimResult", "run_cocotb", "simulate"]
@@ -146,7 +146,8 @@ def _run_in(run_dir: Path, model: BuiltModel, test_module: str, *, run_name: str
 
 
 def simulate(design: Design, test_module: str, *, run_name: str, seed: int,
-             waves: bool = False, rerun_with_waves: bool = True, log=print, **kwargs) -> SimResult:
+             waves: bool = False, rerun_with_waves: bool = True, log=log_to_stderr,
+             **kwargs) -> SimResult:
     """Build (cached) and run; on failure rerun once with waveforms and the same seed."""
     model = build_model(design, waves=waves, log=log)
     try:
