@@ -43,9 +43,9 @@ import numpy as np
 from .graph import BF16, Graph
 from .library import rmsnorm
 
-__all__ = ["DecoderShape", "decode_attention", "decoder_layer", "rope", "rotate_half_weight",
-           "rope_tables", "attention_graph", "decoder_graph", "derived_inputs",
-           "attention_float64", "decoder_float64"]
+__all__ = ["DecoderShape", "attention_head", "decode_attention", "decoder_layer", "rope",
+           "rotate_half_weight", "rope_tables", "attention_graph", "decoder_graph",
+           "derived_inputs", "attention_float64", "decoder_float64"]
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,31 @@ def rope(g: Graph, xn: str, w: str, cos: str, sin: str, name: str) -> str:
     return g.add(g.col_mul(a, cos, f"{name}.cos"), g.col_mul(r, sin, f"{name}.sin"), name)
 
 
+def attention_head(g: Graph, xn: str, h: int, cos: str, sin: str, shape: DecoderShape,
+                   out: str) -> str:
+    """Head ``h`` of the layer on the normed ``xn`` (bf16 ``[1, d_model]``): declares its
+    weights and K/V cache inputs, outputs ``k<h>_new``, ``v<h>_new``, and returns ``out``,
+    its output projection (fp32 ``[1, d_model]``)."""
+    d, dh, t = shape.d_model, shape.head_dim, shape.tokens
+    for proj in ("wq", "wk"):
+        g.input(f"{proj}{h}", (d, dh), BF16, weight=True)
+        g.input(f"{proj}{h}_rot", (d, dh), BF16, weight=True)
+    q = rope(g, xn, f"wq{h}", cos, sin, f"h{h}.q")
+    k_new = g.to_bf16(rope(g, xn, f"wk{h}", cos, sin, f"h{h}.k"), f"k{h}_new")
+    v_new = g.to_bf16(g.gemm(xn, g.input(f"wv{h}", (d, dh), BF16, weight=True), f"h{h}.v"),
+                      f"v{h}_new")
+    att = decode_attention(g, q, k_new, v_new, g.input(f"k_cache{h}", (dh, t), BF16),
+                           g.input(f"v_cache{h}", (t, dh), BF16), f"h{h}.att")
+    g.output(k_new, v_new)
+    return g.gemm(g.to_bf16(att, f"h{h}.att_b"),
+                  g.input(f"wo{h}", (dh, d), BF16, weight=True), out)
+
+
 def decoder_layer(g: Graph, x: str, shape: DecoderShape, name: str = "out") -> str:
     """The decoder layer of the module docstring on ``x [1, d_model]``; declares its
     weights, rope tables and caches as graph inputs and ``k<h>_new``, ``v<h>_new`` as
     outputs (before the layer's own output). Returns the output tensor's name."""
-    d, dh, f, t = shape.d_model, shape.head_dim, shape.d_ff, shape.tokens
+    d, dh, f = shape.d_model, shape.head_dim, shape.d_ff
 
     def weight(wname, dims, dtype=BF16):
         return g.input(wname, dims, dtype, weight=True)
@@ -107,17 +127,8 @@ def decoder_layer(g: Graph, x: str, shape: DecoderShape, name: str = "out") -> s
     cos, sin = g.input("cos", (1, dh)), g.input("sin", (1, dh))
     acc = None
     for h in range(shape.heads):
-        for proj in ("wq", "wk"):
-            weight(f"{proj}{h}", (d, dh))
-            weight(f"{proj}{h}_rot", (d, dh))
-        q = rope(g, xn, f"wq{h}", cos, sin, f"h{h}.q")
-        k_new = g.to_bf16(rope(g, xn, f"wk{h}", cos, sin, f"h{h}.k"), f"k{h}_new")
-        v_new = g.to_bf16(g.gemm(xn, weight(f"wv{h}", (d, dh)), f"h{h}.v"), f"v{h}_new")
-        att = decode_attention(g, q, k_new, v_new, g.input(f"k_cache{h}", (dh, t), BF16),
-                               g.input(f"v_cache{h}", (t, dh), BF16), f"h{h}.att")
-        o_h = g.gemm(g.to_bf16(att, f"h{h}.att_b"), weight(f"wo{h}", (dh, d)), f"h{h}.o")
+        o_h = attention_head(g, xn, h, cos, sin, shape, f"h{h}.o")
         acc = o_h if acc is None else g.add(acc, o_h, f"attn.o{h}")
-        g.output(k_new, v_new)
     h1 = g.add(x, acc, "h1")
     hn = g.to_bf16(rmsnorm(g, h1, weight("ffn_norm", (1, d), "fp32"), "ffn.norm"), "ffn.hn")
     gate = g.silu(g.gemm(hn, weight("w1", (d, f)), "ffn.h1"), "ffn.gate")
