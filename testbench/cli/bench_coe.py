@@ -13,11 +13,13 @@ switching-time ratio against a host-link baseline.
    (about 1 TB/s), so a link runs at ``DDR peak x link / 1000`` bytes per cycle; the paper
    reports 15x and 31x. Next to it the modeled ratio ``(achieved / peak) x 1000 / link``
    from the largest single copy.
-4. Experts sharded tensor-parallel across sockets (the decoder experts' feed-forward
-   gate/up weights ``w1``, ``w3`` split by columns, :mod:`testbench.coe.sharded`): the
-   same short session on 1 and 2 sockets with memory tiers, every socket copying its
-   shard at the same time; the
-   switch cycles of both (the 2-socket system also needs its own Verilator build).
+4. Experts sharded tensor-parallel across sockets (whole decoder layers split as
+   :class:`~testbench.system.tp_decoder.TPDecoder` splits them: heads ``h % S == s``,
+   feed-forward columns of ``w1``/``w3`` and rows of ``w2``, norms replicated;
+   :mod:`testbench.coe.sharded`): the same short session on 1 and 2 sockets with memory
+   tiers, every socket copying its shard at the same time and running its part of the
+   layer, every socket's outputs checked bit-exactly; the switch cycles of both (the
+   2-socket system also needs its own Verilator build).
 """
 
 import argparse
@@ -120,7 +122,8 @@ def run_bench(log):
     lines.append(f"  experts sharded across sockets ({SHARDED_REQUESTS} requests, 1 HBM slot, "
                  f"all measured): switch cycles " + ", ".join(
                      f"{r['sockets']} socket{'s' * (r['sockets'] > 1)} {r['switch_cycles']} "
-                     f"(slowest engine per switch {r['engine_cycles']})"
+                     f"(slowest engine per switch {r['engine_cycles']}; decoder layer per "
+                     f"run {r['layer_cycles']} cycles)"
                      for r in sharded))
     return data, "\n".join(lines)
 
@@ -133,9 +136,9 @@ def _sharded(log) -> list[dict]:
     from ..coe.sharded import run_sharded_session
     from ..compiler.transformer import DecoderShape
 
-    # Wider feed-forward than the demo's experts: shards of 2 KiB, copies long enough to
-    # show the sockets copying at the same time.
-    shape = DecoderShape(d_model=16, heads=1, head_dim=4, d_ff=32, tokens=4)
+    # Wider than the demo's experts: copies long enough to show the sockets copying at the
+    # same time; two heads, so each of 2 sockets runs one.
+    shape = DecoderShape(d_model=16, heads=2, head_dim=4, d_ff=32, tokens=4)
     directory = RUN_DEFAULTS["out"] / "bench" / "sharded_experts"
     make_experts(directory, 4, shape, seed=RUN_DEFAULTS["expert_seed"])
     rows = []
@@ -148,7 +151,8 @@ def _sharded(log) -> list[dict]:
         if run.mismatches:
             raise AssertionError(f"the sharded session on {sockets} socket(s) differs from the "
                                  f"golden model: {run.mismatches}")
+        layer = [c for i, c in run.phase_cycles.items() if i not in run.engine_cycles]
         rows.append({"sockets": sockets, "switches": len(run.engine_cycles),
-                     "switch_cycles": run.switch_cycles,
+                     "switch_cycles": run.switch_cycles, "layer_cycles": layer,
                      "engine_cycles": [max(c) for c in run.engine_cycles.values()]})
     return rows

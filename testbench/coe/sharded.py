@@ -1,62 +1,73 @@
-"""Experts sharded tensor-parallel across the sockets of a multi-socket system.
+"""Decoder-layer experts sharded tensor-parallel across the sockets of a multi-socket system.
 
-Only the decoder expert's feed-forward gate and up projections are sharded here: the
-part of the layer that splits by columns with no sum across sockets. With ``S``
-sockets, an expert's ``w1`` and ``w3`` (``[d, d_ff]``) are split by columns into ``S``
-contiguous shards of ``d_ff / S``; socket ``s`` keeps shard ``s`` of every expert in its
-own DDR (written at boot), has the same HBM slots as every other socket, and runs the
-SwiGLU kernels on its shard with the request's bf16 tokens ``x`` (padded to the trace's
-rows): ``silu(x W1[:, s]) * (x W3[:, s])`` is the columns ``s`` of the whole block's
-output, so the host concatenates the sockets' outputs and the result is compared bit for
-bit with the unsharded golden SwiGLU (:func:`swiglu_output`). The attention, ``w2`` and
-the norms are not run on this path (the whole decoder runs on one socket in
-:mod:`.machine`).
+Every expert is a whole Llama-style decoder layer run as :class:`~testbench.system.
+tp_decoder.TPDecoder` runs it: with ``S`` sockets, socket ``s`` holds heads ``h % S ==
+s`` (their ``wq``/``wk``/``wv``/``wo`` and the derived ``wq<h>_rot``/``wk<h>_rot``),
+the feed-forward shard ``s`` (``w1``/``w3`` columns ``Fs``, ``w2`` rows ``Fs``) and
+both norms (replicated). That is socket ``s``'s *shard image* of the expert
+(:func:`shard_image_layout`): the weight buffers of its attention graph and of its
+feed-forward graph (the AllReduced ``o`` left out), each beat-aligned, in
+``(graph, buffer)`` name order, padded to whole copy-engine bursts; every socket's
+image has the same size (equal head and column counts), so one plan serves all.
 
-The plan is :meth:`CoEMachine.plan`'s (same trace, routes, policy, slots), over shard
-images: a ``Switch`` is one copy-engine copy DDR -> HBM slot on every socket, all in one
-phase (each socket's engine copies its shard at the same time), a ``Run`` one phase of
-every socket's kernels on its shard. Routes come from the golden router (the router is
-not run on the sockets here) and Program Loads are part of each Run.
+Boot writes every expert's shard image ``s`` into socket ``s``'s DDR (the same
+address on every socket). The plan is :meth:`CoEMachine.plan`'s (same trace, routes,
+policy, slots) over shard images: a ``Switch`` is one copy-engine copy DDR -> HBM slot
+on every socket, all in one phase (each engine copies its own shard at the same time);
+a ``Run`` writes the request's decode inputs (:func:`~.decode_step.request_inputs`:
+its new token ``x``, per socket its heads' K/V caches, the rotary tables) into every
+socket's scratch buffers and queues TPDecoder's layer (attention, ring AllReduce,
+feed-forward, ring AllReduce, residual) on the weights in the slot. With one socket
+the AllReduces are left out. Routes come from the golden router (the router is not run
+on the sockets here) and Program Loads are part of each Run.
 
-Results (:class:`ShardedRun`): per Switch the phase's cycles (until the slowest socket is
-done) and every socket's copy-engine cycles; per Run the phase's cycles.
+Checked bit for bit per Run and socket against :meth:`TPDecoder.golden`: ``out`` and
+every one of its heads' ``k<h>_new``/``v<h>_new``. Results (:class:`ShardedRun`): per
+Switch the phase's cycles (until the slowest socket is done) and every socket's
+copy-engine cycles; per Run the cycles of the layer (first phase start .. residual end).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hdl.system.config import SystemConfig
-from testbench.compiler.compiler import compile_graph
-from testbench.compiler.execute import buffer_contents, enqueue_run, stage_buffers
-from testbench.compiler.golden import evaluate
-from testbench.compiler.layout import unpack
-from testbench.compiler.library import kernel_graph
-from testbench.system.socket_session import SocketSession
+from testbench.compiler.execute import buffer_contents
+from testbench.compiler.transformer import DecoderShape
 from testbench.system.tiered_session import TieredSystemSession
+from testbench.system.tp_decoder import TPDecoder
 
-from .experts import Expert
-from .machine import Mismatch, per_request_buffers, weight_image, weight_image_layout
+from .decode_step import decode_io_bytes, request_inputs
+from .experts import Expert, decoder_weights
+from .machine import Mismatch, WeightImage, per_request_buffers
 from .plan import Plan, Run, Switch, plan_routed
 from .router import Router
 
-__all__ = ["ShardedCoE", "ShardedRun", "swiglu_output"]
+__all__ = ["ShardedCoE", "ShardedRun", "shard_image_layout", "IMAGE_GRAPHS"]
+
+#: the TPDecoder graphs whose weight buffers a shard image holds (``res`` has none of its own)
+IMAGE_GRAPHS = ("attn", "ffn")
+#: weight buffers that are AllReduce regions, not expert weights
+_REGION_BUFFERS = {"o", "down"}
 
 
-def swiglu_output(expert: Expert, x: np.ndarray, lanes: int, pmu_depth: int) -> np.ndarray:
-    """Golden ``silu(x @ w1) * (x @ w3)`` (uint32 fp32 bits ``[m, d_ff]``) of ``expert``'s
-    feed-forward weights on bf16 ``x`` ``[m, d]``, in the order the compiled ``swiglu``
-    kernel computes it on ``lanes`` / ``pmu_depth``."""
-    x = np.asarray(x, np.uint16)
-    w1, w3 = expert.weights["w1"], expert.weights["w3"]
-    graph = kernel_graph("swiglu", m=x.shape[0], k=w1.shape[0], n=w1.shape[1])
-    return evaluate(graph, {"x": x, "w1": w1, "w3": w3}, lanes, pmu_depth)["out"]
+def shard_image_layout(compiled: dict, lanes: int, beat: int, burst: int) -> WeightImage:
+    """Byte offsets ``{(graph, buffer): offset}`` of one socket's shard image of the
+    compiled TPDecoder graphs ``compiled`` (``{graph: CompiledGraph}``): every weight
+    buffer of :data:`IMAGE_GRAPHS` but the AllReduce regions, beat-aligned, in order;
+    the size padded to whole ``burst`` bytes."""
+    offsets, cursor = {}, 0
+    for graph in IMAGE_GRAPHS:
+        for name in sorted(compiled[graph].weight_buffers - _REGION_BUFFERS):
+            offsets[(graph, name)] = cursor
+            cursor += -(-compiled[graph].infos[name].words(lanes) * 4 // beat) * beat
+    return WeightImage(offsets, -(-cursor // burst) * burst)
 
 
 @dataclass
 class ShardedRun:
     """A simulated sharded session: per-step phase cycles, per-Switch engine cycles of
-    every socket, and the Runs whose concatenated output differs from the golden model."""
+    every socket, and the Runs' outputs that differ from the golden model."""
 
     plan: Plan
     phase_cycles: dict
@@ -70,77 +81,104 @@ class ShardedRun:
 
 
 class ShardedCoE:
-    """The CoE session of ``trace`` with every expert split across ``system``'s sockets."""
+    """The CoE session of ``trace`` with every decoder expert (of ``shape``, ``shape.tokens``
+    cached tokens) split across ``system``'s sockets as :class:`TPDecoder` splits it."""
 
     def __init__(self, system: SystemConfig, router: Router, experts: dict, trace, *,
-                 slots: int):
+                 slots: int, shape: DecoderShape):
         self.system, self.router, self.experts, self.trace = system, router, experts, trace
         self.sockets = system.sockets
         self.config = system.socket_rdu(0)
         if any(system.socket_rdu(k) != self.config for k in range(self.sockets)):
             raise ValueError("sharded experts need the same RDU on every socket")
-        d, f = next(iter(experts.values())).weights["w1"].shape
-        if f % self.sockets:
-            raise ValueError(f"f={f} does not split into {self.sockets} equal column shards")
-        self.d, self.f, self.shard_f = d, f, f // self.sockets
+        if shape.d_ff % self.sockets:
+            raise ValueError(f"d_ff={shape.d_ff} does not split into {self.sockets} equal "
+                             f"column shards")
+        for expert in experts.values():
+            if expert.shape != replace(shape, tokens=expert.shape.tokens):
+                raise ValueError(f"expert {expert.name} is a {expert.shape}, not the "
+                                 f"session's {shape}")
+        self.shape, self.d = shape, shape.d_model
+        self.tp = TPDecoder(system, shape)
         self.requests = {request.id: request for request in trace}
-        self.compiled = compile_graph(kernel_graph("swiglu", m=trace.tokens, k=d,
-                                                   n=self.shard_f), self.config, "unfused")
-        self.image = weight_image_layout(self.compiled, self.config)
+        beat, burst = self.config.vector_bits // 8, self.config.copy_burst_bytes
+        images = [shard_image_layout(c, self.config.lanes, beat, burst)
+                  for c in self.tp.compiled]
+        assert len({i.nbytes for i in images}) == 1, "equal shards make equal images"
+        self.images, self.image_bytes = images, images[0].nbytes
         self.slots = slots
         self.session = TieredSystemSession(system)
-        burst = self.config.copy_burst_bytes
         # Every socket allocates the same things in the same order: the same addresses.
-        slot_bases = [self.session.allocate_aligned(k, slots * self.image.nbytes,
+        slot_bases = [self.session.allocate_aligned(k, slots * self.image_bytes,
                                                     "expert slots", align=burst)
                       for k in range(self.sockets)]
-        ddr_bases = [self.session.allocate_aligned(k, len(experts) * self.image.nbytes,
+        ddr_bases = [self.session.allocate_aligned(k, len(experts) * self.image_bytes,
                                                    "experts in DDR", tier="ddr", align=burst)
                      for k in range(self.sockets)]
         assert len(set(slot_bases)) == len(set(ddr_bases)) == 1
         self.slot_base, self.ddr_base = slot_bases[0], ddr_bases[0]
-        zero_x = {"x": np.zeros((trace.tokens, d), np.uint16)}
-        resident = self._weights_in_slot(0)
-        self.buffers = [stage_buffers(self.compiled, SocketSession(self.session, k), zero_x,
-                                      resident=resident, what="expert.")
-                        for k in range(self.sockets)]
-        assert all(b == self.buffers[0] for b in self.buffers)
+        self.regions, self.views = self.tp.allocate_regions(self.session)
+        self.staging_activations = request_inputs(next(iter(trace)), shape, trace.seed)
+        staging = {**self.staging_activations,
+                   **decoder_weights(next(iter(experts.values())), shape)}
+        # scratch buffers once; weight buffers are the slot's (slot 0 here, per Run below)
+        self.buffers = self.tp.stage(self.views, self.regions, staging,
+                                     weights=[self._weights_in_slot(k, 0)
+                                              for k in range(self.sockets)])
 
-    def _weights_in_slot(self, slot: int) -> dict:
-        address = self.slot_base + slot * self.image.nbytes
-        return {name: address + offset for name, offset in self.image.offsets.items()}
+    def _weights_in_slot(self, socket: int, slot: int) -> dict:
+        """``{graph: {buffer: address}}`` of socket ``socket``'s weights in slot ``slot``."""
+        address = self.slot_base + slot * self.image_bytes
+        out = {graph: {} for graph in IMAGE_GRAPHS}
+        for (graph, name), offset in self.images[socket].offsets.items():
+            out[graph][name] = address + offset
+        return out
+
+    def inputs(self, expert: Expert, request_id: int) -> dict:
+        """The single-socket layer's inputs of a Run: the request's decode inputs and the
+        expert's weights (derived rotated weights included)."""
+        return {**request_inputs(self.requests[request_id], self.shape, self.trace.seed),
+                **decoder_weights(expert, self.shape)}
 
     def shard(self, expert: Expert, socket: int) -> dict:
-        """Socket ``socket``'s columns of ``expert``'s weights."""
-        columns = slice(socket * self.shard_f, (socket + 1) * self.shard_f)
-        return {name: np.ascontiguousarray(expert.weights[name][:, columns])
-                for name in ("w1", "w3")}
+        """Socket ``socket``'s weight inputs of ``expert``: its heads' projections, its
+        feed-forward columns / rows and the norms."""
+        # socket_inputs slices activations too: any request's stand in (not kept)
+        local = self.tp.socket_inputs(socket, {**self.staging_activations,
+                                               **decoder_weights(expert, self.shape)})
+        weights = set()
+        for graph in IMAGE_GRAPHS:
+            weights |= self.tp.compiled[socket][graph].graph.weights - _REGION_BUFFERS
+        return {name: local[name] for name in sorted(weights)}
+
+    def shard_image(self, expert: Expert, socket: int) -> np.ndarray:
+        """Socket ``socket``'s shard image of ``expert`` (uint32 words, ``image_bytes``)."""
+        weights = self.shard(expert, socket)
+        words = np.zeros(self.image_bytes // 4, np.uint32)
+        for (graph, name), offset in self.images[socket].offsets.items():
+            contents = buffer_contents(self.tp.compiled[socket][graph], name,
+                                       weights).reshape(-1)
+            words[offset // 4:offset // 4 + contents.size] = contents
+        return words
 
     def plan(self, routes: dict, policy="lru", scheduler=None) -> Plan:
         """The session plan over shard images (the same on every socket)."""
-        sizes = {name: self.image.nbytes for name in self.experts}
+        sizes = {name: self.image_bytes for name in self.experts}
         return plan_routed(sizes, routes, self.trace, policy, scheduler, self.slots,
-                           slot_bytes=self.image.nbytes, hbm_base=self.slot_base,
+                           slot_bytes=self.image_bytes, hbm_base=self.slot_base,
                            ddr_base=self.ddr_base, d=self.d,
-                           run_bytes=(self.trace.tokens * self.d * 2,
-                                      self.trace.tokens * self.f * 4),
-                           reload_programs=True)
-
-    def _x(self, request_id: int) -> np.ndarray:
-        request = self.requests[request_id]
-        x = np.zeros((self.trace.tokens, self.d), np.uint16)
-        x[:request.m] = request.x
-        return x
+                           run_bytes=decode_io_bytes(self.shape), reload_programs=True)
 
     def build(self, plan: Plan) -> TieredSystemSession:
-        """Boot (every socket's shards into its DDR), then one phase per Switch and Run."""
+        """Boot (every socket's shard images into its DDR), then per Switch one phase of
+        copies and per Run the tensor-parallel layer's phases."""
         session = self.session
         for placement in plan.ddr_layout:
             expert = self.experts[placement.expert]
             for k in range(self.sockets):
-                session.write_at(k, placement.address,
-                                 weight_image(self.compiled, self.image, self.shard(expert, k)))
+                session.write_at(k, placement.address, self.shard_image(expert, k))
         session.barrier("boot")
+        self.run_phases = {}
         for index, step in enumerate(plan.steps):
             if isinstance(step, Switch):
                 for k in range(self.sockets):
@@ -148,26 +186,30 @@ class ShardedCoE:
                                  f"s{index}_{k}")
                 session.barrier(f"switch{index}")
             elif isinstance(step, Run):
-                addresses = {**self.buffers[0], **self._weights_in_slot(step.slot)}
-                x = {"x": self._x(step.request)}
+                inputs = self.inputs(self.experts[step.expert], step.request)
+                addresses = []
                 for k in range(self.sockets):
-                    for name in per_request_buffers(self.compiled):
-                        session.write_at(k, addresses[name],
-                                         buffer_contents(self.compiled, name, x))
-                    enqueue_run(self.compiled, SocketSession(session, k), addresses,
-                                tag=f"r{index}_{k}_")
-                session.barrier(f"run{index}")
+                    local = self.tp.socket_inputs(k, inputs)
+                    slot = self._weights_in_slot(k, step.slot)
+                    per_socket = {graph: {**buffers, **slot.get(graph, {})}
+                                  for graph, buffers in self.buffers[k].items()}
+                    for graph, compiled in self.tp.compiled[k].items():
+                        for name in per_request_buffers(compiled):
+                            session.write_at(k, per_socket[graph][name],
+                                             buffer_contents(compiled, name, local))
+                    addresses.append(per_socket)
+                session.barrier(f"inputs{index}")
+                self.run_phases[index] = self.tp.enqueue_layer(
+                    session, self.views, addresses, self.regions, prefix=f"r{index}_")
         return session
 
     def collect(self, plan: Plan, result: dict) -> ShardedRun:
-        """Phase and engine cycles, and every Run's concatenated output against the golden
-        output of the whole expert."""
+        """Phase and engine cycles, and every Run's outputs on every socket against
+        :meth:`TPDecoder.golden`."""
         def window(name):
             first, last = result[f"{name}_window"]
             return int(last - first)
 
-        (out,) = self.compiled.graph.outputs
-        shape = self.compiled.infos[out].shape
         phase_cycles, engine_cycles, mismatches = {}, {}, []
         for index, step in enumerate(plan.steps):
             if isinstance(step, Switch):
@@ -175,16 +217,22 @@ class ShardedCoE:
                 engine_cycles[index] = [int(result[f"s{index}_{k}"][0])
                                         for k in range(self.sockets)]
             elif isinstance(step, Run):
-                phase_cycles[index] = window(f"run{index}")
-                got = np.concatenate([unpack(result[f"r{index}_{k}_{out}"], shape,
-                                             self.config.lanes) for k in range(self.sockets)],
-                                     axis=1)
-                want = swiglu_output(self.experts[step.expert], self._x(step.request),
-                                     self.config.lanes, self.config.pmu_depth)
-                differing = int(np.count_nonzero(got != want))
-                if differing:
-                    mismatches.append(Mismatch(index, f"run of request {step.request}",
-                                               differing, want.size))
+                phases = self.run_phases[index]
+                got = self.tp.collect(result, phases, prefix=f"r{index}_")
+                names = [n for ns in phases.values() for n in ns]
+                phase_cycles[index] = int(result[f"{names[-1]}_window"][1]
+                                          - result[f"{names[0]}_window"][0])
+                want = self.tp.golden(self.inputs(self.experts[step.expert], step.request))
+                for k in range(self.sockets):
+                    checks = {"out": (got.outputs[k], want["res"][k]["out"])}
+                    checks |= {name: (value, want["attn"][k][name])
+                               for name, value in got.kv[k].items()}
+                    for name, (g, w) in checks.items():
+                        differing = int(np.count_nonzero(g != w))
+                        if differing or g.shape != w.shape:
+                            mismatches.append(Mismatch(
+                                index, f"run of request {step.request}, socket {k}: {name}",
+                                differing, w.size))
         return ShardedRun(plan, phase_cycles, engine_cycles, mismatches)
 
 
@@ -196,7 +244,7 @@ def run_sharded_session(system: SystemConfig, experts_dir, *, shape, requests: i
     """Load the checkpoints in ``experts_dir``, plan a session of ``requests`` requests
     (routes from the golden router) and simulate it sharded across ``system``'s sockets.
     ``shape`` (a :class:`~testbench.compiler.transformer.DecoderShape`) is what the
-    checkpoints must hold."""
+    checkpoints must hold; its ``tokens`` is every request's K/V cache length."""
     from pathlib import Path
 
     from .experts import ROUTER_FILE, load_experts, load_router
@@ -209,7 +257,9 @@ def run_sharded_session(system: SystemConfig, experts_dir, *, shape, requests: i
                     lanes=config.lanes, pmu_depth=config.pmu_depth)
     trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
                        tokens=(1, max_tokens))
-    sharded = ShardedCoE(system, router, {e.name: e for e in experts}, trace, slots=slots)
+    sharded = ShardedCoE(system, router, {e.name: e for e in experts}, trace, slots=slots,
+                         shape=shape)
     plan = sharded.plan(router.route_trace(trace), policy, make_scheduler(scheduler, window))
-    result = sharded.build(plan).run(run_name=run_name, seed=seed, waves=waves, log=log)
+    result = sharded.build(plan).run(run_name=run_name, seed=seed, waves=waves,
+                                     timeout_cycles=400_000, log=log)
     return sharded.collect(plan, result)

@@ -59,6 +59,12 @@ written), ``attention``, the first AllReduce's (``ar1_`` + :func:`enqueue_allred
 names), ``ffn``, the second's (``ar2_``), ``residual``. Each graph's kernels are
 host-launched one by one; every socket's graph outputs are read back under
 ``s<k>_<graph>_<output>`` (``<graph>`` one of :data:`GRAPHS`).
+
+The steps of :meth:`TPDecoder.session` are public for sessions that run the layer more
+than once or on weights already in device memory (testbench/coe/sharded.py):
+:meth:`~TPDecoder.allocate_regions`, :meth:`~TPDecoder.stage` (``weights``: resident
+weight buffers) and :meth:`~TPDecoder.enqueue_layer` (``prefix`` before every phase and
+output name). On one socket the AllReduces are left out (each partial is the sum).
 """
 
 from dataclasses import dataclass
@@ -77,7 +83,7 @@ from testbench.compiler import (
     stage_buffers,
 )
 from testbench.compiler.library import rmsnorm
-from testbench.compiler.transformer import DecoderShape, decode_attention, rope
+from testbench.compiler.transformer import DecoderShape, attention_head
 
 from .allreduce import allreduce_golden, enqueue_allreduce
 from .session import SystemSession
@@ -104,7 +110,7 @@ def attention_shard_graph(shape: DecoderShape, heads: list[int]) -> Graph:
     head, then ``partial`` (fp32 ``[1, d_model]``)."""
     if not heads:
         raise ValueError("an attention shard needs at least one head")
-    d, dh, t = shape.d_model, shape.head_dim, shape.tokens
+    d, dh = shape.d_model, shape.head_dim
     g = Graph()
 
     def weight(name, dims, dtype=BF16):
@@ -114,19 +120,9 @@ def attention_shard_graph(shape: DecoderShape, heads: list[int]) -> Graph:
     xn = g.to_bf16(rmsnorm(g, x, weight("attn_norm", (1, d), "fp32"), "attn.norm"), "attn.xn")
     cos, sin = g.input("cos", (1, dh)), g.input("sin", (1, dh))
     terms = []
-    for h in heads:
-        for proj in ("wq", "wk"):
-            weight(f"{proj}{h}", (d, dh))
-            weight(f"{proj}{h}_rot", (d, dh))
-        q = rope(g, xn, f"wq{h}", cos, sin, f"h{h}.q")
-        k_new = g.to_bf16(rope(g, xn, f"wk{h}", cos, sin, f"h{h}.k"), f"k{h}_new")
-        v_new = g.to_bf16(g.gemm(xn, weight(f"wv{h}", (d, dh)), f"h{h}.v"), f"v{h}_new")
-        att = decode_attention(g, q, k_new, v_new, g.input(f"k_cache{h}", (dh, t), BF16),
-                               g.input(f"v_cache{h}", (t, dh), BF16), f"h{h}.att")
-        # one head: its output projection is the partial itself
-        terms.append(g.gemm(g.to_bf16(att, f"h{h}.att_b"), weight(f"wo{h}", (dh, d)),
-                            "partial" if len(heads) == 1 else f"h{h}.o"))
-        g.output(k_new, v_new)
+    for h in heads:  # one head: its output projection is the partial itself
+        terms.append(attention_head(g, xn, h, cos, sin, shape,
+                                    "partial" if len(heads) == 1 else f"h{h}.o"))
     acc = terms[0]
     for i, term in enumerate(terms[1:], 1):
         acc = g.add(acc, term, "partial" if i == len(terms) - 1 else f"attn.o{i}")
@@ -222,37 +218,70 @@ class TPDecoder:
 
     def session(self, inputs: dict) -> SystemSession:
         """A session running the whole layer on the single-socket layer's ``inputs``."""
-        n = self.system.sockets
         session = SystemSession(self.system)
+        regions, views = self.allocate_regions(session)
+        addresses = self.stage(views, regions, inputs)
+        session.barrier("stage")
+        self.phases = self.enqueue_layer(session, views, addresses, regions)
+        return session
+
+    def allocate_regions(self, session: SystemSession) -> tuple[dict, list[SocketSession]]:
+        """Reserve every socket's two AllReduce regions in ``session``; return
+        ``({"o": [address per socket], "down": [...]}, per-socket views placing the
+        attention ``partial`` and the feed-forward ``down`` in them)."""
+        n = self.system.sockets
         regions = {name: [session.allocate(s, words * 4, f"ar_{name}") for s in range(n)]
                    for name, words in self.region_words.items()}
         views = [SocketSession(session, s, placed={
             "attn.partial": (regions["o"][s], self.region_words["o"] * 4),
             "ffn.down": (regions["down"][s], self.region_words["down"] * 4)}) for s in range(n)]
+        return regions, views
+
+    def stage(self, views: list, regions: dict, inputs: dict,
+              weights: list | None = None) -> list[dict]:
+        """Write or allocate every socket's buffers of every graph; return per socket
+        ``{graph: {buffer: address}}``. ``weights``: per socket ``{graph: {buffer:
+        address}}`` of weight buffers already in device memory (not written; ``inputs``
+        still needs every input, as :meth:`socket_inputs` slices them)."""
         resident = {"attn": {}, "ffn": {"o": "o"}, "res": {"o": "o", "down": "down"}}
         addresses = []
         for s, view in enumerate(views):
             local = self.socket_inputs(s, inputs)
             addresses.append({
                 graph: stage_buffers(compiled, view, local, what=f"{graph}.", resident={
-                    buf: regions[region][s] for buf, region in resident[graph].items()})
+                    **{buf: regions[region][s] for buf, region in resident[graph].items()},
+                    **(weights[s].get(graph, {}) if weights else {})})
                 for graph, compiled in self.compiled[s].items()})
-        session.barrier("stage")
-        self._run_graph(session, views, addresses, "attn", "attention")
-        self.phases["allreduce1"] = enqueue_allreduce(
-            session, regions["o"], self.region_words["o"] // n // self.lanes, "ar1_")
-        self._run_graph(session, views, addresses, "ffn", "ffn")
-        self.phases["allreduce2"] = enqueue_allreduce(
-            session, regions["down"], self.region_words["down"] // n // self.lanes, "ar2_")
-        self._run_graph(session, views, addresses, "res", "residual")
-        return session
+        return addresses
 
-    def _run_graph(self, session, views, addresses, graph, phase):
+    def enqueue_layer(self, session: SystemSession, views: list, addresses: list,
+                      regions: dict, prefix: str = "") -> dict:
+        """Queue the layer's phases (attention, AllReduce, feed-forward, AllReduce,
+        residual) on ``session``, every phase and output name prefixed with ``prefix``;
+        return ``{phase: [names of its windows]}`` for :meth:`collect`. With one socket
+        the AllReduces are left out (the partials are the sums)."""
+        n, phases = self.system.sockets, {}
+        phases["attention"] = self._run_graph(session, views, addresses, "attn", "attention",
+                                              prefix)
+        if n > 1:
+            phases["allreduce1"] = enqueue_allreduce(
+                session, regions["o"], self.region_words["o"] // n // self.lanes,
+                f"{prefix}ar1_")
+        phases["ffn"] = self._run_graph(session, views, addresses, "ffn", "ffn", prefix)
+        if n > 1:
+            phases["allreduce2"] = enqueue_allreduce(
+                session, regions["down"], self.region_words["down"] // n // self.lanes,
+                f"{prefix}ar2_")
+        phases["residual"] = self._run_graph(session, views, addresses, "res", "residual",
+                                             prefix)
+        return phases
+
+    def _run_graph(self, session, views, addresses, graph, phase, prefix=""):
         for s, view in enumerate(views):
             enqueue_run(self.compiled[s][graph], view, addresses[s][graph],
-                        tag=f"s{s}_{graph}_")
-        session.barrier(phase)
-        self.phases[phase] = [phase]
+                        tag=f"{prefix}s{s}_{graph}_")
+        session.barrier(prefix + phase)
+        return [prefix + phase]
 
     def golden(self, inputs: dict) -> dict:
         """Per socket, every graph's outputs in the documented order:
@@ -267,6 +296,8 @@ class TPDecoder:
                              rdu.pmu_depth) for s in range(n)]
 
         def allreduce(values, region):
+            if n == 1:
+                return values[0]
             regions = [np.zeros(self.region_words[region], np.uint32) for _ in range(n)]
             for reg, value in zip(regions, values, strict=True):
                 reg[:d] = value.reshape(-1)
@@ -279,13 +310,16 @@ class TPDecoder:
         want["res"] = run("res", {"o": want["o"], "down": want["down"]})
         return want
 
-    def collect(self, result: dict) -> TPDecoderResult:
-        """The :class:`TPDecoderResult` of a run of :meth:`session`."""
-        reports = [{graph: collect_run(c, result, tag=f"s{s}_{graph}_")
+    def collect(self, result: dict, phases: dict | None = None,
+                prefix: str = "") -> TPDecoderResult:
+        """The :class:`TPDecoderResult` of a run of :meth:`session` (or of the layer
+        :meth:`enqueue_layer` queued with ``prefix``, returning ``phases``)."""
+        phases = self.phases if phases is None else phases
+        reports = [{graph: collect_run(c, result, tag=f"{prefix}s{s}_{graph}_")
                     for graph, c in compiled.items()}
                    for s, compiled in enumerate(self.compiled)]
         cycles = {}
-        for phase, names in self.phases.items():
+        for phase, names in phases.items():
             windows = [result[f"{name}_window"] for name in names]
             cycles[phase] = int(windows[-1][1] - windows[0][0])
         return TPDecoderResult(
