@@ -40,7 +40,7 @@ ROWS, PASSES = 8, 4
 OUTPUT_STALL = 2  # counter index: cycles a vector waited at the unit's output
 
 
-@pytest.mark.parametrize("host_stall", [0.0, 0.3])
+@pytest.mark.parametrize("host_stall", [pytest.param(0.0, marks=pytest.mark.regress), 0.3])
 def test_producer_waits_for_consumer_credits(host_stall, seed, run_name, waves):
     config = rdu_config("tile2x2")
     producer, consumer = credit_units(config)

@@ -36,7 +36,9 @@ SEEDS = [1, 2]
 
 
 #: both settings of the mesh's switch-to-switch link registers, as pytest ids
-LINK_REGISTERS = [pytest.param(True, id="regs"), pytest.param(False, id="noregs")]
+# Registered links are the default; the unregistered mesh runs with `make regress`.
+LINK_REGISTERS = [pytest.param(True, id="regs"),
+                  pytest.param(False, id="noregs", marks=pytest.mark.regress)]
 
 
 def mesh_design(rows, cols, data_width, flows=64, buffer_depth=2, seq_bits=8,

@@ -22,7 +22,7 @@ SEEDS = [1, 2]
 BEATS = 8  # per stream: 16 flits, the whole reorder window
 
 
-@pytest.mark.parametrize("host_stall", [0.0, 0.3])
+@pytest.mark.parametrize("host_stall", [pytest.param(0.0, marks=pytest.mark.regress), 0.3])
 def test_pmu_writes_two_interleaved_streams_in_seq_order(host_stall, seed, run_name, waves):
     config = rdu_config("small")
     rng = np.random.default_rng(seed)
