@@ -14,7 +14,7 @@ class AffineAddressGenerator(wiring.Component):
     handed out (at once when a bound is 0). ``advance`` with ``beats`` (>= 1) moves on
     that many level-0 steps; ``beats`` > 1 is only allowed when ``stride0 == 1`` and
     ``beats <= row_left`` (a dense burst within one level-0 row). ``addr`` is the
-    current beat's byte address, ``row_left`` = bound0 - i0.
+    current beat's byte address, ``row_left`` = bound0 - i0 (valid from ``load`` on).
     """
 
     def __init__(self, beat_bytes: int, addr_width: int = 32):
@@ -34,27 +34,31 @@ class AffineAddressGenerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         shift = self._shift
-        i0, i1, i2 = Signal(32), Signal(32), Signal(32)
+        # Down-counters of what is left at each level rather than indices compared
+        # against the bounds: the advance decision is then a compare of row_left with
+        # ``beats`` and two zero tests, not a 32-bit add and compare in a row (FPGA fmax).
+        rows_left, planes_left = Signal(32), Signal(32)  # after the current row / plane
         row_start, plane_start = Signal(len(self.addr)), Signal(len(self.addr))
         b0, b1, b2 = self.bounds
         step1, step2 = (stride << shift for stride in self.strides[1:])
-        m.d.comb += self.row_left.eq(b0 - i0)
 
         with m.If(self.load):
-            m.d.sync += [i0.eq(0), i1.eq(0), i2.eq(0), self.addr.eq(self.base),
-                         row_start.eq(self.base), plane_start.eq(self.base),
+            m.d.sync += [self.row_left.eq(b0), rows_left.eq(b1 - 1), planes_left.eq(b2 - 1),
+                         self.addr.eq(self.base), row_start.eq(self.base),
+                         plane_start.eq(self.base),
                          self.done.eq((b0 == 0) | (b1 == 0) | (b2 == 0))]
         with m.Elif(self.advance & ~self.done):
-            next_i0 = i0 + self.beats
-            with m.If(next_i0 < b0):
+            with m.If(self.row_left > self.beats):
                 # beats > 1 only with stride0 == 1, so the step is beats or stride0
                 step = Mux(self.beats == 1, self.strides[0], self.beats) << shift
-                m.d.sync += [i0.eq(next_i0), self.addr.eq(self.addr + step)]
-            with m.Elif(i1 + 1 < b1):
-                m.d.sync += [i0.eq(0), i1.eq(i1 + 1), row_start.eq(row_start + step1),
-                             self.addr.eq(row_start + step1)]
-            with m.Elif(i2 + 1 < b2):
-                m.d.sync += [i0.eq(0), i1.eq(0), i2.eq(i2 + 1),
+                m.d.sync += [self.row_left.eq(self.row_left - self.beats),
+                             self.addr.eq(self.addr + step)]
+            with m.Elif(rows_left != 0):
+                m.d.sync += [self.row_left.eq(b0), rows_left.eq(rows_left - 1),
+                             row_start.eq(row_start + step1), self.addr.eq(row_start + step1)]
+            with m.Elif(planes_left != 0):
+                m.d.sync += [self.row_left.eq(b0), rows_left.eq(b1 - 1),
+                             planes_left.eq(planes_left - 1),
                              plane_start.eq(plane_start + step2),
                              row_start.eq(plane_start + step2),
                              self.addr.eq(plane_start + step2)]

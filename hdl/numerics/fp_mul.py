@@ -67,25 +67,25 @@ class FPMultiplier(wiring.Component):
         pw = 2 * fmt.precision
         lz = leading_zeros(m, s2.product, name="mul_lz")
         exp = s2.exp_sum - fmt.bias + 1 - lz  # signed: in [2 - 126 - pw, 383]
-        s3 = p.stage(norm=(s2.product << lz)[0:pw], exp=exp,
+        # Below exponent 1 the significand will shift right (a subnormal result); the
+        # shift and the exponent field are settled here, off the rounding stage's path.
+        xw = max(pw, 26)
+        under = exp < 1
+        s3 = p.stage(norm=(s2.product << lz)[0:pw],
+                     shift=Mux(under, Mux(exp < 1 - xw, xw, 1 - exp), 0)[0:7],
+                     exp_field=Mux(under, 0, exp[0:8]), overflow=~under & (exp >= 0xFF),
                      sign=s2.sign, nan=s2.nan, inf=s2.inf, zero=s2.zero)
 
-        # Below exponent 1 the significand shifts right (subnormal result),
-        # shifted-out bits folding into sticky; then round to nearest even.
-        xw = max(pw, 26)
+        # Shifted-out bits fold into sticky; then round to nearest even.
         ext = Cat(Const(0, xw - pw), s3.norm)
-        exp_s = s3.exp
-        under = exp_s < 1
-        shift = Mux(under, Mux(exp_s < 1 - xw, xw, 1 - exp_s), 0)[0:7]
-        shifted = shift_right_sticky(ext, shift)
+        shifted = shift_right_sticky(ext, s3.shift)
         sig = shifted[xw - 24:xw]
         guard = shifted[xw - 25]
         rest = shifted[0:xw - 25].any()
         round_up = guard & (rest | sig[0])
-        exp_field = Mux(under, 0, exp_s[0:8])
-        magnitude = (Cat(sig[0:23], exp_field) + round_up)[0:31]
+        magnitude = (Cat(sig[0:23], s3.exp_field) + round_up)[0:31]
         inf_bits = Cat(Const(0, 23), Const(0xFF, 8), s3.sign)
-        result = Mux(~under & (exp_s >= 0xFF), inf_bits, Cat(magnitude, s3.sign))
+        result = Mux(s3.overflow, inf_bits, Cat(magnitude, s3.sign))
         result = Mux(s3.zero, s3.sign << 31, result)
         result = Mux(s3.inf, inf_bits, result)
         result = Mux(s3.nan, CANONICAL_NAN_FP32, result)

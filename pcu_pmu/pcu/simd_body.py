@@ -17,7 +17,9 @@ class SIMDBody(wiring.Component):
     """``lanes x stages`` pipeline, ``stages * STAGE_LATENCY`` advances deep.
 
     ``config`` is the decoded configuration image; it must hold still while
-    beats are inside (``busy``).
+    beats are inside (``busy``). Each stage runs a registered copy of its op and
+    operand selects, so they follow ``config`` a cycle late (the PCU's CHECK state
+    covers that cycle before the first beat).
     """
 
     def __init__(self, lanes: int, stages: int, shared=None):
@@ -53,10 +55,13 @@ class SIMDBody(wiring.Component):
                 self._shared.instantiate(m, f"stage{s}", f"pcu_simd_stage_l{self._lanes}", stage,
                                          functools.partial(SIMDStage, self._lanes, self._shared))
             fields = [getattr(cfg, f"st{s}_{name}") for name in ("op", "a", "b", "c")]
-            op, sel_a, sel_b, sel_c = stage_controls(cfg.reduce, s in tree, *fields)
+            # Registered: the reduction tree's override of a stage's controls was on a
+            # critical FPGA path from the configuration image into the stage.
+            controls = stage_controls(cfg.reduce, s in tree, *fields)
+            m.d.sync += [port.eq(control) for port, control
+                         in zip((stage.op, stage.sel_a, stage.sel_b, stage.sel_c), controls)]
             m.d.comb += [
-                stage.advance.eq(self.advance), stage.op.eq(op), stage.sel_a.eq(sel_a),
-                stage.sel_b.eq(sel_b), stage.sel_c.eq(sel_c),
+                stage.advance.eq(self.advance),
                 stage.imm.eq(getattr(cfg, f"st{s}_imm")),
                 stage.i_valid.eq(valid), stage.i_meta.eq(meta), stage.i_data.eq(vec),
             ]

@@ -14,35 +14,15 @@ memory="tiers" the DRAM timing checkers too (COPY_STATUS bit 1, checked at the e
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
 
 from hdl.rdu.config import RDUConfig
 from testbench.bfm.clock_reset import start_clock_and_reset
+from testbench.bfm.rdu_monitors import count_counter_events, watch_credit_error
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
 from testbench.runtime.host_link import paced_write
 from testbench.runtime.host_registers import COMMANDS_DONE, COPY_STATUS, copy_status_fields
 from testbench.runtime.image import ImageError, ProgramImage
 from testbench.runtime.runtime import DeviceError, Runtime
-
-
-async def _credit_checker(dut, flag: list):
-    while True:
-        await RisingEdge(dut.clk)
-        if dut.credit_error.value:
-            flag.append(True)
-            return
-
-
-async def _count_events(dut, counts: np.ndarray):
-    """Count every cycle each performance counter should count, from ``counter_events``."""
-    width = counts.size
-    while True:
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        events = int(dut.counter_events.value)
-        for bit in range(width):
-            if events >> bit & 1:
-                counts.flat[bit] += 1
 
 
 @cocotb.test()
@@ -54,9 +34,9 @@ async def run_session(dut):
                       stall=args.get("host_stall", 0.0), seed=cocotb.RANDOM_SEED)
     await runtime.start()
     credit_fault = []
-    cocotb.start_soon(_credit_checker(dut, credit_fault))
+    cocotb.start_soon(watch_credit_error(dut, credit_fault))
     observed = np.zeros((len(config.units()), 3), dtype=np.int64)
-    cocotb.start_soon(_count_events(dut, observed))
+    cocotb.start_soon(count_counter_events(dut, observed))
 
     def image(key):
         return None if key is None else ProgramImage.from_bytes(arrays[key].tobytes())

@@ -39,13 +39,12 @@ from cocotb.utils import get_sim_time
 from hdl.agcu.commands import Command
 from hdl.rdu.config import RDUConfig
 from testbench.bfm.clock_reset import CLOCK_PERIOD_NS, start_clock_and_reset
+from testbench.bfm.rdu_monitors import count_counter_events, watch_credit_error
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
 from testbench.runtime import host_registers as reg
 from testbench.runtime.image import ProgramImage
 from testbench.runtime.runtime import Runtime
 from testbench.runtime.transport import AxiTransport
-
-from .rdu_session import _count_events, _credit_checker
 
 
 async def _busy_window(dut, count_calls: bool = False) -> tuple[int, float, int]:
@@ -95,8 +94,8 @@ async def runtime_schedule(dut):
                       stall=args["host_stall"], seed=cocotb.RANDOM_SEED)
     await runtime.start()
     credit_fault = []
-    cocotb.start_soon(_credit_checker(dut, credit_fault))
-    cocotb.start_soon(_count_events(dut, np.zeros((len(config.units()), 3), np.int64)))
+    cocotb.start_soon(watch_credit_error(dut, credit_fault))
+    cocotb.start_soon(count_counter_events(dut, np.zeros((len(config.units()), 3), np.int64)))
     for address, key in args["writes"]:
         await runtime.write(address, arrays[key])
     window = cocotb.start_soon(_busy_window(dut))
