@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/rdu demo
 
+# --dist loadfile: a file's tests share Verilator builds, so one worker runs them all;
+# spread test by test, the other worker would wait on the build lock.
 test: $(STAMP)
-	$(BIN)/pytest -n $(JOBS) -m "not regress" tests
+	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not regress" tests
 
 regress: $(STAMP)
-	$(BIN)/pytest -n $(JOBS) tests
+	$(BIN)/pytest -n $(JOBS) --dist loadfile tests
 
 bench: $(STAMP)
 	$(BIN)/rdu bench

@@ -34,6 +34,7 @@ def test_simspeed_paths_agree_bit_exact(seed, run_name):
     assert rows["cocotb_quiet"]["python_calls"] > 0
 
 
+@pytest.mark.regress  # two RDU runs for a property of the benchmark path (`make bench`)
 def test_quiet_path_python_calls_do_not_grow_with_cycles(run_name):
     """Python off the per-cycle path: the calls in the window are a fixed tail (the
     doorbell's last handshakes, the edge callbacks), the same for a kernel 8x longer."""
@@ -77,6 +78,7 @@ def test_run_bench_prints_every_path(monkeypatch):
     assert text.count(" ok") == len(PATHS) and "agree" in text and "window: 297" in text
 
 
+@pytest.mark.regress  # Amaranth's simulator on the whole RDU top; only `rdu bench simspeed` uses it
 def test_amaranth_axi_host_round_trip(seed):
     """The Amaranth AXI host on the RDU top: an odd-length write across a 4 KiB boundary
     (partial last beat strobed: the bytes after it keep their value), read back whole;

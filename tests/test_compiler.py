@@ -117,8 +117,8 @@ def test_fused_pcu_pipelines_on_two_pcus(run_name, waves):
     reduction PCU; against the same graph unfused on the small RDU."""
     seed = 1
     rng = np.random.default_rng(seed)
-    g = kernel_graph("swiglu", m=5, k=9, n=6)
-    u, v = g.input("u", (3, 7)), g.input("v", (2, 12))
+    g = kernel_graph("swiglu", m=3, k=6, n=5)
+    u, v = g.input("u", (2, 7)), g.input("v", (2, 8))
     g.output(g.gelu(g.exp(u), "gelu_exp"), g.row_sum(g.exp(v), "sum_exp"))
     inputs = random_inputs(g, rng)
     fused_compiled = compile_graph(g, rdu_config("tile2x2"), "fused")

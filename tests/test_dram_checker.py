@@ -199,7 +199,8 @@ def test_checker_rules(name, waves, run_name):
              seed=1, waves=waves, args={"bound": bound})
 
 
-@pytest.mark.parametrize("name", ["hbm2", "ddr4_3200"])
+# The gated DDR4 checker is one more build; it runs with `make regress`.
+@pytest.mark.parametrize("name", ["hbm2", pytest.param("ddr4_3200", marks=pytest.mark.regress)])
 def test_checker_rules_gated_clock(name, waves, run_name):
     design = Design(f"dram_checker_gated_{name}", "memory_ctrl.timing_checker:make_checker",
                     {"preset_name": name, "clock_enable": [4, 9]})
