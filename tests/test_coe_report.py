@@ -7,8 +7,10 @@ from contextlib import redirect_stdout
 import numpy as np
 import pytest
 
+from hdl.rdu.config import rdu_config
 from testbench.cli.main import main
 from testbench.coe.experts import ROUTER_FILE, load_experts, load_router, make_experts
+from testbench.coe.machine import expert_image_bytes
 from testbench.coe.plan import LoadProgram, Route, Run, Switch, plan_session
 from testbench.coe.report import (
     PHASES,
@@ -112,6 +114,12 @@ def test_cli_make_experts_and_plan(tmp_path, capsys):
     assert data["plan"]["requests"] == 24 and data["plan"]["scheduler"] == "batch(W=8)"
     assert len(data["plan"]["step_list"]) == data["plan"]["steps"]
     assert len(data["comparison"]) == 8
+    # slots hold weight images as `rdu coe run` copies them (rotated weights included)
+    experts = load_experts(tmp_path, SHAPE)
+    image = expert_image_bytes(rdu_config("coe"), SHAPE)
+    assert data["plan"]["slot_bytes"] == image > experts[0].nbytes
+    switches = sum(step["kind"] == "Switch" for step in data["plan"]["step_list"])
+    assert data["plan"]["bytes"]["ddr_to_hbm"] == switches * image > 0
     status, _ = _rdu("coe", "plan", "--experts", str(tmp_path), "--d", "16", "--heads", "1",
                      "--head-dim", "4", "--f", "32")
     assert status == 2 and "tensor 'w1' has shape [16, 8], expected [16, 32]" in (

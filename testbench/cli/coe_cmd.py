@@ -159,6 +159,10 @@ def _make_experts(args) -> int:
 
 
 def _plan(args) -> int:
+    from hdl.rdu.config import rdu_config
+
+    from ..coe.machine import expert_image_bytes
+
     if args.requests < 1 or args.slots < 1 or args.max_tokens < 1:
         raise CommandError("--requests, --slots and --max-tokens must be positive")
     shape = decoder_shape(args)
@@ -169,12 +173,15 @@ def _plan(args) -> int:
                        tokens=(1, args.max_tokens))
     progress(args, f"routing {len(trace)} requests over {len(experts)} experts")
     routes = router.route_trace(trace)
+    # Experts as `rdu coe run` holds them: weight images on the CoE RDU, not checkpoints.
+    image_bytes = expert_image_bytes(rdu_config("coe"), shape)
     plan = plan_session(experts, router, trace, args.policy,
                         make_scheduler(args.scheduler, args.window), args.slots, routes=routes,
-                        cache_tokens=shape.tokens)
+                        cache_tokens=shape.tokens, image_bytes=image_bytes)
     rows = compare_policies(experts, router, trace, args.slots, routes=routes,
                             schedulers=(make_scheduler("fcfs"),
-                                        make_scheduler("batch", args.window)))
+                                        make_scheduler("batch", args.window)),
+                            image_bytes=image_bytes)
     data = {"plan": plan.to_json() if args.steps else plan.summary(), "comparison": rows}
     summary = plan.summary()
     lines = [f"{key:<17} {value}" for key, value in summary.items() if key != "bytes"]

@@ -42,7 +42,8 @@ from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
 from .router import Router
 
 __all__ = ["SWITCH_SOURCES", "WeightImage", "CoEPrograms", "CoEMachine", "Mismatch",
-           "weight_image_layout", "weight_image", "per_request_buffers"]
+           "weight_image_layout", "weight_image", "per_request_buffers",
+           "expert_image_bytes"]
 
 #: where a Switch takes the expert from: DDR (copy engine) or host memory (host link)
 SWITCH_SOURCES = ("ddr", "host")
@@ -74,6 +75,14 @@ def weight_image(compiled: CompiledGraph, layout: WeightImage, weights: dict) ->
         contents = buffer_contents(compiled, name, weights).reshape(-1)
         words[offset // 4:offset // 4 + contents.size] = contents
     return words
+
+
+def expert_image_bytes(config: RDUConfig, shape: DecoderShape) -> int:
+    """Bytes of one expert's weight image (what a switch copies and a slot holds) for
+    experts of ``shape`` on ``config``: the compiled decoder's weight buffers, rotated
+    weights included, each padded to the copy burst."""
+    return weight_image_layout(compile_graph(decoder_graph(shape), config, "unfused"),
+                               config).nbytes
 
 
 class CoEPrograms:

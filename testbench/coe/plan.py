@@ -141,16 +141,20 @@ class Plan:
 def plan_session(experts, router, trace, policy="lru", scheduler=None, slots: int = 4, *,
                  slot_bytes: int | None = None, ddr_bytes: int | None = None,
                  hbm_base: int = 0, ddr_base: int = 0, routes: dict | None = None,
-                 reload_programs: bool = False, cache_tokens: int = 4) -> Plan:
+                 reload_programs: bool = False, cache_tokens: int = 4,
+                 image_bytes: int | None = None) -> Plan:
     """Plan a session of ``trace`` over ``experts`` (:class:`~.experts.Expert` list) with
     ``router`` (:class:`~.router.Router`), a policy (name or instance), a scheduler
     (default FCFS) and ``slots`` HBM slots of ``slot_bytes`` (default: the largest
     expert). ``ddr_bytes`` defaults to exactly what the experts need. ``routes``
     (``{request id: RouteDecision}``) reuses routing done before; ``cache_tokens``
-    (the requests' K/V cache length) only feeds the byte counts."""
+    (the requests' K/V cache length) only feeds the byte counts. ``image_bytes``: the
+    size of every expert as the device holds it (its weight image, see
+    :func:`~.machine.expert_image_bytes`) instead of its stored checkpoint."""
     if routes is None:
         routes = router.route_trace(trace)
-    return plan_routed({e.name: e.nbytes for e in experts}, routes, trace, policy, scheduler,
+    sizes = {e.name: e.nbytes if image_bytes is None else image_bytes for e in experts}
+    return plan_routed(sizes, routes, trace, policy, scheduler,
                        slots, slot_bytes=slot_bytes, ddr_bytes=ddr_bytes, hbm_base=hbm_base,
                        ddr_base=ddr_base, reload_programs=reload_programs,
                        router_bytes=router.checkpoint.nbytes,
