@@ -171,6 +171,10 @@ def test_bridge_client_rejects_unaligned_and_out_of_window_access():
      "tail_ops must be TailOp values or names"),
     (["fpga", "build", "--board", "ulx3s-85f", "--design", "rdu_fpga", "--baud", "0"],
      "baud rate must be positive"),
+    (["fpga", "build", "--board", "ulx3s-85f", "--design", "rdu_fpga", "--clock-mhz", "52.5"],
+     "no ECP5 PLL setting makes 52.5 MHz from 25.0 MHz"),
+    (["fpga", "build", "--board", "ulx3s-85f", "--clock-mhz", "50"],
+     "--clock-mhz is for --design rdu_fpga"),
 ])
 def test_rdu_fpga_cli_bad_input_is_a_clear_error(argv, needle):
     proc = subprocess.run([sys.executable, "-m", "testbench.cli.main", *argv],

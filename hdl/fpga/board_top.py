@@ -50,9 +50,13 @@ class BoardTop(Elaboratable):
         self._baud = baud
         self._depth = depth
 
+    def clock_hz(self, platform) -> float:
+        """The core's clock: the board's default clock."""
+        return platform.default_clk_frequency
+
     def elaborate(self, platform):
         m = Module()
-        divisor = uart_divisor(platform.default_clk_frequency, self._baud)
+        divisor = uart_divisor(self.clock_hz(platform), self._baud)
         m.submodules.core = core = BridgedUnit(self._make_unit(), divisor, self._depth)
         uart = platform.request("uart", 0)
         m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]

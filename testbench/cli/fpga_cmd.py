@@ -49,6 +49,10 @@ def register(sub):
     b.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter of the design")
     b.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    b.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
+                   help=f"{BRIDGED_RDU} only: clock the core at MHZ from an ECP5 PLL "
+                        "(default: the board's oscillator, 25 MHz on the ULX3S); "
+                        "place and route must meet it")
     b.add_argument("-o", "--output", type=Path, help="copy the bitstream here")
     for action in (s, b):
         # SUPPRESS: given after the action or before it (`rdu fpga --json synth`), both work.
@@ -115,13 +119,23 @@ def _build(args):
 
     design = _design(args)
     make_top = None
+    if args.clock_mhz is not None and args.design != BRIDGED_RDU:
+        raise CommandError(f"--clock-mhz is for --design {BRIDGED_RDU}")
     if args.design == BRIDGED_RDU:
+        from hdl.fpga.board_top import board_platform
+        from hdl.fpga.ecp5_pll import pll_settings
         from hdl.fpga.rdu_board_top import RDUBoardTop
 
+        if args.clock_mhz is not None:
+            try:
+                pll_settings(board_platform(args.board).default_clk_frequency / 1e6,
+                             args.clock_mhz)
+            except ValueError as error:
+                raise CommandError(str(error)) from None
         config = design.elaborate().config
 
         def make_top(baud):
-            return RDUBoardTop(config, baud)
+            return RDUBoardTop(config, baud, clock_mhz=args.clock_mhz)
     result = build_board(args.board, design, baud=args.baud, make_top=make_top,
                          log=lambda message: progress(args, message))
     if args.output:

