@@ -7,6 +7,11 @@ Two caches live under ``sim_build/``:
   a design whose Python has not changed.
 * ``<toplevel>-<hash>/``: a Verilator build, keyed by the Verilog text, the
   build flags and the tool versions.
+* ``verilator_runtime/<hash>/``: Verilator's own runtime objects (``verilated*.o``
+  with their ``.d`` dependency lists), keyed by the build flags and the tool
+  versions. They do not depend on the design, and compiling them took most of a
+  small design's build; a new build starts with copies, which make is told not to
+  remake (``--old-file``).
 
 Each entry is made under an exclusive file lock and marked complete last, so
 pytest-xdist workers (or two shells) that need one design build it once and
@@ -148,14 +153,52 @@ def verilog_for(design: Design, root: Path | None = None) -> tuple[Path, bool]:
         return path, True
 
 
-def _verilator_runner():
-    """cocotb's Verilator runner, with top-level-only VPI visibility (see VERILATOR_FLAGS)."""
+RUNTIME_OBJECTS = "verilated*.o"
+
+
+def _runtime_dir(root: Path, flags: list) -> Path:
+    key = hashlib.sha256(json.dumps({"flags": flags, "tools": tool_versions()},
+                                    sort_keys=True).encode()).hexdigest()[:16]
+    return root / "verilator_runtime" / key
+
+
+def _seed_runtime(runtime: Path, build_dir: Path) -> list[str]:
+    """Copy the cached runtime objects into a fresh build directory; their names, for
+    make's ``--old-file`` (their rule depends on the makefile Verilator generates)."""
+    if not (runtime / ".complete").exists():
+        return []
+    names = []
+    for obj in sorted(runtime.glob(RUNTIME_OBJECTS)):
+        shutil.copy(obj, build_dir / obj.name)
+        names.append(obj.name)
+    return names
+
+
+def _keep_runtime(runtime: Path, build_dir: Path) -> None:
+    """After a good build: keep its runtime objects if none are cached yet."""
+    if (runtime / ".complete").exists():
+        return
+    objects = list(build_dir.glob(RUNTIME_OBJECTS))
+    if not objects:
+        return
+    shutil.rmtree(runtime, ignore_errors=True)
+    runtime.mkdir(parents=True)
+    for obj in objects:
+        shutil.copy(obj, runtime / obj.name)
+    (runtime / ".complete").write_text("")
+
+
+def _verilator_runner(old_files=()):
+    """cocotb's Verilator runner, with top-level-only VPI visibility (see VERILATOR_FLAGS);
+    make does not remake ``old_files`` (runtime objects copied in)."""
     from cocotb_tools.runner import Verilator
 
     class TopLevelVisibleVerilator(Verilator):
         def _build_command(self):
             commands = super()._build_command()
             commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+            assert commands[1][0] == "make", commands[1]
+            commands[1] += [f"--old-file={name}" for name in old_files]
             return commands
 
     return TopLevelVisibleVerilator()
@@ -191,8 +234,10 @@ def build_model(design: Design, waves: bool = False, log=log_to_stderr,
         shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir(parents=True)
         os.environ.update(tool_env())
-        runner = _verilator_runner()
         log_file = build_dir / "build.log"
+        runtime = _runtime_dir(root, flags)
+        with _locked(root, "verilator_runtime"):
+            runner = _verilator_runner(_seed_runtime(runtime, build_dir))
         try:
             runner.build(
                 sources=[verilog_path], hdl_toplevel=design.toplevel, build_dir=build_dir,
@@ -202,5 +247,7 @@ def build_model(design: Design, waves: bool = False, log=log_to_stderr,
             tail = log_file.read_text(errors="replace")[-4000:] if log_file.exists() else ""
             raise BuildError(f"Verilator build of {design.toplevel} failed ({error}); "
                              f"log {log_file}:\n{tail}") from None
+        with _locked(root, "verilator_runtime"):
+            _keep_runtime(runtime, build_dir)
         marker.write_text(json.dumps({"design": design.toplevel, "params": design.params}))
     return BuiltModel(design, verilog_path, build_dir, waves, True, time.monotonic() - start)
