@@ -293,7 +293,9 @@ def memory_system_design(**params):
     """The memory-system ``Design`` (both tiers and the copy engines)."""
     from testbench.sim.build_cache import Design
 
-    return Design("memory_system", "memory_ctrl.system:make_memory_system", params)
+    # -O0: at -O2 its C++ took 185 s to compile; the traffic tests simulate for less.
+    return Design("memory_system", "memory_ctrl.system:make_memory_system", params,
+                  build_flags=("-CFLAGS", "-O0"))
 
 
 def _descriptor(src: int, dst: int, length: int, to_ddr: bool) -> int:

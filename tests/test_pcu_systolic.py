@@ -157,15 +157,8 @@ STALLS = {  # (a, b, c) stall probabilities
 }
 
 
-# The square 4x4 array (the RDU presets' size, and a build of 85 s) runs here only without
-# stalls; every stall pattern on it runs with `make regress`. The 3x2 array takes them all.
-SHAPE_STALLS = [pytest.param(rows, cols, stalls, id=f"{rows}x{cols}-{stalls}",
-                             marks=pytest.mark.regress if (rows, cols) == (4, 4)
-                             and stalls != "no_stalls" else ())
-                for rows, cols in SHAPES for stalls in STALLS]
-
-
-@pytest.mark.parametrize("rows,cols,stalls", SHAPE_STALLS)
+@pytest.mark.parametrize("stalls", list(STALLS))
+@pytest.mark.parametrize("rows,cols", SHAPES, ids=[f"{r}x{c}" for r, c in SHAPES])
 def test_systolic_tiles_bit_exact(rows, cols, stalls, seed, waves, run_name):
     rng = np.random.default_rng([seed, rows, cols, list(STALLS).index(stalls)])
     tiles = _random_tiles(rng, rows, cols, count=20)
