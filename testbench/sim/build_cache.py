@@ -1,17 +1,16 @@
 """The one build path: Amaranth component -> Verilog -> Verilator model, cached.
 
-Two caches live under ``sim_build/``:
+Three caches live under ``sim_build/``:
 
 * ``verilog/``: generated Verilog, keyed by the design's factory, parameters,
   the source of every RTL package and the tool versions. Yosys is skipped for
   a design whose Python has not changed.
 * ``<toplevel>-<hash>/``: a Verilator build, keyed by the Verilog text, the
   build flags and the tool versions.
-* ``verilator_runtime/<hash>/``: Verilator's own runtime objects (``verilated*.o``
-  with their ``.d`` dependency lists), keyed by the build flags and the tool
-  versions. They do not depend on the design, and compiling them took most of a
-  small design's build; a new build starts with copies, which make is told not to
-  remake (``--old-file``).
+* ``verilator_runtime/<hash>/``: Verilator's own runtime objects (``verilated*.o``),
+  keyed by the build flags and the tool versions. They do not depend on the design,
+  and compiling them took most of a small design's build; a new build starts with
+  copies, which make is told not to remake (``--old-file``).
 
 Each entry is made under an exclusive file lock and marked complete last, so
 pytest-xdist workers (or two shells) that need one design build it once and
