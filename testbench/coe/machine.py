@@ -42,8 +42,8 @@ from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
 from .router import Router
 
 __all__ = ["SWITCH_SOURCES", "WeightImage", "CoEPrograms", "CoEMachine", "Mismatch",
-           "weight_image_layout", "weight_image", "per_request_buffers",
-           "expert_image_bytes"]
+           "image_layout", "pack_image", "weight_image_layout", "weight_image",
+           "per_request_buffers", "expert_image_bytes"]
 
 #: where a Switch takes the expert from: DDR (copy engine) or host memory (host link)
 SWITCH_SOURCES = ("ddr", "host")
@@ -57,24 +57,37 @@ class WeightImage:
     nbytes: int
 
 
+def image_layout(sizes, beat: int, burst: int) -> WeightImage:
+    """An image of the buffers ``sizes`` (``(key, bytes)`` pairs, in image order): each
+    beat-aligned, the whole padded to copy-engine bursts of ``burst`` bytes."""
+    offsets, cursor = {}, 0
+    for key, nbytes in sizes:
+        offsets[key] = cursor
+        cursor += -(-nbytes // beat) * beat
+    return WeightImage(offsets, -(-cursor // burst) * burst)
+
+
+def pack_image(layout: WeightImage, contents_of) -> np.ndarray:
+    """The image (uint32 words, ``layout.nbytes`` bytes) with ``contents_of(key)`` (words)
+    at every offset of ``layout``."""
+    words = np.zeros(layout.nbytes // 4, np.uint32)
+    for key, offset in layout.offsets.items():
+        contents = contents_of(key).reshape(-1)
+        words[offset // 4:offset // 4 + contents.size] = contents
+    return words
+
+
 def weight_image_layout(compiled: CompiledGraph, config: RDUConfig) -> WeightImage:
     """Where each weight buffer of ``compiled`` sits in one image: in name order, each
     beat-aligned, the whole padded to copy-engine bursts."""
-    lanes, beat = config.lanes, config.vector_bits // 8
-    offsets, cursor = {}, 0
-    for name in sorted(compiled.weight_buffers):
-        offsets[name] = cursor
-        cursor += -(-compiled.infos[name].words(lanes) * 4 // beat) * beat
-    return WeightImage(offsets, -(-cursor // config.copy_burst_bytes) * config.copy_burst_bytes)
+    return image_layout([(name, compiled.infos[name].words(config.lanes) * 4)
+                         for name in sorted(compiled.weight_buffers)],
+                        config.vector_bits // 8, config.copy_burst_bytes)
 
 
 def weight_image(compiled: CompiledGraph, layout: WeightImage, weights: dict) -> np.ndarray:
     """The image (uint32 words, ``layout.nbytes`` bytes) of ``weights`` (graph inputs)."""
-    words = np.zeros(layout.nbytes // 4, np.uint32)
-    for name, offset in layout.offsets.items():
-        contents = buffer_contents(compiled, name, weights).reshape(-1)
-        words[offset // 4:offset // 4 + contents.size] = contents
-    return words
+    return pack_image(layout, lambda name: buffer_contents(compiled, name, weights))
 
 
 def expert_image_bytes(config: RDUConfig, shape: DecoderShape) -> int:

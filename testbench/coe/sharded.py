@@ -39,7 +39,7 @@ from testbench.system.tp_decoder import TPDecoder
 
 from .decode_step import decode_io_bytes, request_inputs
 from .experts import Expert, decoder_weights
-from .machine import Mismatch, WeightImage, per_request_buffers
+from .machine import Mismatch, WeightImage, image_layout, pack_image, per_request_buffers
 from .plan import Plan, Run, Switch, plan_routed
 from .router import Router
 
@@ -56,12 +56,10 @@ def shard_image_layout(compiled: dict, lanes: int, beat: int, burst: int) -> Wei
     compiled TPDecoder graphs ``compiled`` (``{graph: CompiledGraph}``): every weight
     buffer of :data:`IMAGE_GRAPHS` but the AllReduce regions, beat-aligned, in order;
     the size padded to whole ``burst`` bytes."""
-    offsets, cursor = {}, 0
-    for graph in IMAGE_GRAPHS:
-        for name in sorted(compiled[graph].weight_buffers - _REGION_BUFFERS):
-            offsets[(graph, name)] = cursor
-            cursor += -(-compiled[graph].infos[name].words(lanes) * 4 // beat) * beat
-    return WeightImage(offsets, -(-cursor // burst) * burst)
+    return image_layout([((graph, name), compiled[graph].infos[name].words(lanes) * 4)
+                         for graph in IMAGE_GRAPHS
+                         for name in sorted(compiled[graph].weight_buffers - _REGION_BUFFERS)],
+                        beat, burst)
 
 
 @dataclass
@@ -153,13 +151,9 @@ class ShardedCoE:
 
     def shard_image(self, expert: Expert, socket: int) -> np.ndarray:
         """Socket ``socket``'s shard image of ``expert`` (uint32 words, ``image_bytes``)."""
-        weights = self.shard(expert, socket)
-        words = np.zeros(self.image_bytes // 4, np.uint32)
-        for (graph, name), offset in self.images[socket].offsets.items():
-            contents = buffer_contents(self.tp.compiled[socket][graph], name,
-                                       weights).reshape(-1)
-            words[offset // 4:offset // 4 + contents.size] = contents
-        return words
+        weights, compiled = self.shard(expert, socket), self.tp.compiled[socket]
+        return pack_image(self.images[socket], lambda key: buffer_contents(
+            compiled[key[0]], key[1], weights))
 
     def plan(self, routes: dict, policy="lru", scheduler=None) -> Plan:
         """The session plan over shard images (the same on every socket)."""
