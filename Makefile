@@ -21,6 +21,7 @@ demo: $(STAMP)
 # --dist loadfile: a file's tests share Verilator builds, so one worker runs them all;
 # spread test by test, the other worker would wait on the build lock.
 test: $(STAMP)
+	$(BIN)/ruff check hdl pcu_pmu memory_ctrl testbench tests
 	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not regress" tests
 
 regress: $(STAMP)

@@ -127,3 +127,39 @@ def test_rdu_run_command_reports_and_rejects(capsys):
     assert "unknown kernel 'nope'" in capsys.readouterr().err
     assert main(["run", "gemm", "--preset", "huge"]) == 2
     assert "unknown RDU preset 'huge'" in capsys.readouterr().err
+
+
+def test_schedule_larger_than_the_command_region_runs_in_parts(seed, run_name, waves):
+    """Every hand-built kernel, twice, as one hardware-orchestrated schedule on an RDU whose
+    command region (the top quarter of 4 KiB) holds far less than the whole schedule: the
+    runtime runs it as several SCHEDULE commands, evicting resident programs between them."""
+    from testbench.runtime.memory_map import command_region, schedule_entry_bytes
+
+    config = rdu_config("small", memory_bytes=4096)
+    session = Session(config)
+    rng = np.random.default_rng(seed)
+    kernels = [prepare(name, session, rng) for name in sorted(KERNELS) * 2]
+    entries = [(kernel.image, kernel.arguments) for kernel in kernels]
+    beat = config.vector_bits // 8
+    needed = sum(schedule_entry_bytes(beat, len(image.words), len(arguments))
+                 for image, arguments in entries)
+    _, region = command_region(config.memory_bytes)
+    assert needed > 2 * region, f"the schedule ({needed} B) must overflow the region ({region} B)"
+    session.schedule(entries, "hw")
+    for i, kernel in enumerate(kernels):
+        session.read(f"out{i}", kernel.out, kernel.expected.size)
+    result = session.run(run_name=run_name, seed=seed, waves=waves)
+    for i, kernel in enumerate(kernels):
+        assert_words_equal(result[f"out{i}"], kernel.expected, f"{kernel.name} (entry {i})")
+
+
+def test_schedule_entry_larger_than_the_command_region_is_refused_before_simulation():
+    from testbench.runtime.memory_map import OutOfDeviceMemory
+
+    config = rdu_config("small", memory_bytes=4096)
+    session = Session(config)
+    kernel = prepare("vector_add", session, np.random.default_rng(1))
+    with pytest.raises(OutOfDeviceMemory, match=r"schedule entry 1 needs \d+ bytes of the "
+                       r"command region .* holds 1024 bytes"):
+        session.schedule([(kernel.image, kernel.arguments), (None, [0] * 300)], "hw")
+    assert session.steps[-1]["op"] != "schedule", "a refused schedule left no step behind"

@@ -59,7 +59,8 @@ class SIMDBody(wiring.Component):
             # critical FPGA path from the configuration image into the stage.
             controls = stage_controls(cfg.reduce, s in tree, *fields)
             m.d.sync += [port.eq(control) for port, control
-                         in zip((stage.op, stage.sel_a, stage.sel_b, stage.sel_c), controls)]
+                         in zip((stage.op, stage.sel_a, stage.sel_b, stage.sel_c), controls,
+                                strict=True)]
             m.d.comb += [
                 stage.advance.eq(self.advance),
                 stage.imm.eq(getattr(cfg, f"st{s}_imm")),

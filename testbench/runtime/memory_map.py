@@ -9,7 +9,7 @@ below :func:`tensor_region`'s end, and with memory="tiers" also in the DDR tier
 from hdl.rdu.config import DDR_BASE, RDUConfig
 
 __all__ = ["DeviceMemory", "OutOfDeviceMemory", "tensor_region", "command_region",
-           "ddr_region", "tier_of", "check_copy"]
+           "ddr_region", "tier_of", "check_copy", "schedule_entry_bytes", "check_schedule_fits"]
 
 
 def tensor_region(memory_bytes: int) -> tuple[int, int]:
@@ -21,6 +21,32 @@ def command_region(memory_bytes: int) -> tuple[int, int]:
     """(base, size) of the part the runtime uses for programs and arguments."""
     base = memory_bytes * 3 // 4
     return base, memory_bytes - base
+
+
+def schedule_entry_bytes(beat_bytes: int, program_words: int, argument_words: int) -> int:
+    """Command-region bytes one schedule entry needs on its own: its program (0 words
+    when the entry keeps the program already loaded), its argument block and its
+    4-word line of the schedule table, each rounded up to whole beats."""
+    def beats(words: int) -> int:
+        return -(-4 * words // beat_bytes) * beat_bytes
+    return (beats(program_words) if program_words else 0) + beats(argument_words) + beats(4)
+
+
+def check_schedule_fits(config: RDUConfig, entries) -> None:
+    """OutOfDeviceMemory, before any simulation, if one entry of a hardware-orchestrated
+    schedule (``(program_words, argument_words)`` pairs) cannot fit in the command region
+    even when it is empty. A schedule larger than the region as a whole still runs: the
+    runtime splits it into schedules that fit."""
+    _, size = command_region(config.memory_bytes)
+    beat = config.vector_bits // 8
+    for index, (program_words, argument_words) in enumerate(entries):
+        need = schedule_entry_bytes(beat, program_words, argument_words)
+        if need > size:
+            raise OutOfDeviceMemory(
+                f"schedule entry {index} needs {need} bytes of the command region "
+                f"(program {4 * program_words} B, arguments {4 * argument_words} B, table "
+                f"16 B); the region (top quarter of the {config.memory_bytes}-byte device "
+                f"memory) holds {size} bytes")
 
 
 def ddr_region(config: RDUConfig) -> tuple[int, int]:
@@ -90,6 +116,10 @@ class DeviceMemory:
                                     f"of this device-memory region are free")
         self._next = end
         return start
+
+    def free(self) -> int:
+        """Bytes still free at the top of the region."""
+        return self.base + self.size - self._next
 
     def mark(self) -> int:
         """The allocation point now, to :meth:`release` back to."""

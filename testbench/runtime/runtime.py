@@ -26,7 +26,7 @@ from hdl.rdu.config import RDUConfig
 
 from . import host_registers as reg
 from .image import ImageError, ProgramImage
-from .memory_map import DeviceMemory, check_copy, command_region
+from .memory_map import DeviceMemory, OutOfDeviceMemory, check_copy, command_region
 from .transport import AxiTransport
 
 __all__ = ["Runtime", "RuntimeTimeout", "DeviceError", "Launch"]
@@ -180,14 +180,42 @@ class Runtime:
         return image
 
     async def _program_address(self, image: ProgramImage) -> int:
+        """Where ``image`` is resident in the command region, writing it there first if
+        it is not (the caller has made sure it fits)."""
         if image not in self._program_region:
             self._program_region[image] = await self.write_words(image.words)
         return self._program_region[image]
+
+    def _bytes(self, words: int) -> int:
+        return -(-4 * words // self.beat_bytes) * self.beat_bytes
+
+    def _evict_programs(self) -> None:
+        """Forget every resident program (called only between commands, when no argument
+        block or schedule table is live)."""
+        self.commands.reset()
+        self._program_region.clear()
+
+    def _fitting_prefix(self, kernels) -> int:
+        """How many leading ``kernels`` one SCHEDULE can hold in the free command region:
+        programs not yet resident, argument blocks and the table."""
+        free, new, used = self.commands.free(), set(), self._bytes(0)
+        for count, (image, arguments) in enumerate(kernels):
+            used += self._bytes(len(arguments)) + self._bytes(4 * (count + 1)) \
+                - self._bytes(4 * count)
+            if image is not None and image not in self._program_region and image not in new:
+                new.add(image)
+                used += self._bytes(len(image.words))
+            if used > free:
+                return count
+        return len(kernels)
 
     async def load_program(self, image) -> Launch:
         """Check ``image`` and configure the tile with it (Program Load)."""
         image = self._image(image)
         image.check_for(self.config)
+        if image not in self._program_region and \
+                self.commands.free() < self._bytes(len(image.words)):
+            self._evict_programs()
         address = await self._program_address(image)
         return await self._run([(Command.PROGRAM_LOAD, address, len(image.words))],
                                "program load")
@@ -195,6 +223,8 @@ class Runtime:
     async def launch(self, arguments) -> Launch:
         """Argument Load + Kernel Execute of one kernel, software-orchestrated."""
         words = list(arguments)
+        if self.commands.free() < self._bytes(len(words)):
+            self._evict_programs()  # the tile keeps its configuration
         mark = self.commands.mark()  # the argument block is dead once the kernel is done
         address = await self.write_words(words)
         launch = await self._run([(Command.ARGUMENT_LOAD, address, len(words)),
@@ -203,25 +233,49 @@ class Runtime:
         return launch
 
     async def run_schedule(self, kernels) -> Launch:
-        """Run ``[(image or None, arguments), ...]`` hardware-orchestrated (one SCHEDULE).
+        """Run ``[(image or None, arguments), ...]`` hardware-orchestrated.
 
-        ``None`` keeps the program loaded by the previous entry.
+        ``None`` keeps the program loaded by the previous entry. Programs stay resident
+        in the command region and are reused by address. A schedule larger than the free
+        region runs as several SCHEDULE commands back to back, each as long as fits
+        (evicting resident programs when not even one entry fits); the tile keeps its
+        configuration between them, so ``None`` still means the previous entry's program.
+        The launch's host cycles cover them all, its kernel cycles are the last kernel's.
+        OutOfDeviceMemory if one entry alone is larger than the whole region.
         """
-        programs = []
-        for image, _ in kernels:  # programs stay in device memory (reused by address)
-            if image is None:
-                programs.append((0, 0))
-            else:
+        entries = []
+        for image, arguments in kernels:
+            if image is not None:
                 image = self._image(image)
                 image.check_for(self.config)
-                programs.append((await self._program_address(image), len(image.words)))
+            entries.append((image, [int(word) for word in arguments]))
+        start, launch = self.cycle, None
+        while entries:
+            count = self._fitting_prefix(entries)
+            if count == 0:
+                self._evict_programs()
+                count = self._fitting_prefix(entries)
+            if count == 0:
+                image, arguments = entries[0]
+                raise OutOfDeviceMemory(
+                    f"a schedule entry needs {self._bytes(len(image.words)) if image else 0} "
+                    f"bytes of program and {self._bytes(len(arguments))} of arguments; the "
+                    f"command region holds {self.commands.size} bytes")
+            launch = await self._run_schedule_once(entries[:count])
+            entries = entries[count:]
+        return Launch(self.cycle - start, launch.kernel_cycles if launch else 0)
+
+    async def _run_schedule_once(self, entries) -> Launch:
+        """One SCHEDULE command over ``entries``, which :meth:`_fitting_prefix` said fit."""
+        programs = [(0, 0) if image is None else
+                    (await self._program_address(image), len(image.words))
+                    for image, _ in entries]
         mark = self.commands.mark()  # argument blocks and the table: dead once it is done
         table = []
-        for (program_address, program_words), (_, arguments) in zip(programs, kernels,
-                                                                    strict=True):
-            words = list(arguments)
+        for (program_address, program_words), (_, words) in zip(programs, entries,
+                                                                strict=True):
             table += [program_address, program_words, await self.write_words(words), len(words)]
         address = await self.write_words(table)
-        launch = await self._run([(Command.SCHEDULE, address, len(kernels))], "schedule")
+        launch = await self._run([(Command.SCHEDULE, address, len(entries))], "schedule")
         self.commands.release(mark)
         return launch

@@ -17,7 +17,13 @@ from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 
 from .image import ProgramImage
-from .memory_map import DeviceMemory, check_copy, ddr_region, tensor_region
+from .memory_map import (
+    DeviceMemory,
+    check_copy,
+    check_schedule_fits,
+    ddr_region,
+    tensor_region,
+)
 
 __all__ = ["Session", "rdu_design"]
 
@@ -118,7 +124,12 @@ class Session:
                            "args": self._array("a", np.asarray(arguments, np.uint32))})
 
     def schedule(self, kernels, name: str) -> None:
-        """``[(image or None, arguments), ...]`` run hardware-orchestrated."""
+        """``[(image or None, arguments), ...]`` run hardware-orchestrated (split into
+        several SCHEDULE commands if the command region cannot hold it at once);
+        OutOfDeviceMemory here if one entry alone is larger than the region."""
+        check_schedule_fits(self.config, [
+            (0 if image is None else len(image.words), len(arguments))
+            for image, arguments in kernels])
         entries = []
         for image, arguments in kernels:
             key = None if image is None else self._array("i", np.frombuffer(
