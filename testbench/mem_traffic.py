@@ -295,7 +295,7 @@ def memory_system_design(**params):
 
     # -O0: at -O2 its C++ took 185 s to compile; the traffic tests simulate for less.
     return Design("memory_system", "memory_ctrl.system:make_memory_system", params,
-                  build_flags=("-CFLAGS", "-O0"))
+                  profile="quick")
 
 
 def _descriptor(src: int, dst: int, length: int, to_ddr: bool) -> int:

@@ -58,8 +58,7 @@ CORNERS = [
 
 
 # The 16 x 6 unit is ~400 arithmetic units; compiled at -O2 its C++ takes many minutes,
-# at -O0 a fraction of that, and the simulations here are short.
-BUILD_FLAGS = ("-CFLAGS", "-O0")
+# at -O0 a fraction of that, and the simulations here are short: the "quick" profile.
 
 
 def pcu_design(params: PCUParams) -> Design:
@@ -69,7 +68,7 @@ def pcu_design(params: PCUParams) -> Design:
     if params.systolic:
         args["systolic"] = True
     name = f"pcu_{params.lanes}x{params.stages}" + ("_sys" if params.systolic else "")
-    return Design(name, "pcu_pmu.pcu.pcu:make_pcu", args, build_flags=BUILD_FLAGS)
+    return Design(name, "pcu_pmu.pcu.pcu:make_pcu", args, profile="quick")
 
 
 # -- random stimulus -------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_gemm_schedule_lays_out_commands_after_tensors():
 
 def test_run_bench_prints_every_path(monkeypatch):
     row = {"busy_cycles": 100, "kernel_cycles": 40, "wall_seconds": 0.5,
-           "cycles_per_second": 200.0, "speed_vs_cocotb": 1.0, "rest_seconds": 1.0,
+           "cycles_per_second": 200.0, "speed_vs_bare": 1.0, "rest_seconds": 1.0,
            "bit_exact": True, "python_calls": 297}
     fake = {"shape": [4, 8, 4], "launches": 2, "quiet_vs_amaranth": 3.0,
             "cycles_agree": True, "bit_exact": True,

@@ -27,8 +27,11 @@ def test_unchanged_design_is_not_rebuilt(tmp_path):
 
 
 def _compiled_objects(model) -> set[str]:
+    """Objects the build's make compiled (its compiler lines, through ccache or not)."""
     log = (model.build_dir / "build.log").read_text()
-    return {line.split(" -c -o ")[1].split()[0] for line in log.splitlines()
+    lines = [line.split(maxsplit=1)[1] if line.split()[0].endswith("ccache") else line
+             for line in log.splitlines() if line.strip()]
+    return {line.split(" -c -o ")[1].split()[0] for line in lines
             if line.startswith("c++") and " -c -o " in line}
 
 
@@ -48,3 +51,38 @@ def test_parameters_and_waves_are_part_of_the_key(tmp_path):
     assert (second.build_dir / "cache_probe").exists()
     assert runtime <= _compiled_objects(traced)
 
+
+
+def test_profiles_set_make_variables_and_ccache(tmp_path, monkeypatch):
+    """A design's build profile reaches make as OPT_* variables (never -CFLAGS), split
+    output builds (the PCH variable set), and ccache serves a second build of the same
+    design in another build directory."""
+    from dataclasses import replace
+
+    monkeypatch.setenv("RDU_CCACHE_DIR", str(tmp_path / "ccache"))
+    fast = replace(DESIGN, profile="fast")
+    first = build_model(fast, root=tmp_path / "a", log=lambda _: None)
+    compiles = [line for line in (first.build_dir / "build.log").read_text().splitlines()
+                if " -c " in line and "Vtop" in line]
+    assert compiles and all(line.split()[0].endswith("ccache") for line in compiles)
+    fast_lines = [line for line in compiles if "Slow" not in line]
+    assert fast_lines and all(line.split()[2] == "-Os" for line in fast_lines), fast_lines
+    assert not any("-O2" in line for line in compiles), "an -O flag came from -CFLAGS"
+    assert (first.build_dir / "cache_probe").exists()
+    second = build_model(fast, root=tmp_path / "b", log=lambda _: None)
+    assert second.rebuilt
+    import subprocess
+
+    from testbench.sim.build_profile import ccache_path
+    stats = subprocess.run([ccache_path(), "--print-stats"], capture_output=True, text=True,
+                           env={"CCACHE_DIR": str(tmp_path / "ccache")}, check=True).stdout
+    counts = dict(line.split("\t")[:2] for line in stats.splitlines() if "\t" in line)
+    hits = int(counts.get("direct_cache_hit", 0)) + int(counts.get("preprocessed_cache_hit", 0))
+    assert hits > 0, f"the second build of the same design hit nothing in ccache: {counts}"
+
+
+def test_unknown_profile_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown build profile 'turbo'"):
+        Design("x", DESIGN.factory, profile="turbo")

@@ -34,6 +34,7 @@ from testbench.compiler.library import (
     random_inputs,
 )
 from testbench.compiler.transformer import DecoderShape, derived_inputs
+from testbench.runtime.host_program import Write
 from testbench.runtime.session import Session
 
 SEEDS = [1, 2]
@@ -215,8 +216,8 @@ def test_resident_weights_serve_two_requests_in_one_session(seed, run_name, wave
         x = {"x": random_inputs(graph, rng)["x"]}
         writes = len(session.steps)
         addresses = stage_buffers(compiled, session, x, resident, what=f"r{index}.")
-        staged = [step for step in session.steps[writes:] if step["op"] == "write"]
-        assert len(staged) == 1 and staged[0]["addr"] == addresses["x.A"], staged
+        staged = [step for step in session.steps[writes:] if isinstance(step, Write)]
+        assert len(staged) == 1 and staged[0].address == addresses["x.A"], staged
         assert all(addresses[name] == resident[name] for name in resident)
         enqueue_run(compiled, session, addresses, orchestration=orchestration,
                     tag=f"r{index}.")

@@ -29,6 +29,7 @@ from testbench.fpga.rdu_client import MAGIC, RDUBridgeClient
 from testbench.fpga.rdu_host import BoardHost, play_steps
 from testbench.fpga.uart_wire import UartWire
 from testbench.programs.catalog import prepare
+from testbench.runtime.host_program import step_to_json
 from testbench.runtime.runtime import Runtime
 from testbench.runtime.session import Session
 from testbench.runtime.transport import BridgeTransport
@@ -43,7 +44,7 @@ DIVISOR = 4
 def bridged_rdu_design(config: RDUConfig) -> Design:
     return Design("rdu_fpga_bridged", "hdl.fpga.bridged_rdu:make_bridged_rdu",
                   {"preset": "small", "divisor": DIVISOR, **config.to_json()},
-                  build_flags=("-CFLAGS", "-O0"))
+                  profile="quick")
 
 
 # ---------------------------------------------------------------- cocotb side
@@ -115,7 +116,8 @@ def test_fpga_rdu_runs_kernels_over_uart(seed, run_name, waves):
     inputs["scratch"] = rng.integers(0, 1 << 32, 6, dtype=np.uint32)
     result = simulate(bridged_rdu_design(config), "test_fpga_rdu", run_name=run_name,
                       seed=seed, waves=waves, testcase="board_host_runs_kernels",
-                      args={"config": config.to_json(), "steps": session.steps, "seed": seed,
+                      args={"config": config.to_json(), "seed": seed,
+                            "steps": [step_to_json(step) for step in session.steps],
                             "divisor": DIVISOR, "timeout_cycles": 400_000,
                             "runtime_out": by_runtime.out,
                             "runtime_count": int(by_runtime.expected.size)},

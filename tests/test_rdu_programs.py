@@ -13,6 +13,7 @@ import pytest
 from hdl.rdu.config import rdu_config
 from testbench.bfm.words import assert_words_equal
 from testbench.programs.catalog import KERNELS, prepare, vector_add
+from testbench.runtime.host_program import Schedule
 from testbench.runtime.session import Session
 
 SEEDS = [1]
@@ -82,7 +83,7 @@ def test_performance_counters_agree_with_observed_cycles(seed, run_name, waves):
     session.launch(prepared.arguments, "gemm")
     session.counters("after")
     session.read("out", prepared.out, prepared.expected.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves)
+    result = session.run(run_name=run_name, seed=seed, waves=waves, observe_counters=True)
     assert_words_equal(result["out"], prepared.expected, "gemm")
     for name in ("before", "after"):
         assert np.array_equal(result[name], result[f"{name}_observed"]), (
@@ -162,4 +163,5 @@ def test_schedule_entry_larger_than_the_command_region_is_refused_before_simulat
     with pytest.raises(OutOfDeviceMemory, match=r"schedule entry 1 needs \d+ bytes of the "
                        r"command region .* holds 1024 bytes"):
         session.schedule([(kernel.image, kernel.arguments), (None, [0] * 300)], "hw")
-    assert session.steps[-1]["op"] != "schedule", "a refused schedule left no step behind"
+    assert not any(isinstance(step, Schedule) for step in session.steps), \
+        "a refused schedule left no step behind"

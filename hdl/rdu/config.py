@@ -163,6 +163,8 @@ PRESETS = {
     "small": RDUConfig(),
     # A 2 x 2 tile (2 PCUs, 2 PMUs) for integration programs across units.
     "tile2x2": RDUConfig(rows=2, cols=2),
+    # A 4 x 4 tile (8 PCUs, 8 PMUs): the simulation-speed benchmark's largest tile.
+    "tile4x4": RDUConfig(rows=4, cols=4),
     # Plasticine's unit sizes (16 lanes x 6 stages, 16 banks) on a 2 x 2 tile, for benchmarks.
     "plasticine": RDUConfig(rows=2, cols=2, lanes=16, stages=6, systolic=False, pmu_depth=1024,
                             pcu_fifo_depth=4, memory_bytes=1 << 20),

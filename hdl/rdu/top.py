@@ -8,6 +8,8 @@ Ports (flat, cocotbext-axi naming):
 * ``busy``, ``error``, ``config_error``, ``credit_error``: levels for testbenches;
   ``credit_error`` is the passive credit checker of both meshes and the tile's
   stage-credit checkers (sticky).
+* ``copy_busy`` (memory="tiers"): the copy engine is running (COPY_STATUS bit 0), so a
+  testbench can sleep until a copy ends instead of polling.
 * ``counter_events``: each performance counter's increment this cycle (unit ``i``'s
   busy, input-stall, output-stall at bits ``3i .. 3i+2``), so a testbench can
   count the same cycles the counters do.
@@ -59,6 +61,8 @@ class RDUTop(wiring.Component):
         members.update({"busy": Out(1), "error": Out(1), "config_error": Out(1),
                         "credit_error": Out(1),
                         "counter_events": Out(COUNTERS_PER_UNIT * len(config.units()))})
+        if config.memory == "tiers":
+            members["copy_busy"] = Out(1)
         super().__init__(members)
 
     @property
@@ -99,6 +103,7 @@ class RDUTop(wiring.Component):
                          host.copy_cycles.eq(memory.copy_cycles),
                          host.memory_error.eq(memory.timing_error)]
             memory_error = memory.timing_error
+            m.d.comb += self.copy_busy.eq(memory.copy_busy)
         else:
             memory = AXI4SRAM(cfg.memory_bytes, cfg.vector_bits, ports=2,
                               addr_width=ADDR_WIDTH, id_width=MEM_ID_WIDTH)

@@ -1,19 +1,11 @@
-"""Passive monitors every RDU-top testbench starts: the mesh credit checker and the
-performance-counter event count."""
+"""The performance-counter event count, the one per-cycle monitor an RDU testbench may
+start (the test that checks the counters turns it on; the mesh and stage credit
+checkers are sticky RTL levels, read after every host step)."""
 
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
-__all__ = ["watch_credit_error", "count_counter_events"]
-
-
-async def watch_credit_error(dut, flag: list):
-    """Append ``True`` to ``flag`` (and stop) the first cycle ``credit_error`` is high."""
-    while True:
-        await RisingEdge(dut.clk)
-        if dut.credit_error.value:
-            flag.append(True)
-            return
+__all__ = ["count_counter_events"]
 
 
 async def count_counter_events(dut, counts: np.ndarray):

@@ -1,36 +1,46 @@
-"""Simulation speed of one GEMM kernel, three ways, side by side from one run.
+"""Simulation speed of one GEMM schedule on several RDU presets, every path side by side.
 
 The GEMM (``GEMM_SHAPE``, bf16 inputs, fp32 out, random inputs of seed 1) is
-compiled for the default RDU (preset ``small``, what ``make test`` builds) and
-run hardware-orchestrated: one SCHEDULE command whose entries load each
-kernel's program and arguments and execute it, so ``busy`` is high from the
-doorbell to the end of the last kernel. That window is what is timed, in
-simulated cycles and wall-clock seconds, in each of:
+compiled for each preset of ``BENCH_PRESETS`` and run hardware-orchestrated: one
+SCHEDULE command whose entries load each kernel's program and arguments and
+execute it, so ``busy`` is high from the doorbell to the end of the last kernel.
+That window is what is timed, in simulated cycles and wall-clock seconds, in each of:
 
-* ``cocotb``: Verilator under cocotb as the project runs it: the Runtime's
-  cocotbext-axi masters, host cycle counter and register polling, and the
-  per-cycle monitors of ``rdu_session`` (testbench/cocotb_tests/simspeed_gemm.py,
-  ``runtime_schedule``).
-* ``cocotb_quiet``: the same Verilator build, Python off the per-cycle path: the
+* ``bare_cpp``: the Verilated RDU top (the "fast" build profile,
+  testbench/sim/build_profile.py) driven by a C++ ``main`` with no Python at all
+  (testbench/sim/bare_harness.cpp): the speed limit of this model, and the
+  reference of the ratios.
+* ``cocotb``: the same build under cocotb as the project runs a host program
+  (testbench/cocotb_tests/simspeed_gemm.py, ``runtime_schedule``): the Runtime's
+  cocotbext-axi masters, its sleep on ``busy``, the clock in the simulator.
+* ``cocotb_O0``: the same testbench on the one-file ``-O0`` build (the "quick"
+  profile) the RDU tops used before: what the optimised build gains.
+* ``cocotb_quiet`` (preset ``small`` only): Python off the per-cycle path: the
   host writes everything first, rings the doorbell, then awaits only ``busy``'s
-  two edges (``quiet_schedule``), with cocotb's C++ (GPI) clock; the upper bound of
-  cocotb on this build. ``cocotb_quiet_pyclock``: the same with the Python clock
-  coroutine cocotb 2 uses by default (the project's ``start_clock_and_reset``), to
-  show what the clock alone costs.
-* ``amaranth``: Amaranth's own simulator on the same ``RDUTop`` elaboration, driven
-  by testbench/bfm/amaranth_axi.py with the same memory contents and commands.
+  two edges (``quiet_schedule``), with cocotb's C++ (GPI) clock.
+  ``cocotb_quiet_pyclock``: the same with cocotb's Python clock coroutine, to show
+  what the clock alone costs.
+* ``amaranth`` (preset ``small`` only): Amaranth's own simulator on the same
+  ``RDUTop`` elaboration, driven by testbench/bfm/amaranth_axi.py with the same
+  memory contents and commands.
 
 Each path reads the result back and checks it bit for bit against the golden
 model; ``busy_cycles`` and ``kernel_cycles`` (the AGCU's count of its last kernel)
 must be equal in every path (same RTL, same memory contents, nothing else on the
 device memory during the window). Speeds are ``busy_cycles / wall_seconds``;
-ratios are against ``cocotb``. The rest of each path (Verilator build check and
-process start, or elaboration and Amaranth's simulator compile; preload and
-read-back) is reported apart as ``rest_seconds`` and is not in the speeds.
+ratios (``speed_vs_bare``) are against ``bare_cpp``. The rest of each path
+(Verilator build check and process start, or elaboration and Amaranth's simulator
+compile; preload and read-back) is reported apart as ``rest_seconds`` and is not in
+the speeds. With ``build_times``, each preset's fast build is also timed three
+ways in scratch directories: cold (empty ccache), ccache-warm (a new build
+directory, the objects in ccache) and cached (the build found complete).
 """
 
+import shutil
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -46,12 +56,15 @@ from testbench.runtime.memory_map import DeviceMemory, command_region
 from testbench.runtime.session import Session, rdu_design
 
 __all__ = ["GEMM_SHAPE", "GemmSchedule", "PathResult", "gemm_schedule", "run_amaranth",
-           "run_bench", "run_cocotb", "measure"]
+           "run_bare_path", "run_bench", "run_cocotb", "measure"]
 
-GEMM_SHAPE = (16, 16, 16)   # m, k, n
-PATHS = ("cocotb", "cocotb_quiet", "cocotb_quiet_pyclock", "amaranth")
-_TESTCASES = {"cocotb": "runtime_schedule", "cocotb_quiet": "quiet_schedule",
-              "cocotb_quiet_pyclock": "quiet_schedule"}
+GEMM_SHAPE = (32, 32, 32)   # m, k, n
+PATHS = ("bare_cpp", "cocotb", "cocotb_O0", "cocotb_quiet", "cocotb_quiet_pyclock", "amaranth")
+#: the paths every preset runs; preset "small" runs all of PATHS
+CORE_PATHS = ("bare_cpp", "cocotb", "cocotb_O0")
+BENCH_PRESETS = {"small": {}, "coe": {}, "tile2x2": {}, "tile4x4": {}}
+_TESTCASES = {"cocotb": "runtime_schedule", "cocotb_O0": "runtime_schedule",
+              "cocotb_quiet": "quiet_schedule", "cocotb_quiet_pyclock": "quiet_schedule"}
 _TEST_MODULE = "testbench.cocotb_tests.simspeed_gemm"
 _CLOCK_PERIOD_S = 10e-9
 
@@ -86,7 +99,7 @@ def gemm_schedule(config: RDUConfig, m: int, k: int, n: int, seed: int = 1) -> G
     golden = evaluate(graph, inputs, config.lanes, config.pmu_depth)["out"]
     session = Session(config)
     addresses = stage_buffers(compiled, session, inputs)
-    tensor_writes = [(step["addr"], session.arrays[step["array"]]) for step in session.steps]
+    tensor_writes = [(step.address, session.arrays[step.array]) for step in session.steps]
     kernels = [(kernel.image, kernel.arguments(addresses, compiled.beat_bytes))
                for kernel in compiled.kernels]
     base, size = command_region(config.memory_bytes)
@@ -151,7 +164,7 @@ def run_cocotb(schedule: GemmSchedule, path: str, *, run_name: str, seed: int = 
     channels pauses in a cycle (seeded by ``seed``)."""
     from testbench.sim.runner import simulate
 
-    if host_stall and path != "cocotb":
+    if host_stall and path not in ("cocotb", "cocotb_O0"):
         raise ValueError(f"host_stall applies to the Runtime path only, not {path!r}")
     arrays, args = {}, {"config": schedule.config.to_json(), "timeout_cycles": timeout_cycles,
                         "reads": [["out", *schedule.out]], "host_stall": host_stall}
@@ -162,7 +175,7 @@ def run_cocotb(schedule: GemmSchedule, path: str, *, run_name: str, seed: int = 
         return name
 
     writes = [[address, key(array)] for address, array in schedule.tensor_writes]
-    if path == "cocotb":
+    if _TESTCASES[path] == "runtime_schedule":
         args["writes"] = writes
         args["schedule"] = [[key(np.frombuffer(image.to_bytes(), np.uint8)),
                              key(np.asarray(arguments, np.uint32))]
@@ -174,14 +187,38 @@ def run_cocotb(schedule: GemmSchedule, path: str, *, run_name: str, seed: int = 
         args["preload"] = writes + [[address, key(words)]
                                     for address, words in schedule.command_writes]
         args["table"] = list(schedule.table)
+    design = rdu_design(schedule.config)
+    if path == "cocotb_O0":
+        design = replace(design, profile="quick")
     start = time.perf_counter()
-    result = simulate(rdu_design(schedule.config), _TEST_MODULE, run_name=run_name, seed=seed,
+    result = simulate(design, _TEST_MODULE, run_name=run_name, seed=seed,
                       args=args, inputs=arrays, testcase=_TESTCASES[path]).outputs
     seconds = float(result["wall_seconds"][0])
     row = _result(schedule, path, result["out"], result["busy_cycles"][0],
                   result["kernel_cycles"][0], seconds, time.perf_counter() - start - seconds)
     row.python_calls = int(result["python_calls"][0])
     return row
+
+
+def run_bare_path(schedule: GemmSchedule, *, timeout_cycles: int = 200_000) -> PathResult:
+    """The same run on the Verilated top under the bare C++ harness: the preload and
+    SCHEDULE command of ``run_amaranth``, the busy window timed in C++."""
+    from testbench.sim.bare_harness import run_bare
+
+    start = time.perf_counter()
+    table, entries = schedule.table
+    result = run_bare(rdu_design(schedule.config),
+                      schedule.tensor_writes + schedule.command_writes,
+                      [(reg.CMD_OP, int(Command.SCHEDULE)), (reg.CMD_ADDR, table),
+                       (reg.CMD_LENGTH, entries), (reg.DOORBELL, 1)],
+                      [schedule.out], timeout_cycles,
+                      query=(reg.STATUS, reg.KERNEL_CYCLES))
+    status = result.registers[reg.STATUS]
+    assert not status & (reg.STATUS_BUSY | reg.STATUS_ERROR), f"status {status:#x}"
+    seconds = result.wall_seconds
+    return _result(schedule, "bare_cpp", result.reads[0], result.busy_cycles,
+                   result.registers[reg.KERNEL_CYCLES], seconds,
+                   time.perf_counter() - start - seconds)
 
 
 def run_amaranth(schedule: GemmSchedule, *, timeout_cycles: int = 200_000) -> PathResult:
@@ -234,49 +271,126 @@ def run_amaranth(schedule: GemmSchedule, *, timeout_cycles: int = 200_000) -> Pa
                    seen["kernel_cycles"], seconds, time.perf_counter() - start - seconds)
 
 
-def measure(shape=GEMM_SHAPE, *, log=print, run_prefix: str = "bench_simspeed",
-            seed: int = 1, host_stall: float = 0.0) -> dict:
-    """Every path of ``PATHS`` on one GEMM (inputs and stalls from ``seed``; ``host_stall``
-    for the Runtime path): the rows, the ratios, whether cycles agree and results match."""
-    config = rdu_config("small")
+def measure(shape=GEMM_SHAPE, *, preset: str = "small", paths=None, log=print,
+            run_prefix: str = "bench_simspeed", seed: int = 1,
+            host_stall: float = 0.0) -> dict:
+    """``paths`` (default: all of ``PATHS`` on preset "small", ``CORE_PATHS`` elsewhere) on
+    one GEMM (inputs and stalls from ``seed``; ``host_stall`` for the Runtime paths): the
+    rows, the ratios, whether cycles agree and results match."""
+    config = rdu_config(preset, **BENCH_PRESETS.get(preset, {}))
+    paths = paths or (PATHS if preset == "small" else CORE_PATHS)
     schedule = gemm_schedule(config, *shape, seed=seed)
     rows = []
-    for path in PATHS:
-        log(f"simspeed: GEMM {'x'.join(map(str, shape))}, {path}")
-        if path == "amaranth":
+    for path in paths:
+        log(f"simspeed: {preset}, GEMM {'x'.join(map(str, shape))}, {path}")
+        if path == "bare_cpp":
+            rows.append(run_bare_path(schedule))
+        elif path == "amaranth":
             rows.append(run_amaranth(schedule))
         else:
-            rows.append(run_cocotb(schedule, path, run_name=f"{run_prefix}_{path}", seed=seed,
-                                   host_stall=host_stall if path == "cocotb" else 0.0))
+            stall = host_stall if _TESTCASES[path] == "runtime_schedule" else 0.0
+            rows.append(run_cocotb(schedule, path, run_name=f"{run_prefix}_{preset}_{path}",
+                                   seed=seed, host_stall=stall))
     base = rows[0].cycles_per_second
-    return {"shape": list(shape), "preset": "small", "launches": schedule.launches,
-            "paths": [dict(r.to_json(), speed_vs_cocotb=r.cycles_per_second / base)
+    speed = {r.path: r.cycles_per_second for r in rows}
+    data = {"shape": list(shape), "preset": preset, "launches": schedule.launches,
+            "paths": [dict(r.to_json(), speed_vs_bare=r.cycles_per_second / base)
                       for r in rows],
-            "quiet_vs_amaranth": rows[1].cycles_per_second / rows[-1].cycles_per_second,
             "cycles_agree": len({(r.busy_cycles, r.kernel_cycles) for r in rows}) == 1,
             "bit_exact": all(r.bit_exact for r in rows)}
+    if "cocotb_quiet" in speed and "amaranth" in speed:
+        data["quiet_vs_amaranth"] = speed["cocotb_quiet"] / speed["amaranth"]
+    if "cocotb" in speed and "cocotb_O0" in speed:
+        data["fast_vs_O0"] = speed["cocotb"] / speed["cocotb_O0"]
+    if "cocotb" in speed and "bare_cpp" in speed:
+        data["cocotb_vs_bare"] = speed["cocotb"] / speed["bare_cpp"]
+    return data
 
 
-_LABELS = {"cocotb": "cocotb + Runtime (as run)", "cocotb_quiet": "cocotb, Python off path",
+def build_seconds(preset: str, log=print) -> dict:
+    """Seconds to build ``preset``'s fast RDU top three ways, in scratch directories (the
+    Verilog copied from the project's cache): ``cold`` (empty ccache), ``ccache_warm`` (a
+    fresh build directory, the objects in ccache), ``cached`` (the build found complete)."""
+    import os
+
+    from testbench.sim.build_cache import build_model, verilog_for
+
+    design = rdu_design(rdu_config(preset, **BENCH_PRESETS.get(preset, {})))
+    verilog, _ = verilog_for(design)
+    saved = os.environ.get("RDU_CCACHE_DIR")
+    times = {}
+    with tempfile.TemporaryDirectory(prefix="rdu-bench-") as scratch:
+        os.environ["RDU_CCACHE_DIR"] = str(Path(scratch, "ccache"))
+        try:
+            for label, root in (("cold", "a"), ("ccache_warm", "b"), ("cached", "b")):
+                log(f"simspeed: {preset} build, {label}")
+                target = Path(scratch, root, "verilog")
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(verilog, target / verilog.name)
+                start = time.perf_counter()
+                built = build_model(design, root=Path(scratch, root), log=lambda _: None)
+                times[label] = time.perf_counter() - start
+                assert built.rebuilt == (label != "cached"), (label, built.rebuilt)
+        finally:
+            if saved is None:
+                os.environ.pop("RDU_CCACHE_DIR", None)
+            else:
+                os.environ["RDU_CCACHE_DIR"] = saved
+    return times
+
+
+_LABELS = {"bare_cpp": "bare C++ harness (no Python)", "cocotb": "cocotb + Runtime (as run)",
+           "cocotb_O0": "  same, -O0 one-file build",
+           "cocotb_quiet": "cocotb, Python off path",
            "cocotb_quiet_pyclock": "  same, Python clock", "amaranth": "Amaranth simulator"}
 
 
-def run_bench(log):
-    data = measure(log=log)
+def _preset_lines(data: dict) -> list[str]:
     m, k, n = data["shape"]
-    lines = [f"simspeed: GEMM {m}x{k}x{n} (bf16 in, fp32 out) on the small RDU, "
-             f"{data['launches']} kernels in one hardware-orchestrated schedule; "
-             f"window = busy high",
-             "  path                        cycles  kernel cyc  window s   cycles/s   x cocotb"
+    lines = [f"{data['preset']}: GEMM {m}x{k}x{n} (bf16 in, fp32 out), {data['launches']} "
+             f"kernel(s) in one hardware-orchestrated schedule; window = busy high",
+             "  path                          cycles  kernel cyc  window s   cycles/s     x bare"
              "   rest s  exact"]
     for row in data["paths"]:
-        lines.append(f"  {_LABELS[row['path']]:26} {row['busy_cycles']:7} "
+        lines.append(f"  {_LABELS[row['path']]:28} {row['busy_cycles']:7} "
                      f"{row['kernel_cycles']:11} {row['wall_seconds']:9.3f} "
-                     f"{row['cycles_per_second']:10.0f} {row['speed_vs_cocotb']:10.2f} "
+                     f"{row['cycles_per_second']:10.0f} {row['speed_vs_bare']:10.3g} "
                      f"{row['rest_seconds']:8.1f}  {'ok' if row['bit_exact'] else 'FAIL'}")
-    quiet = next(row for row in data["paths"] if row["path"] == "cocotb_quiet")
-    lines.append(f"  cocotb quiet vs Amaranth: {data['quiet_vs_amaranth']:.1f}x; cycle counts "
-                 f"{'agree' if data['cycles_agree'] else 'DIFFER'} across the paths; "
-                 f"Python calls in the quiet window: {quiet['python_calls']} (a fixed tail of "
-                 f"the doorbell write, not per cycle)")
-    return data, "\n".join(lines)
+    notes = [f"cycle counts {'agree' if data['cycles_agree'] else 'DIFFER'} across the paths"]
+    if "fast_vs_O0" in data:
+        notes.append(f"fast build {data['fast_vs_O0']:.1f}x the -O0 build under cocotb")
+    if "quiet_vs_amaranth" in data:
+        notes.append(f"cocotb quiet {data['quiet_vs_amaranth']:.1f}x Amaranth")
+    quiet = [row for row in data["paths"] if row["path"] == "cocotb_quiet"]
+    if quiet:
+        notes.append(f"Python calls in the quiet window: {quiet[0]['python_calls']}")
+    if "build_seconds" in data:
+        b = data["build_seconds"]
+        notes.append(f"fast build {b['cold']:.0f} s cold, {b['ccache_warm']:.0f} s "
+                     f"ccache-warm, {b['cached']:.2f} s cached")
+    lines.append("  " + "; ".join(notes))
+    return lines
+
+
+def run_bench(log, presets=None, build_times: bool = True):
+    """Every preset of ``BENCH_PRESETS`` (or ``presets``): the table, the floors checked
+    (cocotb at least 60% of bare C++ and 8x the -O0 build on "coe" and "tile2x2")."""
+    from .bench_floors import check
+
+    results, lines, floors = {}, [], []
+    for preset in presets or BENCH_PRESETS:
+        data = measure(preset=preset, log=log)
+        if build_times:
+            data["build_seconds"] = build_seconds(preset, log)
+        if preset in ("coe", "tile2x2"):
+            for name, key in (("simspeed_vs_bare", "cocotb_vs_bare"),
+                              ("simspeed_vs_O0", "fast_vs_O0")):
+                value = data[key] * (100.0 if name == "simspeed_vs_bare" else 1.0)
+                floors.append(check(name, value, label=preset))
+        results[preset] = data
+        lines += _preset_lines(data) + [""]
+    results["floors"] = [floor.to_json() for floor in floors]
+    for floor in floors:
+        lines.append(f"  {floor.title}: {floor.value:.3g} {floor.unit} ({floor.verdict()})")
+    results["bit_exact"] = all(results[p]["bit_exact"] for p in results if p != "floors")
+    return results, "\n".join(lines).rstrip()

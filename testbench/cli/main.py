@@ -13,6 +13,7 @@ from . import (
     link_cmd,
     lint_cmd,
     mem_cmd,
+    regress_cmd,
     run_cmd,
     testfloat_cmd,
     verilog_cmd,
@@ -20,7 +21,7 @@ from . import (
 from .output import CommandError
 
 SUBCOMMANDS = [verilog_cmd, testfloat_cmd, bench_cmd, lint_cmd, demo_cmd, fpga_cmd, mem_cmd,
-               run_cmd, link_cmd, kernel_cmd, coe_cmd]
+               run_cmd, link_cmd, kernel_cmd, coe_cmd, regress_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ import numpy as np
 
 from hdl.agcu.commands import Command
 from hdl.rdu.config import RDUConfig
+from testbench.runtime import host_program as hp
 from testbench.runtime import host_registers as reg
 from testbench.runtime.image import ImageError, ProgramImage
 from testbench.runtime.memory_map import DeviceMemory, command_region
@@ -105,17 +106,18 @@ def play_steps(host: BoardHost, steps: list, arrays: dict) -> dict:
     (``<name>_kernel_cycles``) under their names.
     """
     outputs = {}
-    for index, step in enumerate(steps):
-        op = step["op"]
-        if op == "write":
-            host.write(step["addr"], arrays[step["array"]])
-        elif op == "load":
-            host.load_program(arrays[step["image"]].tobytes())
-        elif op == "launch":
-            cycles = host.launch(arrays[step["args"]])
-            outputs[f"{step['name']}_kernel_cycles"] = np.array([cycles])
-        elif op == "read":
-            outputs[step["name"]] = host.read(step["addr"], step["count"])
+    for index, data in enumerate(steps):
+        step = data if not isinstance(data, dict) else hp.step_from_json(data)
+        if isinstance(step, hp.Write):
+            host.write(step.address, arrays[step.array])
+        elif isinstance(step, hp.Load):
+            host.load_program(arrays[step.image].tobytes())
+        elif isinstance(step, hp.Launch):
+            cycles = host.launch(arrays[step.arguments])
+            outputs[f"{step.name}_kernel_cycles"] = np.array([cycles])
+        elif isinstance(step, hp.Read):
+            outputs[step.name] = host.read(step.address, step.count)
         else:
-            raise ValueError(f"step {index}: the board host does not play {op!r} steps")
+            raise ValueError(f"step {index}: the board host does not play "
+                             f"{type(step).__name__} steps")
     return outputs

