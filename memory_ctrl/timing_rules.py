@@ -6,6 +6,8 @@ not be issued fewer than ``cycles(preset)`` cycles later. Special rules (tFAW,
 the refresh interval and the bank-state rules) carry their own kind.
 """
 
+import ast
+import functools
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -49,13 +51,44 @@ class Rule:
     formula: str
 
     def cycles(self, p: DramPreset) -> int:
-        return int(eval(self.formula, {"max": max}, _timing_names(p)))  # noqa: S307
+        """The rule's distance in DRAM cycles under preset ``p``."""
+        return int(_evaluate(_parse(self.formula), _timing_names(p)))
 
 
 def _timing_names(p: DramPreset) -> dict:
     names = {f.name: getattr(p, f.name) for f in p.__dataclass_fields__.values()}
     names["tBL"] = p.burst_cycles
     return names
+
+
+_OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+              ast.Mult: lambda a, b: a * b}
+
+
+@functools.cache
+def _parse(formula: str) -> ast.expr:
+    """The formula's syntax tree; only integers, timing names, + - *, and max() are allowed."""
+    tree = ast.parse(formula, mode="eval").body
+    for node in ast.walk(tree):
+        allowed = (isinstance(node, (ast.BinOp, ast.Name, ast.Load, *_OPERATORS))
+                   or (isinstance(node, ast.Constant) and type(node.value) is int)
+                   or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                       and node.func.id == "max" and len(node.args) >= 2 and not node.keywords))
+        if not allowed:
+            raise ValueError(f"timing formula {formula!r}: {ast.dump(node)} is not allowed")
+    return tree
+
+
+def _evaluate(node: ast.expr, names: dict) -> int:
+    """Value of a tree checked by :func:`_parse`, with timing names looked up in ``names``."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return names[node.id]
+    if isinstance(node, ast.BinOp):
+        return _OPERATORS[type(node.op)](_evaluate(node.left, names),
+                                         _evaluate(node.right, names))
+    return max(_evaluate(arg, names) for arg in node.args)
 
 
 RULES = (

@@ -37,6 +37,9 @@ and the cache entries ``k<h>_new``, ``v<h>_new`` (bf16 [1,head_dim]); --outputs 
 each, and ``golden_<name>`` beside ``golden`` (of ``out``).
 """
 
+import zipfile
+import zlib
+
 import numpy as np
 
 from hdl.rdu.config import PRESETS, rdu_config
@@ -87,6 +90,37 @@ def _derived(graph) -> set:
     return {name for name in graph.inputs if name.endswith("_rot") or name in ("cos", "sin")}
 
 
+# What reading a damaged archive or member raises: NumPy's format errors (a bad header, an
+# object array), data that ends early, the zip layer (a bad CRC) and the deflate layer.
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _one_line(error: Exception) -> str:
+    """The error's message on one line (or its type's name if it has none)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _open_npz(path: str):
+    """``np.load`` of an .npz archive (its members are read, and CRC-checked, on access);
+    a file that is missing, not an archive, truncated or an .npy array is a CommandError."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(6)
+    except OSError as error:
+        raise CommandError(f"--inputs {path}: {_one_line(error)}") from None
+    if head.startswith(b"\x93NUMPY"):
+        raise CommandError(f"--inputs {path}: a single .npy array, not an .npz archive of "
+                           f"named arrays (numpy.savez writes one)")
+    if not head.startswith(b"PK"):
+        raise CommandError(f"--inputs {path}: not an .npz archive (no zip signature at its "
+                           f"start; numpy.savez writes one)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except _UNREADABLE as error:
+        raise CommandError(f"--inputs {path}: damaged .npz archive: "
+                           f"{_one_line(error)}") from None
+
+
 def _inputs(graph, args, rng) -> dict:
     from ..compiler.library import hard_fraction, random_inputs
     from ..compiler.transformer import derived_inputs
@@ -94,28 +128,30 @@ def _inputs(graph, args, rng) -> dict:
     if not args.inputs:
         inputs = random_inputs(graph, rng, hard_fraction(args.name))
         return derived_inputs(graph, inputs, decoder_shape(args))
-    try:
-        given = np.load(args.inputs)
-    except OSError as error:
-        raise CommandError(f"--inputs {args.inputs}: {error}") from None
     inputs = {}
     derived = _derived(graph)
-    for name in graph.inputs:
-        if name in derived:
-            continue
-        t = graph.tensors[name]
-        if name not in given:
-            raise CommandError(f"--inputs {args.inputs}: no array {name!r} (needs "
-                               f"{', '.join(graph.inputs)})")
-        array = np.asarray(given[name])
-        if tuple(array.shape) != t.shape:
-            raise CommandError(f"--inputs: {name} has shape {list(array.shape)}, the graph "
-                               f"needs {list(t.shape)}")
-        want = np.uint16 if t.dtype == "bf16" else np.uint32
-        if array.dtype.itemsize != np.dtype(want).itemsize:
-            raise CommandError(f"--inputs: {name} is {array.dtype}; {t.dtype} needs "
-                               f"{'uint16 bits' if t.dtype == 'bf16' else 'float32 or uint32'}")
-        inputs[name] = np.ascontiguousarray(array).view(want)
+    with _open_npz(args.inputs) as given:
+        for name in graph.inputs:
+            if name in derived:
+                continue
+            t = graph.tensors[name]
+            if name not in given:
+                raise CommandError(f"--inputs {args.inputs}: no array {name!r} (needs "
+                                   f"{', '.join(graph.inputs)})")
+            try:
+                array = np.asarray(given[name])
+            except _UNREADABLE as error:
+                raise CommandError(f"--inputs {args.inputs}: array {name!r} cannot be read: "
+                                   f"{_one_line(error)}") from None
+            if tuple(array.shape) != t.shape:
+                raise CommandError(f"--inputs: {name} has shape {list(array.shape)}, the "
+                                   f"graph needs {list(t.shape)}")
+            want = np.uint16 if t.dtype == "bf16" else np.uint32
+            if array.dtype.kind not in "uif" or array.dtype.itemsize != np.dtype(want).itemsize:
+                raise CommandError(
+                    f"--inputs: {name} is {array.dtype}; {t.dtype} needs "
+                    f"{'uint16 bits' if t.dtype == 'bf16' else 'float32 or uint32'}")
+            inputs[name] = np.ascontiguousarray(array).view(want)
     if derived:
         inputs = derived_inputs(graph, {**inputs, **dict.fromkeys(derived)},
                                 decoder_shape(args))

@@ -13,8 +13,11 @@ on ``busy`` edges, and the passive checkers of the RTL (mesh and stage credits, 
 source checks, DRAM timing) are sticky levels read after every step. With arg
 ``observe_counters`` the testbench also counts every performance-counter event
 itself (a per-cycle monitor, for the test that checks the counters).
-Outputs: see :mod:`testbench.runtime.host_program`.
+Outputs: see :mod:`testbench.runtime.host_program`; ``play_on_rdu`` also saves
+``player_window`` = (wall seconds, cycles) of playing every step.
 """
+
+import time
 
 import cocotb
 import numpy as np
@@ -140,6 +143,7 @@ async def play_on_rdu(dut):
         cocotb.start_soon(count_counter_events(dut, observed))
     outputs = {}
     player = StepPlayer(runtime, arrays, outputs, observed)
+    wall = time.perf_counter()
     for index, data in enumerate(args["steps"]):
         step = hp.step_from_json(data)
         await player.play(step)
@@ -148,6 +152,7 @@ async def play_on_rdu(dut):
     assert not int(dut.config_error.value), "a configuration record was refused"
     if config.memory == "tiers":
         await _check_memory_tiers(runtime, "the session")
+    outputs["player_window"] = np.array([time.perf_counter() - wall, runtime.cycle])
     save_outputs(**outputs)
 
 

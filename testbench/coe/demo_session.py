@@ -10,6 +10,7 @@ cycles the RTL took per phase.
 
 import os
 import tempfile
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,14 +56,18 @@ def run_session(config: RDUConfig, experts_dir: Path, *, shape: DecoderShape, re
     switches are host writes at ``host_bytes_per_cycle``. ``progress(line)`` is called
     from a thread while the simulator runs, once per finished Run
     (``[k/N] request i: expert e ...``)."""
+    clock = _Stopwatch()
     experts = load_experts(experts_dir, shape)
     router = Router(load_router(Path(experts_dir) / ROUTER_FILE, shape.d_model), experts,
                     threshold=threshold, lanes=config.lanes, pmu_depth=config.pmu_depth)
     trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
                        tokens=(1, max_tokens))
+    clock.lap("load")
     machine = CoEMachine(config, router, {e.name: e for e in experts}, trace, slots=slots,
                          shape=shape)
+    clock.lap("compile")
     plan = machine.plan(router.route_trace(trace), policy, make_scheduler(scheduler, window))
+    clock.lap("plan")
     progress_file = None
     if progress:
         # unique, so two runs under one name do not share a progress file
@@ -72,6 +77,7 @@ def run_session(config: RDUConfig, experts_dir: Path, *, shape: DecoderShape, re
     session = machine.build(plan, switch_from=switch_from,
                             host_bytes_per_cycle=host_bytes_per_cycle,
                             progress_file=progress_file)
+    clock.lap("host_program")
     try:
         with ProgressFollower(progress_file, progress) if progress else nullcontext():
             result = session.run(run_name=run_name, seed=seed, waves=waves,
@@ -79,12 +85,42 @@ def run_session(config: RDUConfig, experts_dir: Path, *, shape: DecoderShape, re
     finally:
         if progress_file:
             os.unlink(progress_file)
+    clock.lap("simulation")
     cycles = machine.cycles(plan, result)
+    mismatches = machine.check(plan, result)
+    clock.lap("golden_check")
     summary = summarize(plan, cycles, clock_mhz)
+    summary["wall_seconds"] = clock.breakdown(session.last_timing)
     summary["switch_from"] = switch_from
     if switch_from == "host":
         moved = summary["bytes"]
         moved["host_link_to_hbm"] = moved.pop("ddr_to_hbm")
         moved["host_to_ddr"] = 0
         summary["host_bytes_per_cycle"] = host_bytes_per_cycle
-    return CoERun(plan, cycles, summary, machine.check(plan, result))
+    return CoERun(plan, cycles, summary, mismatches)
+
+
+class _Stopwatch:
+    """Wall seconds per phase of a session, in order."""
+
+    def __init__(self):
+        self.laps, self._last = {}, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name], self._last = now - self._last, now
+
+    def breakdown(self, simulated: dict) -> dict:
+        """The laps, the simulation split into the build check, the simulator process
+        outside the host program (start, reset, exit) and the host program's window, and
+        the window's simulated cycles per second."""
+        laps = dict(self.laps)
+        if simulated:
+            laps["simulation"] = {
+                "build_check": simulated["build_check"],
+                "simulator_outside_window": simulated["simulator"] - simulated["window"],
+                "window": simulated["window"],
+                "window_cycles_per_second": simulated["cycles"] / max(simulated["window"], 1e-9),
+                "other": laps["simulation"] - simulated["build_check"] - simulated["simulator"]}
+        laps["total"] = sum(v if isinstance(v, float) else 0.0 for v in self.laps.values())
+        return laps

@@ -111,8 +111,26 @@ def format_table(summary: dict) -> str:
     rows += [("cycles total", f"{summary['total_cycles']:,}"),
              (f"modeled time at {summary['clock_mhz']:g} MHz",
               f"{summary['modeled_seconds'] * 1e6:.3f} us")]
+    rows += _wall_rows(summary.get("wall_seconds"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _wall_rows(wall: dict | None) -> list[tuple[str, str]]:
+    """Where the session's wall time went (``wall_seconds`` of the summary), if measured."""
+    if not wall:
+        return []
+    rows = [(f"wall {name.replace('_', ' ')}", f"{seconds:.2f} s")
+            for name, seconds in wall.items() if isinstance(seconds, float)]
+    sim = wall.get("simulation")
+    if isinstance(sim, dict):
+        seconds = sum(v for k, v in sim.items() if k != "window_cycles_per_second")
+        rows += [("wall simulation",
+                  f"{seconds:.2f} s: build check {sim['build_check']:.2f}, simulator "
+                  f"start/exit {sim['simulator_outside_window']:.2f}, host program "
+                  f"{sim['window']:.2f} ({sim['window_cycles_per_second']:,.0f} cycles/s), "
+                  f"other {sim['other']:.2f}")]
+    return rows
 
 
 def write_json(summary: dict, path) -> Path:

@@ -51,6 +51,7 @@ class Session:
             ddr_base, ddr_size = ddr_region(config)
             self.ddr = DeviceMemory(ddr_size, config.vector_bits // 8, ddr_base)
         self.steps: list[hp.HostStep] = []
+        self.last_timing: dict = {}
         self.arrays: dict[str, np.ndarray] = {}
 
     def _array(self, prefix: str, array) -> str:
@@ -156,4 +157,9 @@ class Session:
                                 "timeout_cycles": timeout_cycles, "host_stall": host_stall,
                                 "observe_counters": observe_counters},
                           inputs=self.arrays)
+        window_seconds, window_cycles = result.outputs.pop("player_window")
+        #: where the last run's wall time went (seconds) and the cycles it simulated
+        self.last_timing = {"build_check": result.build_seconds,
+                            "simulator": result.run_seconds,
+                            "window": float(window_seconds), "cycles": int(window_cycles)}
         return result.outputs

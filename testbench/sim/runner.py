@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,9 @@ class SimResult:
     log: Path
     waves: Path | None
     run_dir: Path
+    #: wall seconds of the build check (or build) and of the simulator process
+    build_seconds: float = 0.0
+    run_seconds: float = 0.0
 
 
 def _safe(name: str) -> str:
@@ -151,7 +155,10 @@ def simulate(design: Design, test_module: str, *, run_name: str, seed: int,
     """Build (cached) and run; on failure rerun once with waveforms and the same seed."""
     model = build_model(design, waves=waves, log=log)
     try:
-        return run_cocotb(model, test_module, run_name=run_name, seed=seed, **kwargs)
+        start = time.perf_counter()
+        result = run_cocotb(model, test_module, run_name=run_name, seed=seed, **kwargs)
+        result.build_seconds, result.run_seconds = model.seconds, time.perf_counter() - start
+        return result
     except SimulationFailed as failure:
         if waves or not rerun_with_waves:
             raise
