@@ -296,7 +296,7 @@ def measure(shape=GEMM_SHAPE, *, preset: str = "small", paths=None, log=print,
     data = {"shape": list(shape), "preset": preset, "launches": schedule.launches,
             "paths": [dict(r.to_json(), speed_vs_bare=r.cycles_per_second / base)
                       for r in rows],
-            "cycles_agree": len({(r.busy_cycles, r.kernel_cycles) for r in rows}) == 1,
+            "cycles_agree": _cycles_agree(config, rows),
             "bit_exact": all(r.bit_exact for r in rows)}
     if "cocotb_quiet" in speed and "amaranth" in speed:
         data["quiet_vs_amaranth"] = speed["cocotb_quiet"] / speed["amaranth"]
@@ -305,6 +305,15 @@ def measure(shape=GEMM_SHAPE, *, preset: str = "small", paths=None, log=print,
     if "cocotb" in speed and "bare_cpp" in speed:
         data["cocotb_vs_bare"] = speed["cocotb"] / speed["bare_cpp"]
     return data
+
+
+def _cycles_agree(config: RDUConfig, rows) -> bool:
+    """The same window in every path. With memory tiers only the paths that share the host
+    code (the cocotb ones) must agree: the DRAM's refresh phase when the doorbell rings
+    depends on how many cycles the host's preload took, which differs in the C++ harness."""
+    if config.memory == "tiers":
+        rows = [row for row in rows if row.path.startswith("cocotb")]
+    return len({(row.busy_cycles, row.kernel_cycles) for row in rows}) <= 1
 
 
 def build_seconds(preset: str, log=print) -> dict:
@@ -356,7 +365,8 @@ def _preset_lines(data: dict) -> list[str]:
                      f"{row['kernel_cycles']:11} {row['wall_seconds']:9.3f} "
                      f"{row['cycles_per_second']:10.0f} {row['speed_vs_bare']:10.3g} "
                      f"{row['rest_seconds']:8.1f}  {'ok' if row['bit_exact'] else 'FAIL'}")
-    notes = [f"cycle counts {'agree' if data['cycles_agree'] else 'DIFFER'} across the paths"]
+    notes = [f"cycle counts {'agree' if data['cycles_agree'] else 'DIFFER'} across the "
+             f"{'cocotb ' if data['preset'] == 'coe' else ''}paths"]
     if "fast_vs_O0" in data:
         notes.append(f"fast build {data['fast_vs_O0']:.1f}x the -O0 build under cocotb")
     if "quiet_vs_amaranth" in data:
