@@ -21,7 +21,7 @@ demo: $(STAMP)
 # --dist loadfile: a file's tests share Verilator builds, so one worker runs them all;
 # spread test by test, the other worker would wait on the build lock.
 test: $(STAMP)
-	$(BIN)/ruff check hdl pcu_pmu memory_ctrl testbench tests
+	$(BIN)/ruff check hdl pcu_pmu memory_ctrl testbench tests docs
 	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not regress" tests
 
 regress: $(STAMP)
@@ -34,7 +34,7 @@ fpga: $(STAMP)
 	$(BIN)/rdu fpga synth rdu_fpga
 
 lint: $(STAMP)
-	$(BIN)/ruff check hdl pcu_pmu memory_ctrl testbench tests
+	$(BIN)/ruff check hdl pcu_pmu memory_ctrl testbench tests docs
 	$(BIN)/rdu lint
 
 clean:

@@ -119,8 +119,9 @@ class MemorySystem(wiring.Component):
 # bank precharged by then (open page measured 67 % of peak on sequential reads, the
 # PRE + ACT of each revisit not hidden by an 8-entry queue). DDR4: tCCD_L = 2 x tBL, so
 # consecutive atoms alternate bank groups (the address map's default order); open page.
-# Ratios (DESIGN.md section 3): HBM 4 x 32 B = 128 B per fabric cycle; the DDR clock ticks
-# on 8 of 9 fabric cycles, so DDR peaks at 16 x 8/9 = 14.2 B per fabric cycle: 9.0x.
+# Ratios (docs/architecture.md section 3): HBM 4 x 32 B = 128 B per fabric cycle; the DDR
+# clock ticks on 8 of 9 fabric cycles, so DDR peaks at 16 x 8/9 = 14.2 B per fabric cycle:
+# 9.0x.
 # Capacity: 4 x 16 banks x 8 rows x 1 KiB = 512 KiB HBM, 16 x 96 x 8 KiB = 12 MiB DDR: 24x.
 DEFAULT_HBM = {"preset": "hbm2", "channels": 4, "rows": 8, "data_bytes": 128,
                "order": ("channel", "column", "group", "bank", "row"), "closed_page": True}

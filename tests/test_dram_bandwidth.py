@@ -3,8 +3,8 @@
 Sequential reads and writes, random 64-byte reads and a 2:1 read/write mix run
 through the AXI port with cocotbext-axi; figures are printed (``-s``) and the
 sequential HBM read must reach 85 % of peak. Per fabric cycle the HBM tier's peak is
-9x the DDR tier's (DESIGN.md section 3); the measured sequential-read ratio must be
-within 8x..10x.
+9x the DDR tier's (docs/architecture.md section 3); the measured sequential-read ratio
+must be within 8x..10x.
 """
 
 import pytest

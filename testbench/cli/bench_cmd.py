@@ -1,4 +1,9 @@
-"""``rdu bench [PART]``: performance figures, each part also alone with ``--json``."""
+"""``rdu bench [PART]``: performance figures, each part also alone with ``--json``.
+
+Exit status 1 when a figure is below its floor (:mod:`.bench_floors`); the text
+ends with a summary of the floors checked, which goes to stderr with ``--json``
+(unless ``--quiet``).
+"""
 
 from . import (
     bench_coe,
@@ -10,6 +15,7 @@ from . import (
     bench_simspeed,
     bench_system,
 )
+from .bench_floors import exit_status, results_of, summary
 from .output import emit, progress
 
 PARTS = {"fp": bench_fp.run_bench, "mem": bench_mem.run_bench, "pcu": bench_pcu.run_bench,
@@ -27,11 +33,16 @@ def register(sub):
 
 def run(args):
     parts = [args.part] if args.part else sorted(PARTS)
-    results, texts = {}, []
+    results, texts, floors = {}, [], []
     for part in parts:
         progress(args, f"bench {part} ...")
         data, text = PARTS[part](lambda message: progress(args, message))
         results[part] = data
         texts.append(text)
+        floors += results_of(data)
+    if floors:
+        texts.append(summary(floors))
     emit(args, results if len(parts) > 1 else results[parts[0]], "\n\n".join(texts))
-    return 0
+    if floors and getattr(args, "json", False):
+        progress(args, summary(floors))
+    return exit_status(floors)

@@ -20,6 +20,9 @@ switching-time ratio against a host-link baseline.
    tiers, every socket copying its shard at the same time and running its part of the
    layer, every socket's outputs checked bit-exactly; the switch cycles of both (the
    2-socket system also needs its own Verilator build).
+
+Floor (:mod:`.bench_floors`): ``ddr_to_hbm_copy`` on the largest block of 1., the one
+whose share of peak the modeled ratio of 3. uses.
 """
 
 import argparse
@@ -30,6 +33,7 @@ from hdl.rdu.config import rdu_config
 from hdl.rdu.memory_tiers import memory_tier_configs
 from testbench.runtime.session import Session
 
+from .bench_floors import check
 from .coe_cmd import NODE_DDR_TO_HBM_GBPS, RUN_DEFAULTS, host_link_rate, simulate_session
 
 __all__ = ["run_bench"]
@@ -86,6 +90,9 @@ def run_bench(log):
     switch_cycles = summary["cycles"]["switch"]
     session_share = switch_bytes / peak / switch_cycles if switch_cycles else 0.0
     share = copies[-1]["share_of_peak"]
+    floor = check("ddr_to_hbm_copy", 100 * share,
+                  label=f"{copies[-1]['bytes']} B on the coe RDU")
+    copies[-1].update(floor.fields())
     modeled = {f"{link:g}GB/s": share * NODE_DDR_TO_HBM_GBPS / link for link in HOST_LINKS_GBPS}
     measured = {}
     for link in HOST_LINKS_GBPS:
@@ -103,10 +110,12 @@ def run_bench(log):
             "node_ddr_to_hbm_gbps": NODE_DDR_TO_HBM_GBPS,
             "host_link_baseline_ratio": modeled,
             "host_link_measured": measured,
-            "paper_ratio": {"64GB/s": 15, "32GB/s": 31}}
+            "paper_ratio": {"64GB/s": 15, "32GB/s": 31},
+            "floors": [floor.to_json()]}
     lines = [f"coe: copy engine DDR -> HBM (DDR tier peak {peak:.2f} B/cycle)"]
     lines += [f"  {r['bytes']:6d} B: {r['cycles']:5d} cycles, ideal {r['ideal_cycles']:7.1f} "
               f"({r['share_of_peak']:.0%} of peak)" for r in copies]
+    lines[-1] += f", {floor.verdict()}"
     lines.append(f"  session: {summary['switches']} switches, {switch_bytes} B in "
                  f"{switch_cycles} cycles ({session_share:.0%} of peak; each switch is one "
                  f"{switch_bytes // max(summary['switches'], 1)}-byte expert)")

@@ -64,8 +64,9 @@ class FloorResult:
         return f"{self.name} {self.label}".rstrip()
 
     def fields(self) -> dict:
-        """What goes beside the figure in a part's data."""
-        return {"floor": self.floor, "passed": self.passed}
+        """What goes beside the figure in a part's data (the floor's unit may differ from
+        the figure's: a fraction there, % here)."""
+        return {"floor": self.floor, "floor_unit": self.unit, "passed": self.passed}
 
     def to_json(self) -> dict:
         return {"name": self.name, "label": self.label, "value": self.value,

@@ -6,8 +6,12 @@ clean channel. Bound = min(efficiency, credits / round trip), with the round
 trip from :func:`testbench.cli.link_sim.round_trip_cycles`. ``halving`` lists,
 per latency, goodput(c) / goodput(2c) for credit pairs both below the
 bandwidth-delay product (ideal 0.5).
+
+Floor (:mod:`.bench_floors`): ``link_goodput``, every sweep point's goodput in %
+of its bound.
 """
 
+from .bench_floors import check
 from .link_cmd import verdict
 from .link_sim import DEFAULT_PARAMS, LinkRun, round_trip_cycles, run_link
 
@@ -18,7 +22,7 @@ CTRL_INTERVAL = 16
 
 
 def run_bench(log):
-    rows = []
+    rows, floors = [], []
     for latency in LATENCIES:
         for credits in CREDITS:
             log(f"link: latency {latency}, credits {credits}")
@@ -37,6 +41,9 @@ def run_bench(log):
                          "bandwidth_delay_product_words": efficiency * rtt,
                          "mean_latency_cycles": r["mean_latency_cycles"],
                          "delivered_ok": not verdict(r)})
+            floors.append(check("link_goodput", 100 * rows[-1]["share_of_bound"],
+                                label=f"latency {latency} credits {credits}"))
+            rows[-1].update(floors[-1].fields())
     halving = []
     for latency in LATENCIES:
         by_credits = {row["credits"]: row for row in rows if row["latency"] == latency}
@@ -52,16 +59,19 @@ def run_bench(log):
     errors = run_link(run, run_name="bench_link_errors", log=log)
     errors.pop("stats")
     errors.pop("settings")
-    data = {"goodput": rows, "halving": halving, "error_run": errors}
+    data = {"goodput": rows, "halving": halving, "error_run": errors,
+            "floors": [f.to_json() for f in floors]}
     lines = [f"link: goodput (words/cycle) vs bound min({PAYLOAD}/{PAYLOAD + 2}, credits / "
              f"round trip), 1 VC, {PAYLOAD}-word packets"]
-    lines.append("  latency credits   goodput   bound  share  round trip  delivered")
-    for row in rows:
+    lines.append("  latency credits   goodput   bound  share  round trip  delivered  "
+                 "share of bound")
+    for row, floor in zip(rows, floors, strict=True):
         lines.append(f"  {row['latency']:7} {row['credits']:7} "
                      f"{row['goodput_words_per_cycle']:9.3f} {row['bound']:7.3f} "
                      f"{row['share_of_bound']:6.2f} "
                      f"{row['round_trip_model_cycles']:10.1f}  "
-                     f"{'ok' if row['delivered_ok'] else 'FAIL'}")
+                     f"{'ok' if row['delivered_ok'] else 'FAIL':9}  "
+                     f"{floor.value:5.1f}% {floor.verdict()}")
     lines.append("  halving credits below the bandwidth-delay product: " + ", ".join(
         f"L{h['latency']} {h['credits'][0]}/{h['credits'][1]} -> {h['goodput_ratio']:.2f}"
         for h in halving))

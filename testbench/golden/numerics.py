@@ -1,4 +1,4 @@
-"""Bit-exact golden models of the arithmetic units (DESIGN.md section 5).
+"""Bit-exact golden models of the arithmetic units (docs/architecture.md section 5).
 
 Every function takes and returns raw bit patterns as NumPy unsigned arrays
 (``uint32`` for binary32, ``uint16`` for bfloat16) so NaN payloads and signed

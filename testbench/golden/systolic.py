@@ -1,6 +1,6 @@
 """Golden model of the PCU systolic body: an fp32 tile C = A @ B from bf16 A and B.
 
-The order the hardware fixes (DESIGN.md section 5): every ``c[i][j]`` starts
+The order the hardware fixes (docs/architecture.md section 5): every ``c[i][j]`` starts
 from +0.0 and adds the products ``bf16_mul_f32(a[i][k], b[k][j])`` one at a
 time for k = 0 .. K-1, each addition rounded to binary32 (round-to-nearest-
 even, canonical NaN), exactly as each PE's accumulator does.
