@@ -10,13 +10,15 @@ prints its summary and the hit rate / switches / bytes of every slot policy unde
 FCFS and expert batching (nothing simulated). ``rdu coe run`` plans a session and
 runs it on the RTL (RDU preset ``coe``: the tile in front of HBM and DDR with the
 copy engine): every routing and every expert output is checked bit-exactly, and the
-summary, ``summary.json`` and ``timeline.png`` report the cycles per phase; a progress line
-per finished request appears on stderr while the simulator runs. ``--switch-from host``
+summary, ``summary.json`` and ``timeline.png`` report the cycles per phase. While the
+simulator runs, stderr shows requests done / total, the current expert and the hit rate so
+far (one line redrawn in place on a terminal, else a line per request). ``--switch-from host``
 is the host-link baseline: every switch writes the expert from host memory over the
 host port, throttled to a link rate (``--host-gbps`` scaled against ``--node-gbps``).
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..coe.errors import CoEError
@@ -24,10 +26,12 @@ from ..coe.experts import DEFAULT_CATEGORIES, ROUTER_FILE, load_experts, load_ro
 from ..coe.plan import plan_session, step_kind
 from ..coe.policies import POLICIES
 from ..coe.policy_compare import compare_policies, format_comparison
+from ..coe.progress import SessionProgress
 from ..coe.router import DEFAULT_THRESHOLD, Router
 from ..coe.scheduler import make_scheduler
 from ..coe.trace import make_trace
 from ..compiler.transformer import DecoderShape
+from ..runtime.memory_map import OutOfDeviceMemory
 from .output import CommandError, emit, progress
 
 
@@ -70,17 +74,24 @@ def register(sub):
                            description="Plan a session (as `plan`) and run it on the RTL of "
                                        "the RDU with HBM, DDR and the copy engine; check every "
                                        "result against the golden model; write summary.json "
-                                       "and timeline.png to --out. Experts missing from "
-                                       "--experts are generated first (make-experts, --count, "
-                                       "--expert-seed).",
+                                       "and timeline.png to --out. Without --experts the "
+                                       "default directory is used and, on first use, "
+                                       "generated (--count experts of the shape options, "
+                                       "--expert-seed); a directory named with --experts must "
+                                       "hold checkpoints (`rdu coe make-experts --out DIR`) "
+                                       "unless --make-experts is given.",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.set_defaults(**RUN_DEFAULTS)
     r.add_argument("--experts", type=Path,
-                   help="checkpoint directory")
+                   help="checkpoint directory (the default one is generated on first use)")
+    r.add_argument("--make-experts", action="store_true",
+                   help="generate experts (--count, --expert-seed) into --experts if it holds "
+                        "no checkpoints")
     r.add_argument("--out", type=Path,
                    help="where summary.json and timeline.png go")
-    r.add_argument("--count", type=int, help="experts to generate if there are none")
-    r.add_argument("--expert-seed", type=int)
+    r.add_argument("--count", type=int,
+                   help="experts to generate (default directory, or --make-experts)")
+    r.add_argument("--expert-seed", type=int, help="seed of generated experts")
     _shape_arguments(r, defaults=False)
     r.add_argument("--cache-tokens", type=int,
                    help="cached tokens each request's decode step attends to")
@@ -141,8 +152,13 @@ def run(args) -> int:
         if args.coe_action == "run":
             return _run(args)
         return _plan(args)
-    except (CoEError, ValueError) as error:
-        raise CommandError(str(error)) from None
+    except (CoEError, ValueError, OutOfDeviceMemory) as error:
+        raise _input_error(error) from None
+
+
+def _input_error(error: Exception) -> CommandError:
+    """``error`` as the CLI's one-line input error."""
+    return CommandError(" ".join(str(error).split()))
 
 
 def _make_experts(args) -> int:
@@ -197,8 +213,8 @@ def _plan(args) -> int:
 NODE_DDR_TO_HBM_GBPS = 1000.0
 
 RUN_DEFAULTS = {"experts": Path("sim_build/coe/decoder_experts"), "out": Path("sim_build/coe"),
-                "count": 4, "expert_seed": 1, "d": 8, "heads": 1, "head_dim": 4, "f": 8,
-                "cache_tokens": 4, "requests": 4,
+                "make_experts": False, "count": 4, "expert_seed": 1, "d": 8, "heads": 1,
+                "head_dim": 4, "f": 8, "cache_tokens": 4, "requests": 4,
                 "trace_seed": 1, "zipf": 1.2, "max_tokens": 4, "slots": 2, "policy": "lru",
                 "scheduler": "fcfs", "window": 8, "threshold": DEFAULT_THRESHOLD,
                 "clock_mhz": 1000.0, "seed": 1, "waves": False, "switch_from": "ddr",
@@ -217,10 +233,37 @@ def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS) ->
     return peak * host_gbps / node_gbps
 
 
-def simulate_session(options, log, run_name: str = "coe_session") -> tuple[dict, str, bool]:
+def _experts_ready(o, shape: DecoderShape, log) -> None:
+    """Generate experts into ``o.experts`` if it holds none and that was asked for (the
+    default directory, or ``--make-experts``); CommandError if it holds none otherwise."""
+    from hdl.rdu.config import rdu_config
+
+    from ..coe.machine import check_ddr_holds, expert_image_bytes
+
+    directory = Path(o.experts)
+    if directory.exists() and not directory.is_dir():
+        raise CommandError(f"--experts {directory} is a file, not a checkpoint directory")
+    if any(directory.glob("*.safetensors")):
+        return
+    if not (o.make_experts or directory == RUN_DEFAULTS["experts"]):
+        state = "does not exist" if not directory.exists() else "holds no checkpoints"
+        raise CommandError(
+            f"--experts {directory} {state}; make experts with `rdu coe make-experts --out "
+            f"{directory} --count {o.count} --d {o.d} --heads {o.heads} --head-dim "
+            f"{o.head_dim} --f {o.f}`, or add --make-experts to generate them there")
+    config = rdu_config("coe")
+    check_ddr_holds(o.count, expert_image_bytes(config, shape), config.ddr_bytes)
+    log(f"no checkpoints in {directory}: writing {o.count} decoder-layer experts "
+        f"(d={o.d}, {o.heads} head(s) of {o.head_dim}, d_ff={o.f}, seed {o.expert_seed})")
+    make_experts(directory, o.count, shape, seed=o.expert_seed)
+
+
+def simulate_session(options, log, run_name: str = "coe_session",
+                     live=None) -> tuple[dict, str, bool]:
     """Run ``rdu coe run`` with ``options`` (an object with the RUN_DEFAULTS attributes):
-    (summary, text, every result bit-exact). ``log`` also gets a ``[k/N] request ...`` line
-    per finished request while the simulator runs."""
+    (summary, text, every result bit-exact). While the simulator runs, a status per
+    finished request goes to ``log``, or with ``live`` (a terminal stream) one status
+    line is redrawn there (:class:`~testbench.coe.progress.SessionProgress`)."""
     from hdl.rdu.config import rdu_config
 
     from ..coe.demo_session import run_session
@@ -230,10 +273,7 @@ def simulate_session(options, log, run_name: str = "coe_session") -> tuple[dict,
     if min(o.requests, o.slots, o.max_tokens, o.count) < 1:
         raise CommandError("--requests, --slots, --max-tokens and --count must be positive")
     shape = decoder_shape(o)
-    if not any(Path(o.experts).glob("*.safetensors")):
-        log(f"no checkpoints in {o.experts}: writing {o.count} decoder-layer experts "
-            f"(d={o.d}, {o.heads} head(s) of {o.head_dim}, d_ff={o.f}, seed {o.expert_seed})")
-        make_experts(o.experts, o.count, shape, seed=o.expert_seed)
+    _experts_ready(o, shape, log)
     log(f"CoE session: {o.requests} decode steps ({shape.tokens} cached tokens each) over "
         f"the experts in {o.experts}, simulated on "
         f"the RDU (preset coe: HBM, DDR, copy engine; {o.slots} HBM slots, {o.policy}, "
@@ -244,13 +284,19 @@ def simulate_session(options, log, run_name: str = "coe_session") -> tuple[dict,
         log(f"switches from host memory over the host port at {host_rate:.3f} bytes/cycle "
             f"(scaled: the DDR-tier peak stands for {o.node_gbps:g} GB/s, so a "
             f"{o.host_gbps:g} GB/s link gets DDR peak x {o.host_gbps:g}/{o.node_gbps:g})")
-    result = run_session(rdu_config("coe"), Path(o.experts), shape=shape,
-                         requests=o.requests, trace_seed=o.trace_seed, zipf=o.zipf,
-                         max_tokens=o.max_tokens, slots=o.slots, policy=o.policy,
-                         scheduler=o.scheduler, window=o.window, threshold=o.threshold,
-                         clock_mhz=o.clock_mhz, seed=o.seed, waves=o.waves,
-                         switch_from=o.switch_from, host_bytes_per_cycle=host_rate,
-                         progress=log, run_name=run_name)
+    status = SessionProgress(log, live)
+    try:
+        result = run_session(rdu_config("coe"), Path(o.experts), shape=shape,
+                             requests=o.requests, trace_seed=o.trace_seed, zipf=o.zipf,
+                             max_tokens=o.max_tokens, slots=o.slots, policy=o.policy,
+                             scheduler=o.scheduler, window=o.window, threshold=o.threshold,
+                             clock_mhz=o.clock_mhz, seed=o.seed, waves=o.waves,
+                             switch_from=o.switch_from, host_bytes_per_cycle=host_rate,
+                             progress=status, run_name=run_name)
+    except (CoEError, OutOfDeviceMemory) as error:  # raised before the simulation starts
+        raise _input_error(error) from None
+    finally:
+        status.close()
     out = Path(o.out)
     out.mkdir(parents=True, exist_ok=True)
     checked = sum(step_kind(s) in ("Route", "Run") for s in result.plan.steps)
@@ -269,6 +315,8 @@ def simulate_session(options, log, run_name: str = "coe_session") -> tuple[dict,
 
 
 def _run(args) -> int:
-    summary, text, ok = simulate_session(args, lambda message: progress(args, message))
+    live = sys.stderr if sys.stderr.isatty() and not getattr(args, "quiet", False) else None
+    summary, text, ok = simulate_session(args, lambda message: progress(args, message),
+                                         live=live)
     emit(args, summary, text)
     return 0 if ok else 1

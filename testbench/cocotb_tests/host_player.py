@@ -105,7 +105,7 @@ class StepPlayer:
 
     async def _progress(self, step: hp.Progress) -> None:
         with open(step.file, "a") as report:
-            report.write(step.line + "\n")
+            report.write(f"{step.line} at cycle {self.runtime.cycle}\n")
 
     async def _read(self, step: hp.Read) -> None:
         self.outputs[step.name] = await self.runtime.read(step.address, step.count)

@@ -1,8 +1,10 @@
 """Errors of the Composition-of-Experts layer: each names what was wrong, and every
 operation that raises one leaves the object it was called on exactly as it was."""
 
+from testbench.runtime.memory_map import OutOfDeviceMemory
+
 __all__ = ["CoEError", "ExpertFileError", "UnknownExpert", "ExpertTooLarge", "DDRFull",
-           "NoEvictableSlot"]
+           "HBMFull", "NoEvictableSlot"]
 
 
 class CoEError(Exception):
@@ -26,8 +28,12 @@ class ExpertTooLarge(CoEError):
     """An expert that does not fit one HBM slot (or the whole HBM region)."""
 
 
-class DDRFull(CoEError):
-    """The DDR store cannot hold every expert it was asked to preload."""
+class DDRFull(CoEError, OutOfDeviceMemory):
+    """The DDR store (or the DDR tier) cannot hold every expert it was asked to preload."""
+
+
+class HBMFull(CoEError, OutOfDeviceMemory):
+    """HBM cannot hold the expert slots next to the router and the scratch buffers."""
 
 
 class NoEvictableSlot(CoEError):

@@ -34,16 +34,19 @@ from testbench.compiler.execute import buffer_contents
 from testbench.compiler.graph import BF16
 from testbench.compiler.layout import padded_cols, unpack
 from testbench.compiler.transformer import DecoderShape, decoder_graph
+from testbench.runtime.memory_map import DeviceMemory, OutOfDeviceMemory
 from testbench.runtime.session import Session
 
 from .decode_step import decode_io_bytes, decode_outputs, request_inputs
+from .errors import DDRFull, HBMFull
 from .experts import Expert, decoder_weights
 from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
+from .progress import request_line
 from .router import Router
 
 __all__ = ["SWITCH_SOURCES", "WeightImage", "CoEPrograms", "CoEMachine", "Mismatch",
            "image_layout", "pack_image", "weight_image_layout", "weight_image",
-           "per_request_buffers", "expert_image_bytes"]
+           "per_request_buffers", "expert_image_bytes", "check_ddr_holds"]
 
 #: where a Switch takes the expert from: DDR (copy engine) or host memory (host link)
 SWITCH_SOURCES = ("ddr", "host")
@@ -96,6 +99,35 @@ def expert_image_bytes(config: RDUConfig, shape: DecoderShape) -> int:
     weights included, each padded to the copy burst."""
     return weight_image_layout(compile_graph(decoder_graph(shape), config, "unfused"),
                                config).nbytes
+
+
+def _room(memory: DeviceMemory, align: int) -> int:
+    """Bytes free in ``memory`` from its next ``align``-aligned address on."""
+    return max(memory.base + memory.size - -(-memory.mark() // align) * align, 0)
+
+
+def check_ddr_holds(count: int, image_bytes: int, free: int) -> None:
+    """DDRFull unless ``free`` bytes of the DDR tier hold ``count`` weight images of
+    ``image_bytes``."""
+    if count * image_bytes > free:
+        raise DDRFull(f"{count} experts in DDR need {count} x {image_bytes:,} B = "
+                      f"{count * image_bytes:,} B (one weight image each), but the DDR tier "
+                      f"holds {free:,} B: at most {free // image_bytes} experts of this "
+                      f"shape fit")
+
+
+def _check_hbm_holds(slots: int, slot_bytes: int, free: int, region_bytes: int,
+                     hbm_bytes: int) -> None:
+    """HBMFull unless ``free`` bytes of HBM's ``region_bytes`` tensor region hold ``slots``
+    slots of ``slot_bytes``."""
+    where = (f"{free:,} of the {region_bytes:,} B tensor region of the {hbm_bytes:,}-byte "
+             f"HBM are free after the router and the scratch buffers")
+    if slot_bytes > free:
+        raise HBMFull(f"one expert slot (an expert's weight image, {slot_bytes:,} B) does "
+                      f"not fit in HBM: {where}")
+    if slots * slot_bytes > free:
+        raise HBMFull(f"{slots} HBM slots of {slot_bytes:,} B need {slots * slot_bytes:,} B, "
+                      f"but {where}: at most {free // slot_bytes} slots fit")
 
 
 class CoEPrograms:
@@ -173,6 +205,10 @@ class CoEMachine:
             self.programs.expert, _zero_inputs(expert_graph, set(expert_graph.inputs)
                                                - expert_graph.weights), "expert.", resident=True)
         self.slot_bytes = self.programs.image.nbytes
+        hbm = self.session.tensors
+        _check_hbm_holds(slots, self.slot_bytes, _room(hbm, burst), hbm.size,
+                         config.memory_bytes)
+        check_ddr_holds(len(experts), self.slot_bytes, _room(self.session.ddr, burst))
         self.slot_base = self.session.allocate(slots * self.slot_bytes, "expert slots",
                                                align=burst)
         self.ddr_base = self.session.allocate(len(experts) * self.slot_bytes, "experts in DDR",
@@ -188,10 +224,15 @@ class CoEMachine:
             if resident and name in compiled.weight_buffers:
                 continue
             contents = buffer_contents(compiled, name, inputs)
-            if contents is None:
-                addresses[name] = self.session.allocate(info.words(lanes) * 4, what + name)
-            else:
-                addresses[name] = self.session.write(contents, what + name)
+            try:
+                if contents is None:
+                    addresses[name] = self.session.allocate(info.words(lanes) * 4, what + name)
+                else:
+                    addresses[name] = self.session.write(contents, what + name)
+            except OutOfDeviceMemory as error:
+                raise HBMFull(f"the router's and the decoder's buffers do not fit in the "
+                              f"{self.session.tensors.size:,} B tensor region of HBM "
+                              f"({error})") from None
         return addresses
 
     # -- planning ---------------------------------------------------------------------------
@@ -244,11 +285,9 @@ class CoEMachine:
                 if isinstance(step, Run) and progress_file is not None:
                     done += 1
                     switch = switched.pop(step.expert, None)
-                    how = ("hit" if switch is None else
-                           f"switched in from {switch_from.upper()}, {switch.nbytes} B")
-                    session.progress(progress_file, f"[{done}/{runs}] request {step.request}: "
-                                                    f"expert {step.expert} in slot {step.slot} "
-                                                    f"({how})")
+                    source = None if switch is None else (switch_from, switch.nbytes)
+                    session.progress(progress_file, request_line(
+                        done, runs, step.request, step.expert, step.slot, source))
         return session
 
     def _graph_of(self, step):

@@ -89,7 +89,8 @@ class PacedWrite:
 
 @dataclass(frozen=True)
 class Progress:
-    """Append ``line`` to the file ``file`` when the simulation reaches this step."""
+    """Append ``line`` and `` at cycle C`` (the host cycle) to the file ``file`` when the
+    simulation reaches this step."""
 
     file: str
     line: str
