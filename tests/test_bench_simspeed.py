@@ -65,50 +65,28 @@ def test_gemm_schedule_lays_out_commands_after_tensors():
         assert args_words == len(arguments)
 
 
-def test_run_bench_prints_every_path(monkeypatch):
-    row = {"busy_cycles": 100, "kernel_cycles": 40, "wall_seconds": 0.5,
-           "cycles_per_second": 200.0, "speed_vs_bare": 1.0, "rest_seconds": 1.0,
-           "bit_exact": True, "python_calls": 297}
-    fake = {"shape": [4, 8, 4], "launches": 2, "quiet_vs_amaranth": 3.0,
-            "cycles_agree": True, "bit_exact": True,
-            "paths": [dict(row, path=p) for p in PATHS]}
-    monkeypatch.setattr("testbench.cli.bench_simspeed.measure", lambda **_: fake)
-    data, text = run_bench(lambda _: None)
-    assert data is fake
-    assert text.count(" ok") == len(PATHS) and "agree" in text and "window: 297" in text
+def test_run_bench_prints_every_path_and_checks_its_floors(monkeypatch):
+    """The table has a row per path of each preset, the build seconds, and the floors:
+    cocotb at least 60% of the bare harness and 8x the -O0 build on "coe" and "tile2x2"."""
+    def fake(preset, cocotb_vs_bare, fast_vs_o0, **_):
+        row = {"busy_cycles": 100, "kernel_cycles": 40, "wall_seconds": 0.5,
+               "cycles_per_second": 200.0, "speed_vs_bare": 1.0, "rest_seconds": 1.0,
+               "bit_exact": True, "python_calls": 297}
+        paths = PATHS if preset == "small" else ("bare_cpp", "cocotb", "cocotb_O0")
+        return {"shape": [4, 8, 4], "preset": preset, "launches": 2, "quiet_vs_amaranth": 3.0,
+                "cycles_agree": True, "bit_exact": True, "cocotb_vs_bare": cocotb_vs_bare,
+                "fast_vs_O0": fast_vs_o0, "paths": [dict(row, path=p) for p in paths]}
 
-
-@pytest.mark.regress  # Amaranth's simulator on the whole RDU top; only `rdu bench simspeed` uses it
-def test_amaranth_axi_host_round_trip(seed):
-    """The Amaranth AXI host on the RDU top: an odd-length write across a 4 KiB boundary
-    (partial last beat strobed: the bytes after it keep their value), read back whole;
-    the host port's ID register."""
-    from amaranth.sim import Simulator
-
-    from hdl.host.host_port import HOST_PORT_ID
-    from testbench.bfm.amaranth_axi import AmaranthAxiHost
-    from testbench.runtime.host_registers import ID
-    from testbench.runtime.session import rdu_design
-
-    config = rdu_config("small")
-    top = rdu_design(config).elaborate()
-    beat = config.vector_bits // 8
-    host = AmaranthAxiHost(top, beat_bytes=beat, max_burst=4)
-    rng = np.random.default_rng(seed)
-    address = 4096 - 3 * beat
-    background = rng.integers(0, 256, 8 * beat, dtype=np.uint8).tobytes()
-    data = rng.integers(0, 256, 5 * beat + 7, dtype=np.uint8).tobytes()
-    seen = {}
-
-    async def bench(ctx):
-        seen["id"] = await host.read_register(ctx, ID)
-        await host.write_memory(ctx, address, background)
-        await host.write_memory(ctx, address, data)
-        seen["back"] = await host.read_memory(ctx, address, len(background))
-
-    sim = Simulator(top)
-    sim.add_clock(10e-9)
-    sim.add_testbench(bench)
-    sim.run_until(200e-6)   # watchdog: 20k cycles
-    assert seen["id"] == HOST_PORT_ID
-    assert seen["back"] == data + background[len(data):]
+    figures = {"small": (0.1, 1.0), "coe": (0.7, 9.0), "tile2x2": (0.5, 8.5)}
+    monkeypatch.setattr("testbench.cli.bench_simspeed.measure",
+                        lambda preset, **kw: fake(preset, *figures[preset]))
+    monkeypatch.setattr("testbench.cli.bench_simspeed.build_seconds",
+                        lambda preset, log: {"cold": 90.0, "ccache_warm": 20.0, "cached": 0.01})
+    data, text = run_bench(lambda _: None, presets=list(figures))
+    assert text.count(" ok") >= len(PATHS) + 2 * 3 and "window: 297" in text
+    assert "90 s cold, 20 s ccache-warm, 0.01 s cached" in text
+    floors = {(f["name"], f["label"]): f["passed"] for f in data["floors"]}
+    assert floors == {("simspeed_vs_bare", "coe"): True, ("simspeed_vs_O0", "coe"): True,
+                      ("simspeed_vs_bare", "tile2x2"): False,
+                      ("simspeed_vs_O0", "tile2x2"): True}, floors
+    assert "BELOW" in text
