@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from testbench.cli.numerics_ops import NUMERIC_OPS, run_on_rtl
 from testbench.golden.fp_vectors import hard_bf16_pairs, hard_f32_pairs, hard_f32_values
-from testbench.numerics_ops import NUMERIC_OPS, run_on_rtl
 
 VECTORS_PER_OP = 100_000
 

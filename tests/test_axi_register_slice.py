@@ -12,10 +12,10 @@ from memory_ctrl.axi import RESP_OKAY
 from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.cycle_counter import CycleCounter
+from testbench.bfm.dram_tier import AxiProgress
 from testbench.bfm.scoreboard import Scoreboard
 from testbench.bfm.sim_io import sim_args
 from testbench.bfm.watchdog import Watchdog
-from testbench.mem_traffic import AxiProgress
 from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 

@@ -9,10 +9,10 @@ from cocotb.triggers import ClockCycles
 from memory_ctrl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.cycle_counter import CycleCounter
+from testbench.bfm.dram_tier import TierPort
 from testbench.bfm.scoreboard import Scoreboard
 from testbench.bfm.sim_io import sim_args
 from testbench.bfm.watchdog import Watchdog
-from testbench.mem_traffic import TierPort
 from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from testbench.cli.designs import DESIGNS
 from testbench.cli.lint_cmd import lint_design
 from testbench.cli.main import main
-from testbench.designs import DESIGNS
 
 
 def test_verilog_emits_the_named_design_with_parameters(tmp_path, capsys):

@@ -10,7 +10,7 @@ must be within 8x..10x.
 import pytest
 
 from memory_ctrl.system import bandwidth_ratio, tier_configs
-from testbench.mem_traffic import TEST_SYSTEM, memory_system_design, run_traffic
+from testbench.cli.mem_traffic import TEST_SYSTEM, memory_system_design, run_traffic
 
 SYSTEM = TEST_SYSTEM  # 8 MiB HBM (2 channels), 192 MiB DDR: one build
 TIERS = tier_configs(**SYSTEM)

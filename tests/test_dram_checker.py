@@ -18,8 +18,8 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 from memory_ctrl.presets import preset
 from memory_ctrl.timing_rules import RULES, Cmd, Kind, Scope
 from testbench.bfm.clock_reset import start_clock_and_reset
+from testbench.bfm.dram_tier import describe_violation
 from testbench.bfm.sim_io import sim_args
-from testbench.mem_traffic import describe_violation
 from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 

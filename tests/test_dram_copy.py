@@ -3,12 +3,12 @@
 The data is checked bit-exactly in both tiers through the backdoor dump; the
 timing checkers of both tiers must stay clean; a misaligned descriptor is refused
 and counted. The large (>= 8 MiB) copy with its bandwidth figure is
-``testbench.mem_traffic.run_copy`` (``rdu bench mem``) and the regress test below.
+``testbench.cli.mem_traffic.run_copy`` (``rdu bench mem``) and the regress test below.
 """
 
 import pytest
 
-from testbench.mem_traffic import TEST_SYSTEM, run_copy
+from testbench.cli.mem_traffic import TEST_SYSTEM, run_copy
 
 SEEDS = [1]
 SYSTEM = TEST_SYSTEM  # the design of test_dram_tier (one build)

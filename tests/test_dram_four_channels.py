@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from memory_ctrl.system import bandwidth_ratio, capacity_ratio, tier_configs
-from testbench.mem_traffic import FULL_SYSTEM, memory_system_design, run_copy, run_traffic
+from testbench.cli.mem_traffic import FULL_SYSTEM, memory_system_design, run_copy, run_traffic
 from testbench.sim.runner import simulate
 
 SEEDS = [1]

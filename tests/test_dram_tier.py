@@ -14,10 +14,11 @@ from memory_ctrl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from memory_ctrl.presets import preset
 from memory_ctrl.system import tier_configs
 from testbench.bfm.clock_reset import start_clock_and_reset
+from testbench.bfm.dram_tier import TierPort
 from testbench.bfm.scoreboard import Scoreboard
 from testbench.bfm.sim_io import sim_args
 from testbench.bfm.watchdog import Watchdog
-from testbench.mem_traffic import TEST_SYSTEM, TierPort, memory_system_design
+from testbench.cli.mem_traffic import TEST_SYSTEM, memory_system_design
 from testbench.sim.runner import simulate
 
 SEEDS = [1, 2]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from testbench.designs import design_named
+from testbench.cli.designs import design_named
 from testbench.fpga.critical_path import critical_path
 from testbench.fpga.synth import (
     DEVICES,

@@ -8,10 +8,10 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from hdl.agcu.commands import Command
 from hdl.host.host_port import COUNTER_BASE, HOST_PORT_ID, REGISTERS
 from testbench.bfm.clock_reset import start_clock_and_reset
+from testbench.bfm.dram_tier import AxiProgress
 from testbench.bfm.scoreboard import Scoreboard
 from testbench.bfm.stream import StreamSink
 from testbench.bfm.watchdog import Watchdog
-from testbench.mem_traffic import AxiProgress
 from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 

@@ -20,10 +20,10 @@ from hdl.rdu.memory_tiers import memory_tier_configs
 from memory_ctrl.axi import RESP_DECERR, RESP_OKAY
 from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import start_clock_and_reset
+from testbench.bfm.dram_tier import AxiProgress, TierPort
 from testbench.bfm.watchdog import Watchdog
 from testbench.bfm.words import assert_words_equal
 from testbench.golden.fp_vectors import hard_f32_values
-from testbench.mem_traffic import AxiProgress, TierPort
 from testbench.programs.catalog import prepare
 from testbench.programs.vector_add import (
     vector_add_arguments,

@@ -6,7 +6,7 @@ from cocotb.triggers import ClockCycles
 
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
-from testbench.numerics_ops import lane_array_design
+from testbench.cli.numerics_ops import lane_array_design
 from testbench.sim.runner import SimulationFailed, simulate
 
 DESIGN = lane_array_design("fp32_to_bf16", 1)

@@ -16,8 +16,8 @@ from testbench.bfm.scoreboard import Scoreboard
 from testbench.bfm.sim_io import sim_args
 from testbench.bfm.stream import StreamSink, StreamSource
 from testbench.bfm.watchdog import Watchdog, WatchdogTimeout
+from testbench.cli.numerics_ops import lane_array_design
 from testbench.golden.numerics import int_op
-from testbench.numerics_ops import lane_array_design
 from testbench.sim.runner import simulate
 
 SEEDS = [1, 2, 3]

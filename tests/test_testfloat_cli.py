@@ -9,10 +9,10 @@ import pytest
 from numerics_checks import operands_for
 
 from testbench.cli.main import main
+from testbench.cli.numerics_ops import NUMERIC_OPS
 from testbench.cli.testfloat_cmd import REQUIRED_OPS
 from testbench.golden import numerics as golden
 from testbench.golden.softfloat_vectors import make_testfloat_lines, softfloat_results
-from testbench.numerics_ops import NUMERIC_OPS
 
 VECTORS = 20_000
 

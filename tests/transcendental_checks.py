@@ -8,8 +8,8 @@ subnormal results and underflow, segment edges of its table, exact cases.
 import numpy as np
 from numerics_checks import VECTORS_PER_OP, operands_for
 
+from testbench.cli.numerics_ops import NUMERIC_OPS, run_on_rtl
 from testbench.golden.numerics import is_nan_f32
-from testbench.numerics_ops import NUMERIC_OPS, run_on_rtl
 
 LANES = 2
 

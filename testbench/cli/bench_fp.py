@@ -16,10 +16,10 @@ import numpy as np
 from hdl.numerics.catalog import numeric_array
 
 from ..golden.fp_vectors import hard_f32_pairs
-from ..numerics_ops import lane_array_design, pack_operands
 from ..sim.build_cache import build_model
 from ..sim.packing import beats_to_ints
 from ..sim.runner import run_cocotb
+from .numerics_ops import lane_array_design, pack_operands
 
 OP, UNIT, LANES = "f32_mul", "fp32_mul", 16
 COCOTB_BEATS = 20_000

@@ -4,8 +4,8 @@ Floors (:mod:`.bench_floors`): HBM sequential read ``hbm_seq_read`` and the
 DDR -> HBM copy ``ddr_to_hbm_copy``, both in % of the tier's peak.
 """
 
-from ..mem_traffic import bench_memory
 from .bench_floors import check
+from .mem_traffic import bench_memory
 
 FLOOR_OF = {"hbm/seq_read": "hbm_seq_read"}
 

@@ -6,8 +6,8 @@ for several tiles back to back (results checked against the golden model).
 Floor (:mod:`.bench_floors`): ``systolic_k256``, the utilisation at K = 256.
 """
 
-from ..bench_systolic import systolic_utilisation
 from .bench_floors import check
+from .bench_systolic import systolic_utilisation
 
 ROWS = COLS = 4
 FLOOR_K = 256

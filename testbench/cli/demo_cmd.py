@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from ..numerics_ops import NUMERIC_OPS, run_on_rtl
 from .coe_cmd import RUN_DEFAULTS, simulate_session
+from .numerics_ops import NUMERIC_OPS, run_on_rtl
 from .output import emit, progress
 from .run_cmd import format_report, run_kernels
 

@@ -4,9 +4,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-from ..designs import DESIGNS, design_named
 from ..fpga.synth import DEVICES, FpgaResourceError, FpgaToolError, synthesize
 from ..sim.build_cache import Design
+from .designs import DESIGNS, design_named
 from .output import CommandError, emit, progress
 from .verilog_cmd import _parse_params
 

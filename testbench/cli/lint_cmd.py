@@ -2,9 +2,9 @@
 
 import subprocess
 
-from ..designs import DESIGNS, design_named
 from ..sim.build_cache import verilog_for
 from ..sim.toolchain import PROJECT_ROOT, tool_env, verilator_root
+from .designs import DESIGNS, design_named
 from .output import emit, progress
 
 WAIVERS = PROJECT_ROOT / "hdl" / "verilator_lint.vlt"

@@ -7,7 +7,7 @@ peak, the read latency distribution and the row-hit rate, with the DRAM timing
 checker watching every command.
 """
 
-from ..mem_traffic import PATTERNS, TEST_SYSTEM, memory_system_design, run_copy, run_traffic
+from .mem_traffic import PATTERNS, TEST_SYSTEM, memory_system_design, run_copy, run_traffic
 from .output import CommandError, emit, progress
 
 TIERS = ("hbm", "ddr", "copy")

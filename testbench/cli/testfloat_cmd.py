@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..numerics_ops import NUMERIC_OPS, run_on_rtl
+from .numerics_ops import NUMERIC_OPS, run_on_rtl
 from .output import CommandError, emit, progress
 
 REQUIRED_OPS = ["f32_add", "f32_sub", "f32_mul", "f32_lt", "f32_le", "f32_eq", "bf16_mul_f32",

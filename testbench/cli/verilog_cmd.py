@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from ..designs import DESIGNS, design_named
 from ..sim.build_cache import verilog_for
+from .designs import DESIGNS, design_named
 from .output import CommandError, emit, progress
 
 

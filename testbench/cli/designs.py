@@ -9,7 +9,7 @@ from hdl.numerics.catalog import NUMERIC_UNITS
 from hdl.rdu.config import RDUConfig
 from hdl.system.config import SystemConfig
 
-from .sim.build_cache import Design
+from ..sim.build_cache import Design
 
 __all__ = ["DesignEntry", "DESIGNS", "design_named"]
 

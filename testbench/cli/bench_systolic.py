@@ -1,9 +1,9 @@
 """Runs tiles through the PCU systolic body (RTL) and measures its utilisation.
 
 :func:`run_systolic` packs (A, B) bf16 tiles into ``a``/``b`` beats, plays them
-through ``SystolicArray`` under cocotb (the ``systolic_tiles`` coroutine of
-``tests/test_pcu_systolic.py``, which checks every row of C against the golden
-model as it arrives) and returns the C tiles and the cycle at which each tile
+through ``SystolicArray`` under cocotb (the ``systolic_tiles`` test of
+:mod:`testbench.cocotb_tests.systolic_tiles`, which checks every row of C against
+the golden model as it arrives) and returns the C tiles and the cycle at which each tile
 went in and came out. :func:`systolic_utilisation` is the figure behind
 ``rdu bench pcu``: useful MACs / (rows * cols * cycles) for back-to-back tiles
 with no stalls.
@@ -11,14 +11,14 @@ with no stalls.
 
 import numpy as np
 
-from .golden.systolic import systolic_tiles
-from .sim.build_cache import Design
-from .sim.packing import pack_beats, unpack_beats
-from .sim.runner import simulate
+from ..golden.systolic import systolic_tiles
+from ..sim.build_cache import Design
+from ..sim.packing import pack_beats, unpack_beats
+from ..sim.runner import simulate
 
 __all__ = ["systolic_design", "run_systolic", "ordinary_bf16", "systolic_utilisation"]
 
-COCOTB_MODULE = "test_pcu_systolic"
+COCOTB_MODULE = "testbench.cocotb_tests.systolic_tiles"
 
 
 def systolic_design(rows: int, cols: int) -> Design:

@@ -12,11 +12,11 @@ from hdl.numerics.catalog import operand_layout
 from hdl.numerics.fp_compare import CompareOp
 from hdl.numerics.int_alu import IntOp
 
-from .golden import numerics as golden
-from .golden import transcendentals
-from .sim.build_cache import Design
-from .sim.packing import pack_beats, unpack_beats
-from .sim.runner import simulate
+from ..golden import numerics as golden
+from ..golden import transcendentals
+from ..sim.build_cache import Design
+from ..sim.packing import pack_beats, unpack_beats
+from ..sim.runner import simulate
 
 __all__ = [
     "NumericOp", "NUMERIC_OPS", "lane_array_design", "run_on_rtl", "run_on_rtl_timed",
