@@ -267,7 +267,7 @@ def test_fused_grouping_of_stage_ops():
 def test_row_op_streams_alternate_single_beats():
     """A row op's two READ streams are single-beat bursts of equal length (x, and s[r]
     repeated per vector through a stride-0 level), so the AGCU's round-robin arbiter
-    interleaves them one for one (compiler._row_op_streams: bursts deadlock)."""
+    interleaves them one for one (kernels.pipeline.row_op_streams: bursts deadlock)."""
     graph = Graph()
     graph.output(graph.row_mul(graph.input("x", (40, 9)), graph.input("s", (40, 1)), "y"))
     (kernel,) = compile_graph(graph, SMALL).kernels

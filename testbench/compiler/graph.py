@@ -4,7 +4,9 @@ Every tensor is ``[rows, cols]``; ops read tensors by name and define one new
 tensor. An input may be marked a weight (``input(..., weight=True)``): fixed
 across runs, so the buffers made from it alone can stay in device memory.
 Building a graph checks shapes and dtypes at once, so a bad graph fails with
-:class:`CompileError` before anything is compiled or simulated.
+:class:`CompileError` before anything is compiled or simulated. Every op has a
+method of its own (``g.add(a, b)``, ``g.exp(x)``, ``g.row_sum(x)``, ...); ``binary``,
+``unary``, ``reduce``, ``row_op`` and ``col_op`` take the kind as a string.
 
 Ops (``Op.kind``):
 
@@ -96,11 +98,13 @@ class Graph:
         return name
 
     def output(self, *names: str) -> None:
+        """Mark tensors as graph outputs (read back after a run), in order."""
         for name in names:
             self.tensor(name)
             self.outputs.append(name)
 
     def gemm(self, a: str, b: str, name: str | None = None) -> str:
+        """bf16 ``a [m, k] @ b [k, n]`` -> fp32 ``[m, n]``."""
         ta, tb = self._operands("gemm", (a, b), (BF16, BF16))
         if ta.shape[1] != tb.shape[0]:
             raise CompileError(f"gemm {a} @ {b}: shape mismatch, {list(ta.shape)} x "
@@ -108,6 +112,8 @@ class Graph:
         return self._op("gemm", (a, b), (ta.shape[0], tb.shape[1]), FP32, name)
 
     def binary(self, kind: str, a: str, b: str, name: str | None = None) -> str:
+        """fp32 ``a kind b`` elementwise, ``kind`` one of BINARY_OPS (``add`` and the
+        other methods below are this with ``kind`` fixed)."""
         if kind not in BINARY_OPS:
             raise CompileError(f"unknown binary op {kind!r}; binary ops: {', '.join(BINARY_OPS)}")
         ta, tb = self._operands(kind, (a, b), (FP32, FP32))
@@ -117,12 +123,14 @@ class Graph:
         return self._op(kind, (a, b), ta.shape, FP32, name)
 
     def unary(self, kind: str, x: str, name: str | None = None) -> str:
+        """``kind(x)`` elementwise, ``kind`` one of UNARY_OPS."""
         if kind not in UNARY_OPS:
             raise CompileError(f"unknown unary op {kind!r}; unary ops: {', '.join(UNARY_OPS)}")
         (tx,) = self._operands(kind, (x,), (FP32,))
         return self._op(kind, (x,), tx.shape, BF16 if kind == "to_bf16" else FP32, name)
 
     def reduce(self, kind: str, x: str, name: str | None = None) -> str:
+        """``kind`` over each row of ``x``, ``kind`` one of REDUCE_OPS."""
         if kind not in REDUCE_OPS:
             raise CompileError(f"unknown reduction {kind!r}; reductions: {', '.join(REDUCE_OPS)}")
         (tx,) = self._operands(kind, (x,), (FP32,))
@@ -166,19 +174,82 @@ class Graph:
         (tx,) = self._operands("from_bf16", (x,), (BF16,))
         return self._op("from_bf16", (x,), tx.shape, FP32, name)
 
-    def __getattr__(self, kind: str):
-        # g.add(a, b), g.silu(x), g.row_sum(x), ... as shorthands of binary/unary/reduce.
-        if kind in BINARY_OPS:
-            return lambda a, b, name=None: self.binary(kind, a, b, name)
-        if kind in UNARY_OPS:
-            return lambda x, name=None: self.unary(kind, x, name)
-        if kind in REDUCE_OPS:
-            return lambda x, name=None: self.reduce(kind, x, name)
-        if kind in ROW_OPS:
-            return lambda x, s, name=None: self.row_op(kind, x, s, name)
-        if kind in COL_OPS:
-            return lambda x, w, name=None: self.col_op(kind, x, w, name)
-        raise AttributeError(kind)
+    # -- elementwise binary ops: fp32, equal shapes (``binary``) ----------------------------
+    def add(self, a: str, b: str, name: str | None = None) -> str:
+        """``a + b`` elementwise."""
+        return self.binary("add", a, b, name)
+
+    def sub(self, a: str, b: str, name: str | None = None) -> str:
+        """``a - b`` elementwise."""
+        return self.binary("sub", a, b, name)
+
+    def mul(self, a: str, b: str, name: str | None = None) -> str:
+        """``a * b`` elementwise."""
+        return self.binary("mul", a, b, name)
+
+    def max(self, a: str, b: str, name: str | None = None) -> str:
+        """``max(a, b)`` elementwise (the binary32 max of :mod:`.golden`)."""
+        return self.binary("max", a, b, name)
+
+    def min(self, a: str, b: str, name: str | None = None) -> str:
+        """``min(a, b)`` elementwise (the binary32 min of :mod:`.golden`)."""
+        return self.binary("min", a, b, name)
+
+    # -- unary ops: fp32 in, same shape out (``unary``) ------------------------------------
+    def exp(self, x: str, name: str | None = None) -> str:
+        """``e ** x`` elementwise."""
+        return self.unary("exp", x, name)
+
+    def reciprocal(self, x: str, name: str | None = None) -> str:
+        """``1 / x`` elementwise."""
+        return self.unary("reciprocal", x, name)
+
+    def rsqrt(self, x: str, name: str | None = None) -> str:
+        """``1 / sqrt(x)`` elementwise."""
+        return self.unary("rsqrt", x, name)
+
+    def silu(self, x: str, name: str | None = None) -> str:
+        """``x * sigmoid(x)`` elementwise."""
+        return self.unary("silu", x, name)
+
+    def gelu(self, x: str, name: str | None = None) -> str:
+        """GELU of ``x`` elementwise."""
+        return self.unary("gelu", x, name)
+
+    def to_bf16(self, x: str, name: str | None = None) -> str:
+        """``x`` rounded to bf16 (nearest even); the result is a bf16 tensor."""
+        return self.unary("to_bf16", x, name)
+
+    # -- reductions over the last axis: fp32 [rows, cols] -> [rows, 1] (``reduce``) --------
+    def row_sum(self, x: str, name: str | None = None) -> str:
+        """The sum of each row of ``x`` (the lane-then-tree order of :mod:`.golden`)."""
+        return self.reduce("row_sum", x, name)
+
+    def row_max(self, x: str, name: str | None = None) -> str:
+        """The max of each row of ``x`` (the tree order of :mod:`.golden`)."""
+        return self.reduce("row_max", x, name)
+
+    # -- per-row scalar broadcast: x [rows, cols] op s [rows, 1] (``row_op``) -------------
+    def row_add(self, x: str, s: str, name: str | None = None) -> str:
+        """``x[r, j] + s[r, 0]``."""
+        return self.row_op("row_add", x, s, name)
+
+    def row_sub(self, x: str, s: str, name: str | None = None) -> str:
+        """``x[r, j] - s[r, 0]``."""
+        return self.row_op("row_sub", x, s, name)
+
+    def row_mul(self, x: str, s: str, name: str | None = None) -> str:
+        """``x[r, j] * s[r, 0]``."""
+        return self.row_op("row_mul", x, s, name)
+
+    # -- per-column vector: x [rows, cols] op w [1, cols] (``col_op``) --------------------
+    def col_add(self, x: str, w: str, name: str | None = None) -> str:
+        """``x[r, j] + w[0, j]``."""
+        return self.col_op("col_add", x, w, name)
+
+    def col_mul(self, x: str, w: str, name: str | None = None) -> str:
+        """``x[r, j] * w[0, j]``."""
+        return self.col_op("col_mul", x, w, name)
 
     # -- queries --------------------------------------------------------------------------
     def tensor(self, name: str) -> Tensor:

@@ -12,7 +12,7 @@ its primitives still pack onto a PCU pipeline (:func:`pcu_slots`):
   PCU is not systolic, else it takes a PCU of its own (stages PASS);
 * a reduction's PCU ends the chain (its results leave on the scalar fabric);
 * a ``pair_op`` and its ``untranspose`` share a group (one kernel through two PMUs
-  when the RDU has them, see ``compiler._pair_chain``), and the chain grows on
+  when the RDU has them, see ``kernels.pairs``), and the chain grows on
   from the ``untranspose``;
 * stage primitives (``row_add``/``row_sub``/``row_mul``, ``scale``, ``add_const``,
   ``square``: one SIMD stage each) share a PCU, in stage order, while its stages last,
