@@ -88,7 +88,10 @@ SAMPLE_SLEEP = """
 
 
 def _write_samples(directory: Path, samples: dict[str, str]) -> list[str]:
+    """The sample test files, with a pytest.ini of their own: pytest's rootdir (and so the
+    node ids) is then ``directory`` wherever the checkout and the temporary directory are."""
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / "pytest.ini").write_text("[pytest]\n")
     for name, text in samples.items():
         (directory / name).write_text(textwrap.dedent(text))
     return [str(directory / name) for name in samples]
