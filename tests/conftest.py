@@ -1,6 +1,13 @@
-"""pytest options shared by every testbench: --seed and --waves."""
+"""pytest options shared by every testbench (--seed and --waves) and the file order."""
+
+import json
+from pathlib import Path
 
 import pytest
+
+#: seconds per test file of a full run (`rdu regress` writes sim_build/regress/durations.json;
+#: copy it here to refresh the order)
+DURATIONS = Path(__file__).with_name("durations.json")
 
 
 def pytest_addoption(parser):
@@ -28,3 +35,16 @@ def waves(request) -> bool:
 def run_name(request) -> str:
     """A file-system-safe name for this test's run directory and waveform."""
     return request.node.nodeid.split("::", 1)[-1]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Heaviest files first, by :data:`DURATIONS` (files not in it first of all), keeping
+    the order within each file: pytest-xdist's ``--dist loadfile`` hands whole files to the
+    workers in this order, so the long files start early and both workers end together."""
+    try:
+        durations = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+    def weight(item) -> float:
+        return -durations.get(item.nodeid.split("::", 1)[0], float("inf"))
+    items.sort(key=weight)

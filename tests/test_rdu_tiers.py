@@ -164,6 +164,9 @@ def test_coe_preset_and_tier_validation():
         rdu_config("coe", ddr_bytes=1 << 16)
     with pytest.raises(ValueError, match="copy_burst_bytes"):
         rdu_config("coe", copy_burst_bytes=96)
+    for buffer in (128, 3000, 1 << 17):  # below one burst, not a power of two, too large
+        with pytest.raises(ValueError, match="copy_buffer_bytes"):
+            rdu_config("coe", copy_buffer_bytes=buffer)
 
 
 # ---- raw host view: address map, narrow and unaligned bursts, COPY_* registers -------------

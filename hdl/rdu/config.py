@@ -10,7 +10,7 @@ Device memory (``memory``): ``"sram"`` is on-chip SRAM of ``memory_bytes`` at
 address 0; ``"tiers"`` is the HBM tier at ``[0, memory_bytes)`` and the DDR tier at
 ``[DDR_BASE, DDR_BASE + ddr_bytes)`` (``memory_ctrl.system.MemorySystem``, see
 hdl/rdu/memory_tiers.py), with the DDR <-> HBM copy engine moving
-``copy_burst_bytes`` bursts.
+``copy_burst_bytes`` bursts through a buffer of ``copy_buffer_bytes``.
 """
 
 from dataclasses import asdict, dataclass, fields, replace
@@ -67,6 +67,14 @@ class RDUConfig:
     ddr_bytes: int = DDR_ROW_BYTES
     hbm_channels: int = 1
     copy_burst_bytes: int = 256
+    # The copy engine's read-ahead buffer (reads run ahead of writes by up to this much).
+    # Deep enough to ride through an HBM all-bank refresh: while HBM refreshes (tRFC =
+    # 260 cycles, plus the precharges and ACTs around it, about 300 cycles) the DDR tier
+    # keeps delivering 14.2 B/cycle, about 4.3 KiB, which must fit, or the DDR reads stall
+    # for the rest of the refresh. Four 256-byte bursts (1 KiB) held 72 cycles of it and
+    # a copy that met a refresh ran at 78% of the DDR peak; 8 KiB holds it all (95%),
+    # unless the refresh falls in the copy's last ~400 cycles (its last writes wait).
+    copy_buffer_bytes: int = 8192
 
     def __post_init__(self):
         # Names, in TailOp order, as a tuple: JSON parameters arrive as lists.
@@ -122,6 +130,10 @@ class RDUConfig:
         if (burst & (burst - 1) or not TIER_ATOM_BYTES <= burst <= 4096):
             raise ValueError(f"copy_burst_bytes must be a power of two from {TIER_ATOM_BYTES} "
                              f"to 4096, not {burst}")
+        buffer = self.copy_buffer_bytes
+        if buffer & (buffer - 1) or not burst <= buffer <= 1 << 16:
+            raise ValueError(f"copy_buffer_bytes must be a power of two from copy_burst_bytes "
+                             f"({burst}) to 65536, not {buffer}")
 
     # -- derived ------------------------------------------------------------------------
     @property
@@ -179,7 +191,9 @@ PRESETS = {
     "fpga": RDUConfig(lanes=2, stages=2, systolic=False, pcu_fifo_depth=2, pmu_depth=64,
                       memory_bytes=1 << 13, tail_ops=("PASS", "BF16"), link_buffer_depth=2),
     # The small tile in front of the memory tiers, for the Composition-of-Experts driver:
-    # 64 KiB of HBM2 (one channel, 4 rows per bank) and 256 KiB of DDR4-3200 (2 rows).
+    # 64 KiB of HBM2 (one channel, 4 rows per bank) and 256 KiB of DDR4-3200 (2 rows);
+    # the copy engine with the defaults: 256-byte bursts (the experts' images are padded
+    # to them) and an 8 KiB buffer (a copy rides through an HBM refresh).
     "coe": RDUConfig(memory="tiers", memory_bytes=1 << 16, ddr_bytes=2 * DDR_ROW_BYTES),
 }
 

@@ -69,7 +69,7 @@ class MemoryTiers(wiring.Component):
         tiers = memory_tier_configs(cfg)
         m.submodules.system = system = MemorySystem(
             tiers["hbm"], tiers["ddr"], burst_bytes=cfg.copy_burst_bytes,
-            buffer_bytes=4 * cfg.copy_burst_bytes)
+            buffer_bytes=cfg.copy_buffer_bytes)
         regions = [Region("hbm", 0, cfg.memory_bytes, tiers["hbm"].data_bytes),
                    Region("ddr", DDR_BASE, cfg.ddr_bytes, tiers["ddr"].data_bytes)]
         m.submodules.bridge = bridge = TierBridge(
