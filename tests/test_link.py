@@ -26,7 +26,15 @@ from testbench.bfm.sim_io import save_outputs, sim_args
 from testbench.bfm.stream import StreamSink, StreamSource
 from testbench.bfm.watchdog import Watchdog
 from testbench.cli import link_sim
-from testbench.cli.link_sim import DEFAULT_PARAMS, LinkRun, link_design, run_link
+from testbench.cli.bench_floors import FLOORS
+from testbench.cli.link_sim import (
+    DEFAULT_PARAMS,
+    LinkRun,
+    goodput_bound,
+    link_design,
+    round_trip_cycles,
+    run_link,
+)
 from testbench.golden.link import (
     CRC_INIT,
     CRC_POLY,
@@ -240,6 +248,34 @@ def test_halving_credits_below_bandwidth_delay_product_halves_goodput(run_name):
         goodput[credits] = result["ab"]["goodput_words_per_cycle"]
     assert 0.45 <= goodput[8] / goodput[16] <= 0.55, goodput
     assert goodput[64] >= 0.9 * 4 / 6, goodput  # payload efficiency of 4-word packets
+
+
+def test_round_trip_counts_the_rtl_stages():
+    """3 P + 2 L + V + 6 (stages in the docstring of ``round_trip_cycles``); the control
+    interval is no term of the least round trip."""
+    assert round_trip_cycles(DEFAULT_PARAMS, 4, 4) == 28
+    assert round_trip_cycles(DEFAULT_PARAMS, 16, 8) == 64
+    assert goodput_bound(DEFAULT_PARAMS, 4, 64, 8) == pytest.approx(0.8)
+    assert goodput_bound(DEFAULT_PARAMS, 48, 16, 8) == pytest.approx(16 / 128)
+    # A finite run: the first window needs no round trip, so the bound is a little higher.
+    assert goodput_bound(DEFAULT_PARAMS, 16, 32, 8, words=800) == pytest.approx(800 / 1574)
+
+
+@pytest.mark.parametrize("latency,credits", [(4, 4), (4, 8), (4, 32), (4, 64), (16, 16),
+                                             (16, 32), (48, 64)])
+def test_goodput_never_exceeds_its_bound(latency, credits, run_name):
+    """The bound of ``rdu bench link`` stays honest: one point of each regime (one frame
+    per round trip, several, the knee where credits just cover the round trip, payload
+    efficiency) measures at most the bound and, as the bench floor asks, not far below."""
+    payload, packets = min(8, credits), 100
+    run = LinkRun(credits=credits, latency=latency, packets=packets, fixed_length=8,
+                  vcs_ab=(0,), vcs_ba=())
+    result = run_link(run, run_name=run_name)
+    _check_clean_delivery(result, run)
+    goodput = result["ab"]["goodput_words_per_cycle"]
+    bound = goodput_bound(DEFAULT_PARAMS, latency, credits, payload, words=8 * packets)
+    assert goodput <= bound, (goodput, bound)
+    assert 100 * goodput / bound >= FLOORS["link_goodput"].floor, (goodput, bound)
 
 
 @pytest.mark.parametrize("make,needle", [

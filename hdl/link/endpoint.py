@@ -5,12 +5,13 @@ data, last}) valid/ready streams per virtual channel. Wire side: ``tx_*`` flits
 out, ``rx_*`` flits in (``valid``/``data``/``sop``/``eop``, no back-pressure).
 Run-time settings: ``credit_limit`` (words per VC, at most the peer's buffer
 depth), ``timeout`` (cycles without ACK progress before a replay),
-``ctrl_interval`` (least cycles between control frames), ``refresh`` (cycles
-after which an unchanged control frame is sent again), ``hold`` (start no new
-frame).
+``ctrl_interval`` (least cycles between control frames, except an ACK or NAK
+on an otherwise idle wire, and longest wait for the receiving user to pause
+before a change is reported; see ``transmitter.py``), ``refresh`` (cycles after
+which an unchanged control frame is sent again), ``hold`` (start no new frame).
 """
 
-from amaranth.hdl import Module
+from amaranth.hdl import Cat, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -69,6 +70,7 @@ class LinkEndpoint(wiring.Component):
             tx.hold.eq(self.hold),
             tx.rx_expected.eq(rx.expected), tx.nak_request.eq(rx.nak_request),
             tx.ack_request.eq(rx.ack_request), tx.peer_valid.eq(rx.peer_valid),
+            tx.rx_draining.eq(Cat(rx.recv[v].valid & rx.recv[v].ready for v in range(vcs)).any()),
             tx.peer_ack.eq(rx.peer_ack), tx.peer_nak.eq(rx.peer_nak),
             self.acked.eq(tx.acked), self.seq_next.eq(tx.seq_next),
             self.commit_valid.eq(rx.commit_valid), self.commit_seq.eq(rx.commit_seq),

@@ -5,12 +5,21 @@ User words of VC ``v`` are accepted while ``sent[v] - freed_remote[v] < credit_l
 (one credit = one receive-buffer word); a packet ends at ``last``, at
 ``max_payload`` words, when its VC runs out of credits or when its user pauses
 while another VC has words (``last`` travels in the header's ``eom`` bit), and
-stays in the replay buffer until the peer's cumulative ACK passes it. A NAK or a timeout
-(no ACK progress for ``timeout`` cycles while packets are unacknowledged)
-resends every unacknowledged frame from the oldest one asked for. Control
-frames go out between data frames, at most one every ``ctrl_interval``
-cycles, when the local receiver's state changed, a NAK or ACK was requested,
-or ``refresh`` cycles passed (so a lost control frame heals). While ``hold``
+stays in the replay buffer until the peer's cumulative ACK passes it. A NAK or a
+timeout (no ACK progress for ``timeout`` cycles while packets are
+unacknowledged) resends every unacknowledged frame from the oldest one asked for.
+
+Control frames go out between data frames when the local receiver's state
+changed (ACK or credits), a NAK or ACK was requested, or ``refresh`` cycles
+passed (so a lost control frame heals), at most one every ``ctrl_interval``
+cycles, except that one owing the peer an ACK or a NAK (a data frame was
+committed since the last control frame, or the receiver asked) goes without
+waiting for the interval while no data frame of ours waits for the wire: an
+otherwise idle wire returns each data frame's ACK and credits at once, a busy
+one still carries at most one control frame per interval. A change of state is
+reported once the local receiver's user drains no word in a cycle
+(``rx_draining`` low), so a data frame's credits travel together instead of its
+first word's alone, or after ``ctrl_interval`` cycles at most. While ``hold``
 is high no new frame starts (lets a test read counters of a quiet link).
 """
 
@@ -40,7 +49,7 @@ class LinkTransmitter(wiring.Component):
             "refresh": In(16), "hold": In(1),
             # from the local receiver: state to report, and what the peer told us
             "rx_expected": In(SEQ_BITS), "rx_freed": In(COUNT_BITS).array(vcs),
-            "nak_request": In(1), "ack_request": In(1),
+            "nak_request": In(1), "ack_request": In(1), "rx_draining": In(1),
             "peer_valid": In(1), "peer_ack": In(SEQ_BITS), "peer_nak": In(1),
             "peer_freed": In(COUNT_BITS).array(vcs),
             # observation (protocol checker) and statistics
@@ -106,7 +115,7 @@ class LinkTransmitter(wiring.Component):
                             m.d.comb += [pick.eq(v), can_start.eq(1)]
 
         send_payload = Array(self.send[v].payload for v in range(vcs))[current]
-        with m.FSM(name="packetizer"):
+        with m.FSM(name="packetizer") as packetizer:
             with m.State("IDLE"):
                 with m.If(can_start & room):
                     m.d.sync += [current.eq(pick), build.eq(tail + 1), length.eq(0)]
@@ -163,9 +172,24 @@ class LinkTransmitter(wiring.Component):
         dirty = Signal()
         m.d.comb += dirty.eq((self.rx_expected != last_expected) | Cat(
             self.rx_freed[v] != last_freed[v] for v in range(vcs)).any())
+        # ``stale``: cycles the receiver's state has differed from the last control frame.
+        # A change is reported once the local user drains nothing in a cycle (the rest of
+        # a data frame's credits would follow within cycles) or after ``ctrl_interval``.
+        stale = Signal(8)
+        settled = Signal()
+        m.d.comb += settled.eq(~self.rx_draining | (stale + 1 >= self.ctrl_interval))
+        with m.If(dirty & (stale != 255)):
+            m.d.sync += stale.eq(stale + 1)
+        # An ACK is owed once a data frame was committed since the last control frame (or
+        # asked for), a NAK once asked for; neither waits for the interval while no data
+        # frame of ours waits for the wire.
+        data_waiting = Signal()
+        early = Signal()
+        m.d.comb += early.eq(((self.rx_expected != last_expected) | nak_pending | force_pending)
+                             & ~data_waiting)
         ctrl_due = Signal()
-        m.d.comb += ctrl_due.eq((interval == 0) & (nak_pending | force_pending | dirty |
-                                                   (refresh == 0)))
+        m.d.comb += ctrl_due.eq(((interval == 0) | early) & (
+            nak_pending | force_pending | (dirty & settled) | (refresh == 0)))
         with m.If(interval != 0):
             m.d.sync += interval.eq(interval - 1)
         with m.If(refresh != 0):
@@ -186,7 +210,8 @@ class LinkTransmitter(wiring.Component):
         m.d.comb += stored.eq(rport.data[:30])
         by_send = Signal(COUNT_BITS)
         behind = Signal()
-        m.d.comb += [by_send.eq(tail - send_ptr), behind.eq(by_send > by_head)]
+        m.d.comb += [by_send.eq(tail - send_ptr), behind.eq(by_send > by_head),
+                     data_waiting.eq((send_ptr != tail) | ~packetizer.ongoing("IDLE"))]
         with m.FSM(name="serializer"):
             with m.State("IDLE"):
                 m.d.comb += apply_rewind.eq(rewind_pending)
@@ -203,7 +228,8 @@ class LinkTransmitter(wiring.Component):
                                          src=self._socket, nak=nak_pending)
                     m.d.comb += [self.o_valid.eq(1), self.o_sop.eq(1), self.o_data.eq(header)]
                     m.d.sync += [ctrl_index.eq(0), nak_pending.eq(0), force_pending.eq(0),
-                                 interval.eq(self.ctrl_interval), refresh.eq(self.refresh),
+                                 interval.eq(self.ctrl_interval), stale.eq(0),
+                                 refresh.eq(self.refresh),
                                  last_expected.eq(self.rx_expected),
                                  self.ctrl_frames.eq(self.ctrl_frames + 1)]
                     for v in range(vcs):

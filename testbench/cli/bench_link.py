@@ -2,10 +2,13 @@
 and a 1e-4 error-rate run with drops.
 
 Goodput sweep: one VC, A -> B only, 8-word packets (payload efficiency 8/10),
-clean channel. Bound = min(efficiency, credits / round trip), with the round
-trip from :func:`testbench.cli.link_sim.round_trip_cycles`. ``halving`` lists,
-per latency, goodput(c) / goodput(2c) for credit pairs both below the
-bandwidth-delay product (ideal 0.5).
+clean channel; frames carry min(8, credits) words. Bound = min(efficiency,
+credits / round trip) with the least round trip of
+:func:`testbench.cli.link_sim.round_trip_cycles`, taken over the run's own
+words (:func:`~testbench.cli.link_sim.goodput_bound`: the first window of
+credits needs no round trip), so the measured goodput never exceeds it.
+``halving`` lists, per latency, goodput(c) / goodput(2c) for credit pairs both
+below the bandwidth-delay product (ideal 0.5).
 
 Floor (:mod:`.bench_floors`): ``link_goodput``, every sweep point's goodput in %
 of its bound.
@@ -13,11 +16,12 @@ of its bound.
 
 from .bench_floors import check
 from .link_cmd import verdict
-from .link_sim import DEFAULT_PARAMS, LinkRun, round_trip_cycles, run_link
+from .link_sim import DEFAULT_PARAMS, LinkRun, goodput_bound, round_trip_cycles, run_link
 
 LATENCIES = (4, 16, 48)
 CREDITS = (4, 8, 16, 32, 64)
 PAYLOAD = 8
+PACKETS = 400
 CTRL_INTERVAL = 16
 
 
@@ -26,13 +30,15 @@ def run_bench(log):
     for latency in LATENCIES:
         for credits in CREDITS:
             log(f"link: latency {latency}, credits {credits}")
-            run = LinkRun(credits=credits, latency=latency, packets=400, fixed_length=PAYLOAD,
-                          vcs_ab=(0,), vcs_ba=(), ctrl_interval=CTRL_INTERVAL)
+            run = LinkRun(credits=credits, latency=latency, packets=PACKETS,
+                          fixed_length=PAYLOAD, vcs_ab=(0,), vcs_ba=(),
+                          ctrl_interval=CTRL_INTERVAL)
             r = run_link(run, run_name=f"bench_link_l{latency}_c{credits}", log=log)["ab"]
             payload = min(PAYLOAD, credits)
-            rtt = round_trip_cycles(DEFAULT_PARAMS, latency, CTRL_INTERVAL, payload)
+            rtt = round_trip_cycles(DEFAULT_PARAMS, latency, payload)
             efficiency = payload / (payload + 2)
-            bound = min(efficiency, credits / rtt)
+            bound = goodput_bound(DEFAULT_PARAMS, latency, credits, payload,
+                                  words=PACKETS * PAYLOAD)
             rows.append({"latency": latency, "credits": credits,
                          "goodput_words_per_cycle": r["goodput_words_per_cycle"],
                          "bound": bound, "efficiency_bound": efficiency,

@@ -126,7 +126,7 @@ def run(args):
                       progress=None if args.quiet else (lambda m: progress(args, m)),
                       log=lambda m: progress(args, m))
     payload = min(args.length or 4.5, args.credits)
-    rtt = round_trip_cycles(DEFAULT_PARAMS, args.latency, description.ctrl_interval, payload)
+    rtt = round_trip_cycles(DEFAULT_PARAMS, args.latency, payload)
     bound = {d: min(payload / (payload + 2), args.credits * len(description.vcs_ab) / rtt)
              for d in ("ab", "ba")}
     result.pop("stats")

@@ -23,8 +23,8 @@ from testbench.bfm.sim_io import save_outputs, sim_args
 from testbench.bfm.watchdog import WatchdogTimeout
 from testbench.sim.build_cache import Design
 
-__all__ = ["LinkRun", "link_design", "run_link", "round_trip_cycles", "DEFAULT_PARAMS",
-           "COCOTB_MODULE"]
+__all__ = ["LinkRun", "link_design", "run_link", "round_trip_cycles", "goodput_bound",
+           "DEFAULT_PARAMS", "COCOTB_MODULE"]
 
 COCOTB_MODULE = "testbench.cli.link_sim"
 DEFAULT_PARAMS = LinkParams()
@@ -37,12 +37,87 @@ def link_design(params: LinkParams = DEFAULT_PARAMS) -> Design:
     return Design("link_harness", "hdl.link.harness:make_link_harness", fields)
 
 
-def round_trip_cycles(params: LinkParams, latency: int, ctrl_interval: int,
-                      payload: int) -> float:
-    """Model of a credit's round trip: packetize and serialize the frame (2 x frame
-    length), the channel twice, the control frame (VCs + 2 flits), half the control
-    interval on average, and 4 cycles of registers on the way."""
+def round_trip_cycles(params: LinkParams, latency: int, payload: float) -> float:
+    """Fewest cycles a data frame's credits take around the loop: from the cycle they are
+    usable at the sender until the cycle they are usable again, the frame carrying
+    ``payload`` (P) words, L = ``latency``, V = ``params.vcs``. Counted on the RTL, each
+    term the distance between two events of the frame (the stage named does the work):
+
+    ======================================  ======  ======================================
+    from -> to                              cycles  stage (``hdl/link/``)
+    ======================================  ======  ======================================
+    credits usable -> first word accepted   1       packetizer IDLE opens the packet
+    first word -> HEADER state              P       packetizer FILL, one word a cycle
+                                                    (P + 1 for a packet cut short by its
+                                                    credits: FILL sees them gone a cycle
+                                                    after the last one went)
+    HEADER -> header flit on the wire       1       packetizer HEADER writes the header
+                                                    behind the payload; ``tail`` is a
+                                                    register
+    header flit -> CRC flit                 P + 1   serializer IDLE (header), DATA_BODY
+                                                    (P payload flits)
+    CRC flit sent -> received               L       channel delay line
+    CRC flit -> first word drained          1       receiver commits at the good CRC
+                                                    (``written`` register)
+    first drain -> control header           P       receiving user drains a word a cycle;
+                                                    the control frame starts in the first
+                                                    cycle without a drain, when ``freed``
+                                                    holds the whole frame
+    control header -> control CRC flit      V + 1   serializer CTRL_BODY: a credit word
+                                                    per VC
+    control CRC sent -> received            L       channel delay line
+    control CRC -> credits usable           1       ``freed_remote`` register
+    ======================================  ======  ======================================
+
+    Sum: 3 P + 2 L + V + 6. No term for ``ctrl_interval``: a control frame owing a data
+    frame's ACK goes without waiting for the interval while no data frame of the
+    receiving side waits for the wire; that side's own data frames, and the interval
+    between control frames then, can only lengthen the loop. The frame's credits travel
+    together (the control frame waits for a cycle without a drain), so none comes back
+    sooner, and a window of ``credits`` words moves at most ``credits`` words per round
+    trip (:func:`goodput_bound`).
+    """
+    return 3 * payload + 2 * latency + params.vcs + 6
+
+
+def goodput_bound(params: LinkParams, latency: int, credits: int, payload: int,
+                  words: int | None = None) -> float:
+    """Most payload words per cycle, over one VC in one direction, of frames of
+    ``payload`` (P) words each with ``credits`` (c, a multiple of P) in flight: the
+    smaller of the payload efficiency P / (P + 2) (every frame takes P + 2 flits, one a
+    cycle) and c / R, R = :func:`round_trip_cycles`.
+
+    With ``words`` (N, K = N / P frames) it is the bound of a finite run as
+    ``_summary`` measures it: N / (last drained word's cycle - first's + 1), the first
+    window of credits needing no round trip. With the receiving user always ready, frame
+    j's words drain in P consecutive cycles ending at d_j; d_{j+1} >= d_j + P + 2 (the
+    flits of frame j + 1 follow those of frame j on the wire) and d_{j+n} >= d_j + R with
+    n = c / P (frame j + n needs frame j's credits, which come back after d_j; from d_j
+    to d_{j+n} is the loop R). So the span is at least
+    max(floor((K-1)/n) R + ((K-1) mod n)(P + 2), (K-1)(P + 2)) + P cycles.
+
+    Assumed, as in ``rdu bench link``: a clean channel (no replays, NAKs or duplicate
+    ACK requests), data in this direction only, a receiving user that is always ready,
+    P < ``ctrl_interval`` and R < ``refresh`` (so no control frame starts while a frame
+    drains, returning part of its credits early).
+    """
     frame = payload + 2
+    round_trip = round_trip_cycles(params, latency, payload)
+    if words is None:
+        return min(payload / frame, credits / round_trip)
+    if credits % payload or words % payload:
+        raise ValueError(f"the finite-run bound needs whole frames: {credits} credits and "
+                         f"{words} words in frames of {payload}")
+    steps, window = words // payload - 1, credits // payload
+    span = max(steps // window * round_trip + steps % window * frame, steps * frame) + payload
+    return words / span
+
+
+def _retry_round_trip(params: LinkParams, latency: int, ctrl_interval: int) -> float:
+    """A generous (not a least) round trip of a largest frame, for the default retry
+    timeout: both channel passes, the frame twice, a control frame, half the control
+    interval and a few registers."""
+    frame = params.max_payload + 2
     return 2 * latency + 2 * frame + params.vcs + 2 + ctrl_interval / 2 + 4
 
 
@@ -115,7 +190,7 @@ class LinkRun:
         if not self.seed or not self.channel_seed:
             raise ValueError("seeds must be non-zero (xorshift32 state)")
         timeout = self.effective_timeout(params)
-        minimum = 2 * self.latency + 2 * (params.max_payload + 2) + params.vcs + 2
+        minimum = round_trip_cycles(params, self.latency, params.max_payload)
         if not minimum <= timeout < 1 << 16:
             raise ValueError(f"timeout {timeout} must be at least the round trip of a largest "
                              f"frame ({minimum} cycles) and below 65536")
@@ -123,8 +198,8 @@ class LinkRun:
     def effective_timeout(self, params: LinkParams) -> int:
         if self.timeout is not None:
             return self.timeout
-        return (2 * round_trip_cycles(params, self.latency, self.ctrl_interval,
-                                      params.max_payload) + self.ctrl_interval + 64).__int__()
+        return int(2 * _retry_round_trip(params, self.latency, self.ctrl_interval)
+                   + self.ctrl_interval + 64)
 
     def settings(self, params: LinkParams) -> dict:
         """Values of the harness's setting ports."""
