@@ -24,8 +24,11 @@ test: $(STAMP)
 	$(BIN)/ruff check hdl pcu_pmu memory_ctrl testbench tests docs
 	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not regress" tests
 
+# The whole suite through rdu regress (a local Dask cluster of $(JOBS) workers, one task
+# per file, heaviest first): one JUnit XML, a table per file, the seeds and waveforms of
+# failures, and `rdu regress --last-failed` to rerun them.
 regress: $(STAMP)
-	$(BIN)/pytest -n $(JOBS) --dist loadfile tests
+	$(BIN)/rdu regress --workers $(JOBS)
 
 bench: $(STAMP)
 	$(BIN)/rdu bench
