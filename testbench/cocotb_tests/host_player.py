@@ -58,6 +58,9 @@ class StepPlayer:
     def _timed(self, name: str, start: int, launch) -> None:
         self.outputs[hp.cycles_key(name)] = np.array(
             [launch.host_cycles, launch.kernel_cycles], dtype=np.int64)
+        self._window(name, start)
+
+    def _window(self, name: str, start: int) -> None:
         self.outputs[hp.window_key(name)] = np.array([start, self.runtime.cycle], np.int64)
 
     async def _write(self, step: hp.Write) -> None:
@@ -94,14 +97,14 @@ class StepPlayer:
         start = self.runtime.cycle
         cycles = await self.runtime.copy(step.src, step.dst, step.nbytes)
         self.outputs[step.name] = np.array([cycles], dtype=np.int64)
-        self.outputs[hp.window_key(step.name)] = np.array([start, self.runtime.cycle], np.int64)
+        self._window(step.name, start)
 
     async def _paced_write(self, step: hp.PacedWrite) -> None:
         start = self.runtime.cycle
         cycles = await paced_write(self.runtime, step.address,
                                    self.arrays[step.array].tobytes(), step.bytes_per_cycle)
         self.outputs[step.name] = np.array([cycles], dtype=np.int64)
-        self.outputs[hp.window_key(step.name)] = np.array([start, self.runtime.cycle], np.int64)
+        self._window(step.name, start)
 
     async def _progress(self, step: hp.Progress) -> None:
         with open(step.file, "a") as report:

@@ -9,7 +9,8 @@ below :func:`tensor_region`'s end, and with memory="tiers" also in the DDR tier
 from hdl.rdu.config import DDR_BASE, RDUConfig
 
 __all__ = ["DeviceMemory", "OutOfDeviceMemory", "tensor_region", "command_region",
-           "ddr_region", "tier_of", "check_copy", "schedule_entry_bytes", "check_schedule_fits"]
+           "ddr_region", "tier_of", "check_copy", "beat_rounded_bytes",
+           "schedule_entry_bytes", "check_schedule_fits"]
 
 
 def tensor_region(memory_bytes: int) -> tuple[int, int]:
@@ -23,13 +24,17 @@ def command_region(memory_bytes: int) -> tuple[int, int]:
     return base, memory_bytes - base
 
 
+def beat_rounded_bytes(words: int, beat_bytes: int) -> int:
+    """Bytes that ``words`` 32-bit words take in device memory, rounded up to whole beats."""
+    return -(-4 * words // beat_bytes) * beat_bytes
+
+
 def schedule_entry_bytes(beat_bytes: int, program_words: int, argument_words: int) -> int:
     """Command-region bytes one schedule entry needs on its own: its program (0 words
     when the entry keeps the program already loaded), its argument block and its
     4-word line of the schedule table, each rounded up to whole beats."""
-    def beats(words: int) -> int:
-        return -(-4 * words // beat_bytes) * beat_bytes
-    return (beats(program_words) if program_words else 0) + beats(argument_words) + beats(4)
+    return sum(beat_rounded_bytes(words, beat_bytes)
+               for words in (program_words, argument_words, 4))
 
 
 def check_schedule_fits(config: RDUConfig, entries) -> None:

@@ -27,7 +27,13 @@ from hdl.rdu.config import RDUConfig
 
 from . import host_registers as reg
 from .image import ImageError, ProgramImage
-from .memory_map import DeviceMemory, OutOfDeviceMemory, check_copy, command_region
+from .memory_map import (
+    DeviceMemory,
+    OutOfDeviceMemory,
+    beat_rounded_bytes,
+    check_copy,
+    command_region,
+)
 from .transport import AxiTransport
 
 #: the clock period of every testbench (testbench.bfm.clock_reset)
@@ -214,7 +220,7 @@ class Runtime:
         return self._program_region[image]
 
     def _bytes(self, words: int) -> int:
-        return -(-4 * words // self.beat_bytes) * self.beat_bytes
+        return beat_rounded_bytes(words, self.beat_bytes)
 
     def _evict_programs(self) -> None:
         """Forget every resident program (called only between commands, when no argument
