@@ -6,7 +6,7 @@ import pytest
 
 from testbench.cli.designs import DESIGNS
 from testbench.cli.lint_cmd import lint_design
-from testbench.cli.main import main
+from testbench.cli.main import SUBCOMMANDS, build_parser, main
 
 
 def test_verilog_emits_the_named_design_with_parameters(tmp_path, capsys):
@@ -16,6 +16,17 @@ def test_verilog_emits_the_named_design_with_parameters(tmp_path, capsys):
     assert report["params"] == {"unit": "fp32_add", "lanes": 3}
     assert "input [194:0] i__payload" in report["ports"]  # 3 x {a, b, sub}
     assert "module fp32_add(" in out_file.read_text()
+
+
+def _commands(parser) -> set[str]:
+    return set(parser._subparsers._group_actions[0].choices)
+
+
+def test_each_command_line_builds_its_own_command_and_the_help_all_of_them():
+    assert _commands(build_parser()) == set(SUBCOMMANDS)
+    for name in SUBCOMMANDS:
+        assert _commands(build_parser([name, "--json"])) == {name}
+    assert _commands(build_parser(["nope"])) == set(SUBCOMMANDS)
 
 
 @pytest.mark.parametrize("argv,needle", [

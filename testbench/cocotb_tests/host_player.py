@@ -17,6 +17,7 @@ Outputs: see :mod:`testbench.runtime.host_program`; ``play_on_rdu`` also saves
 ``player_window`` = (wall seconds, cycles) of playing every step.
 """
 
+import gc
 import time
 
 import cocotb
@@ -119,6 +120,14 @@ class StepPlayer:
         self.outputs[step.name] = await self.runtime.counters()
 
 
+def _freeze_imports() -> None:
+    """Move every object alive now (modules, classes, the design's handles) out of the
+    collector's reach: thousands of short-lived trigger objects per kernel otherwise
+    make each full collection walk them all again."""
+    gc.collect()
+    gc.freeze()
+
+
 def _sticky_faults(dut, prefix: str = "") -> list[str]:
     """The RTL's passive checkers that have fired (their levels are sticky)."""
     return [name for name in ("credit_error", "link_error")
@@ -136,6 +145,7 @@ async def play_on_rdu(dut):
     """A :class:`~testbench.runtime.session.Session` on the RDU top."""
     args, arrays = sim_args(), sim_inputs()
     config = RDUConfig(**args["config"])
+    _freeze_imports()
     await start_clock_and_reset(dut, impl="gpi")
     runtime = Runtime(dut, config, timeout_cycles=args["timeout_cycles"],
                       stall=args.get("host_stall", 0.0), seed=cocotb.RANDOM_SEED)
@@ -172,6 +182,7 @@ async def play_on_system(dut):
 
     args, arrays = sim_args(), sim_inputs()
     config = SystemConfig.from_json(args["config"])
+    _freeze_imports()
     dut.link_flip_threshold.value = args["flip_threshold"]
     dut.link_drop_threshold.value = args["drop_threshold"]
     dut.link_seed.value = args["link_seed"]

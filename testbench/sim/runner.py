@@ -109,6 +109,12 @@ def _run_in(run_dir: Path, model: BuiltModel, test_module: str, *, run_name: str
         "RDU_SIM_INPUTS": str(inputs_path),
         "RDU_SIM_OUTPUTS": str(outputs_path),
         "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO"),
+        # pytest's assertion rewriting (operands in a failed assert's message) only in
+        # a traced run, which is how a failure is rerun: setting it up costs about a
+        # second per simulator start, and cocotb's default ("*.py") re-parses every
+        # module it imports (Amaranth, NumPy, ...) wherever no bytecode is cached.
+        "COCOTB_REWRITE_ASSERTION_FILES": test_module.rpartition(".")[2] + ".py"
+                                          if model.waves else "",
     })
     runner = get_runner("verilator")
     # The runner changes its behaviour under pytest (it exits instead of
