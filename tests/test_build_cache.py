@@ -2,7 +2,7 @@
 
 import multiprocessing
 
-from testbench.sim.build_cache import Design, build_model, verilog_for
+from testbench.sim.build_cache import Design, build_model, design_sources, verilog_for
 
 DESIGN = Design("cache_probe", "hdl.numerics.catalog:numeric_array",
                 {"unit": "fp32_to_bf16", "lanes": 1})
@@ -86,3 +86,18 @@ def test_unknown_profile_is_refused():
 
     with pytest.raises(ValueError, match="unknown build profile 'turbo'"):
         Design("x", DESIGN.factory, profile="turbo")
+
+
+def test_verilog_key_follows_only_the_sources_a_design_imports():
+    """An edit to the link cannot make an FP unit's Verilog again; the RDU top reaches the
+    PCU and the memory controller; a wrapper that imports by a computed name, or a factory
+    outside the RTL packages, depends on every RTL source."""
+    every = design_sources("testbench.cli.designs")
+    fp_unit = design_sources("hdl.numerics.catalog")
+    assert "hdl.numerics.fp_add" in fp_unit and "hdl.numerics" in fp_unit
+    assert not any(name.startswith(("hdl.link", "pcu_pmu", "memory_ctrl")) for name in fp_unit)
+    rdu = design_sources("hdl.rdu.top")
+    assert {"pcu_pmu.pcu.pcu", "memory_ctrl.tier", "hdl.numerics.fp_add"} <= rdu
+    assert not any(name.startswith("hdl.link") for name in rdu)
+    assert design_sources("hdl.fpga.bridged") == every
+    assert rdu < every

@@ -21,6 +21,7 @@ import pytest
 from _pytest.junitxml import mangle_test_address
 
 from testbench.cli.main import main
+from testbench.farm.cluster import ClusterSpec
 from testbench.farm.collect import (
     CollectedTest,
     Collection,
@@ -31,7 +32,7 @@ from testbench.farm.collect import (
 )
 from testbench.farm.junit import junit_address
 from testbench.farm.report import build_report, closing_line, failure_details, summary_text
-from testbench.farm.sweep import SweepError, map_on_cluster
+from testbench.farm.sweep import SweepError, map_on_cluster, sweep_map, sweeping_on
 from testbench.farm.tasks import Task, TaskOptions, TaskResult, run_task
 from testbench.sim.toolchain import PROJECT_ROOT
 
@@ -324,6 +325,34 @@ def test_map_on_cluster_keeps_order_and_names_the_failing_item():
     assert map_on_cluster(abs, [-3, 2, -1], workers=1) == [3, 2, 1]
     with pytest.raises(SweepError, match=r"sqrt\(-1\) failed: ValueError"):
         map_on_cluster(__import__("math").sqrt, [4, -1], cluster="inline")
+
+
+def _logged_abs(value, log=None):
+    if log is not None:
+        log(f"abs({value})")
+    return abs(value)
+
+
+def test_sweep_map_runs_here_with_progress_or_on_the_open_cluster():
+    lines = []
+    assert sweep_map(_logged_abs, [-3, 2], log=lines.append) == [3, 2]
+    assert lines == ["abs(-3)", "abs(2)"]
+    with sweeping_on(ClusterSpec(workers=1)) as client:
+        assert sweep_map(abs, [-3, 2, -1]) == [3, 2, 1]
+        assert client.scheduler_info()["workers"]
+        with pytest.raises(SweepError, match=r"sqrt\(-1\) failed: ValueError"):
+            sweep_map(__import__("math").sqrt, [4, -1])
+    assert sweep_map(abs, [-5]) == [5]   # the cluster is closed: here again
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--memory", "4GB"], "--memory: only with --cluster"),
+])
+def test_bench_on_a_cluster_bad_input_is_a_clear_error(argv, needle, capsys):
+    assert main(["bench", "coe", *argv]) == 2
+    assert needle in capsys.readouterr().err
 
 
 # -- a real scheduler, a worker killed mid-run ----------------------------------------------

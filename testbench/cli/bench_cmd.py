@@ -3,8 +3,14 @@
 Exit status 1 when a figure is below its floor (:mod:`.bench_floors`); the text
 ends with a summary of the floors checked, which goes to stderr with ``--json``
 (unless ``--quiet``).
+
+With ``--scheduler ADDRESS`` or ``--cluster ...`` (the options of ``rdu regress``)
+the independent simulations inside a part (e.g. the CoE sessions) run as tasks on
+that Dask cluster; without them, here, one after the other.
 """
 
+from ..farm.cluster import ClusterError
+from ..farm.sweep import sweeping_on
 from . import (
     bench_coe,
     bench_fp,
@@ -16,7 +22,8 @@ from . import (
     bench_system,
 )
 from .bench_floors import exit_status, results_of, summary
-from .output import emit, progress
+from .cluster_options import add_cluster_options, cluster_spec
+from .output import CommandError, emit, progress
 
 PARTS = {"fp": bench_fp.run_bench, "mem": bench_mem.run_bench, "pcu": bench_pcu.run_bench,
          "link": bench_link.run_bench, "system": bench_system.run_bench,
@@ -27,6 +34,7 @@ PARTS = {"fp": bench_fp.run_bench, "mem": bench_mem.run_bench, "pcu": bench_pcu.
 def register(sub):
     p = sub.add_parser("bench", help="run benchmarks (all parts, or one)")
     p.add_argument("part", nargs="?", choices=sorted(PARTS), help="one part (default: all)")
+    add_cluster_options(p, "the sweeps inside a part")
     p.set_defaults(run=run)
     return p
 
@@ -34,12 +42,16 @@ def register(sub):
 def run(args):
     parts = [args.part] if args.part else sorted(PARTS)
     results, texts, floors = {}, [], []
-    for part in parts:
-        progress(args, f"bench {part} ...")
-        data, text = PARTS[part](lambda message: progress(args, message))
-        results[part] = data
-        texts.append(text)
-        floors += results_of(data)
+    try:
+        with sweeping_on(cluster_spec(args, default_cluster=None)):
+            for part in parts:
+                progress(args, f"bench {part} ...")
+                data, text = PARTS[part](lambda message: progress(args, message))
+                results[part] = data
+                texts.append(text)
+                floors += results_of(data)
+    except ClusterError as error:
+        raise CommandError(str(error)) from None
     if floors:
         texts.append(summary(floors))
     emit(args, results if len(parts) > 1 else results[parts[0]], "\n\n".join(texts))

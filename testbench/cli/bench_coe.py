@@ -23,6 +23,10 @@ switching-time ratio against a host-link baseline.
 
 Floor (:mod:`.bench_floors`): ``ddr_to_hbm_copy`` on the largest block of 1., the one
 whose share of peak the modeled ratio of 3. uses.
+
+The sessions of 2. and 3. and the sharded runs of 4. are independent simulations:
+under ``rdu bench --scheduler``/``--cluster`` they run side by side on Dask workers
+(:func:`~testbench.farm.sweep.sweep_map`).
 """
 
 import argparse
@@ -31,16 +35,29 @@ import numpy as np
 
 from hdl.rdu.config import rdu_config
 from hdl.rdu.memory_tiers import memory_tier_configs
+from testbench.compiler.transformer import DecoderShape
+from testbench.farm.sweep import sweep_map
 from testbench.runtime.session import Session
 
 from .bench_floors import check
-from .coe_cmd import NODE_DDR_TO_HBM_GBPS, RUN_DEFAULTS, host_link_rate, simulate_session
+from .coe_cmd import (
+    NODE_DDR_TO_HBM_GBPS,
+    RUN_DEFAULTS,
+    decoder_shape,
+    experts_ready,
+    host_link_rate,
+    simulate_session,
+)
 
 __all__ = ["run_bench"]
 
 SIZES = (1024, 4096, 16384)
 HOST_LINKS_GBPS = (64.0, 32.0)
 SHARDED_REQUESTS = 4
+# Wider than the demo's experts: copies long enough to show the sockets copying at the
+# same time; two heads, so each of 2 sockets runs one.
+SHARDED_SHAPE = DecoderShape(d_model=16, heads=2, head_dim=4, d_ff=32, tokens=4)
+SHARDED_EXPERTS = RUN_DEFAULTS["out"] / "bench" / "sharded_experts"
 
 
 def _copy_cycles(log) -> list[dict]:
@@ -69,12 +86,21 @@ def _copy_cycles(log) -> list[dict]:
     return rows
 
 
-def _session(log, **overrides) -> dict:
+def _no_log(message: str) -> None:
+    pass
+
+
+def _session(overrides: dict, log=_no_log) -> dict:
+    """The ``rdu coe run`` session with ``overrides`` (one sweep point)."""
     options = argparse.Namespace(**{**RUN_DEFAULTS, "out": RUN_DEFAULTS["out"] / "bench",
                                     **overrides})
     name = f"bench_coe_{options.switch_from}"
     if options.switch_from == "host":
         name += f"_{options.host_gbps:g}gbps"
+        log(f"coe: the same session with switches from host memory over a "
+            f"{options.host_gbps:g} GB/s link")
+    else:
+        log("coe: a CoE session for its switch steps (copy engine DDR -> HBM)")
     summary, _, ok = simulate_session(options, log, run_name=name)
     if not ok:
         raise AssertionError(f"the CoE session's results ({name}) differ from the golden model")
@@ -83,8 +109,11 @@ def _session(log, **overrides) -> dict:
 
 def run_bench(log):
     copies = _copy_cycles(log)
-    log("coe: a CoE session for its switch steps (copy engine DDR -> HBM)")
-    summary = _session(log)
+    defaults = argparse.Namespace(**RUN_DEFAULTS)
+    experts_ready(defaults, decoder_shape(defaults), log)  # once, before points run at once
+    sessions = sweep_map(_session, [{}] + [{"switch_from": "host", "host_gbps": link}
+                                           for link in HOST_LINKS_GBPS], log=log)
+    summary = sessions[0]
     peak = memory_tier_configs(rdu_config("coe"))["ddr"].peak_bytes_per_cycle
     switch_bytes = summary["bytes"]["ddr_to_hbm"]
     switch_cycles = summary["cycles"]["switch"]
@@ -95,9 +124,7 @@ def run_bench(log):
     copies[-1].update(floor.fields())
     modeled = {f"{link:g}GB/s": share * NODE_DDR_TO_HBM_GBPS / link for link in HOST_LINKS_GBPS}
     measured = {}
-    for link in HOST_LINKS_GBPS:
-        log(f"coe: the same session with switches from host memory over a {link:g} GB/s link")
-        host = _session(log, switch_from="host", host_gbps=link)
+    for link, host in zip(HOST_LINKS_GBPS, sessions[1:], strict=True):
         if host["switches"] != summary["switches"]:
             raise AssertionError("the host-link session planned different switches")
         measured[f"{link:g}GB/s"] = {
@@ -139,29 +166,26 @@ def run_bench(log):
 
 def _sharded(log) -> list[dict]:
     """Switch cycles of the same sharded session on 1 and 2 sockets with memory tiers."""
+    from ..coe.experts import make_experts
+
+    make_experts(SHARDED_EXPERTS, 4, SHARDED_SHAPE, seed=RUN_DEFAULTS["expert_seed"])
+    return sweep_map(_sharded_point, [1, 2], log=log)
+
+
+def _sharded_point(sockets: int, log=_no_log) -> dict:
     from hdl.system.config import SystemConfig
 
-    from ..coe.experts import make_experts
     from ..coe.sharded import run_sharded_session
-    from ..compiler.transformer import DecoderShape
 
-    # Wider than the demo's experts: copies long enough to show the sockets copying at the
-    # same time; two heads, so each of 2 sockets runs one.
-    shape = DecoderShape(d_model=16, heads=2, head_dim=4, d_ff=32, tokens=4)
-    directory = RUN_DEFAULTS["out"] / "bench" / "sharded_experts"
-    make_experts(directory, 4, shape, seed=RUN_DEFAULTS["expert_seed"])
-    rows = []
-    for sockets in (1, 2):
-        log(f"coe: experts sharded across {sockets} socket(s), {SHARDED_REQUESTS} requests")
-        run = run_sharded_session(SystemConfig(sockets=sockets, rdu=rdu_config("coe")),
-                                  directory, shape=shape, requests=SHARDED_REQUESTS,
-                                  slots=1, max_tokens=RUN_DEFAULTS["max_tokens"],
-                                  run_name=f"bench_coe_sharded_{sockets}", log=log)
-        if run.mismatches:
-            raise AssertionError(f"the sharded session on {sockets} socket(s) differs from the "
-                                 f"golden model: {run.mismatches}")
-        layer = [c for i, c in run.phase_cycles.items() if i not in run.engine_cycles]
-        rows.append({"sockets": sockets, "switches": len(run.engine_cycles),
-                     "switch_cycles": run.switch_cycles, "layer_cycles": layer,
-                     "engine_cycles": [max(c) for c in run.engine_cycles.values()]})
-    return rows
+    log(f"coe: experts sharded across {sockets} socket(s), {SHARDED_REQUESTS} requests")
+    run = run_sharded_session(SystemConfig(sockets=sockets, rdu=rdu_config("coe")),
+                              SHARDED_EXPERTS, shape=SHARDED_SHAPE, requests=SHARDED_REQUESTS,
+                              slots=1, max_tokens=RUN_DEFAULTS["max_tokens"],
+                              run_name=f"bench_coe_sharded_{sockets}", log=log)
+    if run.mismatches:
+        raise AssertionError(f"the sharded session on {sockets} socket(s) differs from the "
+                             f"golden model: {run.mismatches}")
+    layer = [c for i, c in run.phase_cycles.items() if i not in run.engine_cycles]
+    return {"sockets": sockets, "switches": len(run.engine_cycles),
+            "switch_cycles": run.switch_cycles, "layer_cycles": layer,
+            "engine_cycles": [max(c) for c in run.engine_cycles.values()]}

@@ -233,7 +233,7 @@ def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS) ->
     return peak * host_gbps / node_gbps
 
 
-def _experts_ready(o, shape: DecoderShape, log) -> None:
+def experts_ready(o, shape: DecoderShape, log) -> None:
     """Generate experts into ``o.experts`` if it holds none and that was asked for (the
     default directory, or ``--make-experts``); CommandError if it holds none otherwise."""
     from hdl.rdu.config import rdu_config
@@ -273,7 +273,7 @@ def simulate_session(options, log, run_name: str = "coe_session",
     if min(o.requests, o.slots, o.max_tokens, o.count) < 1:
         raise CommandError("--requests, --slots, --max-tokens and --count must be positive")
     shape = decoder_shape(o)
-    _experts_ready(o, shape, log)
+    experts_ready(o, shape, log)
     log(f"CoE session: {o.requests} decode steps ({shape.tokens} cached tokens each) over "
         f"the experts in {o.experts}, simulated on "
         f"the RDU (preset coe: HBM, DDR, copy engine; {o.slots} HBM slots, {o.policy}, "

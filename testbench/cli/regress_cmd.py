@@ -25,7 +25,7 @@ import argparse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..farm.cluster import CLUSTERS, ClusterError, ClusterSpec, check_spec, dask_client
+from ..farm.cluster import ClusterError, ClusterSpec, dask_client
 from ..farm.collect import (
     CollectedTest,
     Collection,
@@ -54,28 +54,15 @@ from ..farm.state import (
 )
 from ..farm.tasks import TaskOptions
 from ..sim.toolchain import PROJECT_ROOT
+from .cluster_options import add_cluster_options, cluster_spec
 from .output import CommandError, emit, progress
-
-BATCH_OPTIONS = ("queue", "cores", "memory", "walltime", "jobs")
 
 
 def register(sub):
     p = sub.add_parser("regress", help="run the tests on a Dask cluster, one task per file",
                        description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    where = p.add_argument_group("where the tests run")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="a running Dask scheduler, e.g. tcp://host:8786")
-    where.add_argument("--cluster", choices=CLUSTERS,
-                       help="start a cluster: local (default) or workers as batch jobs")
-    where.add_argument("--workers", type=int, default=2,
-                       help="worker processes of the local cluster (default 2)")
-    batch = p.add_argument_group("batch-queue clusters (--cluster slurm|lsf|pbs|sge)")
-    batch.add_argument("--queue", help="queue or partition of the jobs")
-    batch.add_argument("--cores", type=int, help="cores per job, one worker each (default 1)")
-    batch.add_argument("--memory", help="memory per job, e.g. 16GB")
-    batch.add_argument("--walltime", help="time limit per job, e.g. 02:00:00")
-    batch.add_argument("--jobs", type=int, help="jobs to submit (default 1)")
+    add_cluster_options(p, "the tests")
     run_group = p.add_argument_group("the run")
     run_group.add_argument("-m", dest="markexpr", metavar="MARKEXPR",
                            help="pytest's -m, e.g. \"not regress\"")
@@ -103,20 +90,8 @@ def register(sub):
 
 
 def _check(args) -> None:
-    if args.workers < 1:
-        raise CommandError(f"--workers must be at least 1, not {args.workers}")
     if args.timeout is not None and args.timeout <= 0:
         raise CommandError(f"--timeout must be positive, not {args.timeout:g}")
-    for name in ("cores", "jobs"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise CommandError(f"--{name} must be at least 1, not {value}")
-    if args.scheduler and args.cluster:
-        raise CommandError("--scheduler and --cluster exclude each other")
-    if (args.cluster or "local") == "local":
-        given = [f"--{name}" for name in BATCH_OPTIONS if getattr(args, name) is not None]
-        if given:
-            raise CommandError(f"{', '.join(given)}: only with --cluster slurm, lsf, pbs or sge")
 
 
 def _pytest_args(args) -> list[str]:
@@ -160,13 +135,7 @@ def _collection(args, options, selection, state_dir: Path) -> tuple[Collection, 
 
 def run(args):
     _check(args)
-    spec = ClusterSpec(scheduler=args.scheduler, cluster=args.cluster or "local",
-                       workers=args.workers, queue=args.queue, cores=args.cores or 1,
-                       memory=args.memory, walltime=args.walltime, jobs=args.jobs or 1)
-    try:
-        check_spec(spec)
-    except ClusterError as error:
-        raise CommandError(str(error)) from None
+    spec = cluster_spec(args)
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     options, selection = split_pytest_args(_pytest_args(args), Path.cwd(), PROJECT_ROOT)
     collection, options = _collection(args, options, selection, state_dir)

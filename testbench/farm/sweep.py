@@ -4,13 +4,22 @@ For ``rdu bench`` parts or parameter sweeps: each item is one Dask task. The
 function and the items must be importable or picklable by Dask (a module-level
 function, plain data), and the function runs in a worker process, possibly on
 another node, with that node's checkout.
+
+A bench calls :func:`sweep_map` for its independent points; they run here, one after
+the other, unless the caller opened a cluster with :func:`sweeping_on` (``rdu bench
+--scheduler ADDRESS`` or ``--cluster ...``).
 """
 
-from collections.abc import Callable, Iterable
+import contextlib
+import contextvars
+import functools
+from collections.abc import Callable, Iterable, Iterator
 
 from .cluster import ClusterSpec, dask_client
 
-__all__ = ["SweepError", "map_on_cluster"]
+__all__ = ["SweepError", "map_on_cluster", "sweep_map", "sweeping_on"]
+
+_SWEEP_CLIENT = contextvars.ContextVar("sweep_client", default=None)
 
 
 class SweepError(RuntimeError):
@@ -58,5 +67,38 @@ def _gather(client, function, items, retries) -> list:
 
 
 def _failed(function, item, error) -> SweepError:
-    return SweepError(f"{getattr(function, '__name__', function)}({item!r}) failed: "
+    name = getattr(getattr(function, "func", function), "__name__", function)
+    return SweepError(f"{name}({item!r}) failed: "
                       f"{type(error).__name__}: {error}")
+
+
+@contextlib.contextmanager
+def sweeping_on(spec: ClusterSpec | None) -> Iterator:
+    """Inside, :func:`sweep_map` runs its items as tasks on ``spec``'s cluster (None:
+    here, in order)."""
+    if spec is None:
+        yield None
+        return
+    with dask_client(spec) as client:
+        token = _SWEEP_CLIENT.set(client)
+        try:
+            yield client
+        finally:
+            _SWEEP_CLIENT.reset(token)
+
+
+def sweep_map(function: Callable, items: Iterable, *, log: Callable | None = None,
+              retries: int = 1) -> list:
+    """``[function(item) for item in items]``: on the cluster of the enclosing
+    :func:`sweeping_on`, else here; :class:`SweepError` names the first failed item.
+
+    ``log`` (progress lines) reaches ``function`` as ``log=`` only when it runs here; a
+    worker has no terminal, so there ``function`` keeps its own default."""
+    client = _SWEEP_CLIENT.get()
+    if client is None:
+        call = functools.partial(function, log=log) if log is not None else function
+        return map_on_cluster(call, items, cluster="inline")
+    items = list(items)
+    if log is not None:
+        log(f"{len(items)} point(s) of {function.__name__} on the Dask cluster")
+    return map_on_cluster(function, items, client=client, retries=retries)

@@ -3,8 +3,9 @@
 Three caches live under ``sim_build/``:
 
 * ``verilog/``: generated Verilog, keyed by the design's factory, parameters,
-  the source of every RTL package and the tool versions. Yosys is skipped for
-  a design whose Python has not changed.
+  the source of every RTL module its factory's module imports (transitively) and
+  the tool versions. A design is not elaborated again after an edit it cannot
+  reach.
 * ``<toplevel>-<hash>/``: a Verilator build, keyed by the Verilog text, the
   build flags and the tool versions.
 * ``verilator_runtime/<hash>/``: Verilator's own runtime objects (``verilated*.o``),
@@ -17,6 +18,7 @@ pytest-xdist workers (or two shells) that need one design build it once and
 never see a half-written build.
 """
 
+import ast
 import fcntl
 import functools
 import hashlib
@@ -36,7 +38,7 @@ from .toolchain import PROJECT_ROOT, SIM_BUILD, tool_env, tool_versions
 
 __all__ = [
     "Design", "BuiltModel", "BuildError", "verilog_for", "build_model", "fst_available",
-    "VERILATOR_FLAGS",
+    "design_sources", "VERILATOR_FLAGS",
 ]
 
 RTL_PACKAGES = ("hdl", "pcu_pmu", "memory_ctrl")
@@ -106,18 +108,87 @@ class BuiltModel:
 
 
 @functools.cache
-def _rtl_source_digest() -> str:
-    """Digest of the RTL sources, taken once per process.
+def _rtl_sources() -> dict[str, bytes]:
+    """Every RTL module's source (module name -> bytes), read once per process.
 
     A process elaborates with the modules it imported, so the key must not
     follow later edits on disk: a long-lived process that saw the old sources
     keeps filing its Verilog under the old key.
     """
-    digest = hashlib.sha256()
+    sources = {}
     for package in RTL_PACKAGES:
         for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
-            digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
-            digest.update(path.read_bytes())
+            parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            sources[name] = path.read_bytes()
+    return sources
+
+
+@functools.cache
+def _imported_modules(name: str) -> frozenset[str] | None:
+    """The RTL modules ``name`` imports (its packages' ``__init__`` included); None if it
+    imports by a name computed at run time, which no reading of the source can follow."""
+    sources = _rtl_sources()
+    tree = ast.parse(sources[name])
+    is_package = f"{name}.__init__" in sources or any(key.startswith(name + ".")
+                                                      for key in sources)
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr",
+                                                  getattr(node.func, "id", "")) in (
+                "import_module", "__import__"):
+            return None
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = name if is_package else name.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    package = package.rpartition(".")[0]
+                base = f"{package}.{base}" if base else package
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    modules = set()
+    for module in found:
+        parts = module.split(".")
+        modules.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return frozenset(module for module in modules if module in sources)
+
+
+@functools.cache
+def design_sources(module_name: str) -> frozenset[str]:
+    """The RTL modules a design's factory module reaches by its imports (itself and its
+    packages included); every RTL module when one of them imports by a computed name
+    (e.g. the FPGA wrappers, which import the unit they wrap) or the factory is not in
+    an RTL package."""
+    sources = _rtl_sources()
+    if module_name not in sources:  # a factory outside the RTL packages: assume the worst
+        return frozenset(sources)
+    reached, pending = set(), [module_name]
+    while pending:
+        name = pending.pop()
+        if name in reached or name not in sources:
+            continue
+        reached.add(name)
+        imported = _imported_modules(name)
+        if imported is None:
+            return frozenset(sources)
+        pending.extend(imported)
+        parts = name.split(".")
+        pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+    return frozenset(reached)
+
+
+@functools.cache
+def _design_source_digest(module_name: str) -> str:
+    """Digest of :func:`design_sources`: an edit elsewhere leaves the design's Verilog
+    where it is."""
+    sources = _rtl_sources()
+    digest = hashlib.sha256()
+    for name in sorted(design_sources(module_name)):
+        digest.update(name.encode())
+        digest.update(sources[name])
     return digest.hexdigest()
 
 
@@ -139,7 +210,8 @@ def verilog_for(design: Design, root: Path | None = None) -> tuple[Path, bool]:
 
     root = root or SIM_BUILD
     key = hashlib.sha256(
-        (design.key() + _rtl_source_digest() + json.dumps(tool_versions(), sort_keys=True))
+        (design.key() + _design_source_digest(design.factory.partition(":")[0])
+         + json.dumps(tool_versions(), sort_keys=True))
         .encode()).hexdigest()[:16]
     path = root / "verilog" / f"{design.toplevel}-{key}.v"
     with _locked(root, path.stem):
