@@ -45,9 +45,8 @@ def _run(sockets, seed, run_name, waves, rate=0.0):
         assert not differ.size, (f"socket {k}: {differ.size} of {want.size} words differ, "
                                  f"first at {differ[0]}: got {got[differ[0]]:#010x} "
                                  f"want {want[differ[0]]:#010x}")
-    windows = {name: result[f"{name}_window"] for name in phases}
-    total = windows[phases[-1]][1] - windows[phases[0]][0]
-    kernels = sum(int(w[1] - w[0]) for name, w in windows.items() if not name.endswith("load"))
+    total = result.cycles(phases[0], phases[-1])
+    kernels = sum(result.cycles(name) for name in phases if not name.endswith("load"))
     print(f"AllReduce on {sockets} sockets ({WORDS} binary32 words per socket): "
           f"{total} cycles incl. program loads, {kernels} cycles in kernel phases")
     assert (result["links"][:, :, LINK_STATS.index("violations")] == 0).all()

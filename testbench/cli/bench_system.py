@@ -64,9 +64,8 @@ def _measure(sockets: int, log) -> list[dict]:
     for w in WORDS:
         want = allreduce_golden(tensors[w])
         exact = all(np.array_equal(result[f"w{w}_out{k}"], want) for k in range(sockets))
-        windows = {name: result[f"{name}_window"] for name in phases[w]}
-        spans = {name: int(win[1] - win[0]) for name, win in windows.items()}
-        cycles = int(windows[phases[w][-1]][1] - windows[phases[w][0]][0])
+        spans = {name: result.cycles(name) for name in phases[w]}
+        cycles = result.cycles(phases[w][0], phases[w][-1])
         kernel = sum(v for name, v in spans.items() if not name.endswith("_load"))
         tensor_bytes = 4 * w
         link_bytes = 2 * (sockets - 1) * tensor_bytes // sockets

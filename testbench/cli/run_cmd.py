@@ -60,11 +60,11 @@ def run_kernels(names, preset: str, orchestration: str, seed: int, waves: bool =
         row = {"kernel": kernel.name, "words": int(kernel.expected.size),
                "mismatches": int(np.count_nonzero(got != kernel.expected))}
         if orchestration == "software":
-            row["host_cycles"], row["kernel_cycles"] = (int(c) for c in result[f"k{i}_cycles"])
+            launch = result.launch(f"k{i}")
+            row["host_cycles"], row["kernel_cycles"] = launch.host, launch.kernel
         rows.append(row)
-    total = (int(result["schedule_window"][1] - result["schedule_window"][0])
-             if orchestration == "hardware" else
-             int(result[f"k{len(kernels) - 1}_window"][1] - result["k0_window"][0]))
+    total = (result.cycles("schedule") if orchestration == "hardware" else
+             result.cycles("k0", f"k{len(kernels) - 1}"))
     return {"preset": preset, "orchestration": orchestration, "seed": seed, "kernels": rows,
             "cycles": total, "seconds": round(time.monotonic() - start, 2),
             "counters": result["counters"].tolist(),

@@ -78,7 +78,8 @@ class StepPlayer:
         try:
             await self.runtime.load_program(self.arrays[step.image].tobytes())
         except ImageError as error:
-            self.outputs[f"{step.name}_reason"] = np.frombuffer(str(error).encode(), np.uint8)
+            self.outputs[hp.reason_key(step.name)] = np.frombuffer(str(error).encode(),
+                                                                   np.uint8)
         else:
             raise AssertionError(f"{step.name}: the runtime accepted a bad image")
         self.outputs[step.name] = np.array([before, await self.runtime.register(COMMANDS_DONE)])

@@ -34,6 +34,7 @@ from testbench.compiler.execute import buffer_contents
 from testbench.compiler.graph import BF16
 from testbench.compiler.layout import padded_cols, unpack
 from testbench.compiler.transformer import DecoderShape, decoder_graph
+from testbench.runtime.host_program import HostProgramResult
 from testbench.runtime.memory_map import DeviceMemory, OutOfDeviceMemory
 from testbench.runtime.session import Session
 
@@ -351,13 +352,9 @@ class CoEMachine:
                                                differing, want.size))
         return mismatches
 
-    def cycles(self, plan: Plan, result: dict) -> dict:
+    def cycles(self, plan: Plan, result: HostProgramResult) -> dict:
         """``{step index: cycles}``: copies from the copy engine's count, Program Loads and
         launches from the host's cycle windows around them."""
-        def window(name):
-            first, last = result[f"{name}_window"]
-            return int(last - first)
-
         cycles = {}
         for index, step in enumerate(plan.steps):
             if isinstance(step, Switch):
@@ -365,8 +362,8 @@ class CoEMachine:
             elif isinstance(step, (Route, Run)):
                 compiled = self._graph_of(step)[0]
                 kernels = range(len(compiled.kernels))
-                cycles[index] = sum(window(f"r{index}_{k}") for k in kernels)
-                loads = sum(window(f"p{index}_{k}") for k in kernels)
+                cycles[index] = sum(result.cycles(f"r{index}_{k}") for k in kernels)
+                loads = sum(result.cycles(f"p{index}_{k}") for k in kernels)
                 load_step = self._load_step_of.get(index)
                 if load_step is None:
                     cycles[index] += loads

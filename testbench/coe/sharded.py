@@ -34,6 +34,7 @@ import numpy as np
 from hdl.system.config import SystemConfig
 from testbench.compiler.execute import buffer_contents
 from testbench.compiler.transformer import DecoderShape
+from testbench.runtime.host_program import HostProgramResult
 from testbench.system.tiered_session import TieredSystemSession
 from testbench.system.tp_decoder import TPDecoder
 
@@ -197,25 +198,20 @@ class ShardedCoE:
                     session, self.views, addresses, self.regions, prefix=f"r{index}_")
         return session
 
-    def collect(self, plan: Plan, result: dict) -> ShardedRun:
+    def collect(self, plan: Plan, result: HostProgramResult) -> ShardedRun:
         """Phase and engine cycles, and every Run's outputs on every socket against
         :meth:`TPDecoder.golden`."""
-        def window(name):
-            first, last = result[f"{name}_window"]
-            return int(last - first)
-
         phase_cycles, engine_cycles, mismatches = {}, {}, []
         for index, step in enumerate(plan.steps):
             if isinstance(step, Switch):
-                phase_cycles[index] = window(f"switch{index}")
+                phase_cycles[index] = result.cycles(f"switch{index}")
                 engine_cycles[index] = [int(result[f"s{index}_{k}"][0])
                                         for k in range(self.sockets)]
             elif isinstance(step, Run):
                 phases = self.run_phases[index]
                 got = self.tp.collect(result, phases, prefix=f"r{index}_")
                 names = [n for ns in phases.values() for n in ns]
-                phase_cycles[index] = int(result[f"{names[-1]}_window"][1]
-                                          - result[f"{names[0]}_window"][0])
+                phase_cycles[index] = result.cycles(names[0], names[-1])
                 want = self.tp.golden(self.inputs(self.experts[step.expert], step.request))
                 for k in range(self.sockets):
                     checks = {"out": (got.outputs[k], want["res"][k]["out"])}

@@ -151,10 +151,10 @@ def collect_run(compiled: CompiledGraph, result: dict, *, orchestration: str = "
         outputs[name] = words.astype(np.uint16) if info.dtype == BF16 else words
     if orchestration == "software":
         last = len(compiled.kernels) - 1
-        cycles = int(result[f"{tag}k{last}_window"][1] - result[f"{tag}k0_window"][0])
-        kernel_cycles = sum(int(result[f"{tag}k{i}_cycles"][1]) for i in range(last + 1))
+        cycles = result.cycles(f"{tag}k0", f"{tag}k{last}")
+        kernel_cycles = sum(result.launch(f"{tag}k{i}").kernel for i in range(last + 1))
     else:
-        cycles = int(result[f"{tag}schedule_window"][1] - result[f"{tag}schedule_window"][0])
+        cycles = result.cycles(f"{tag}schedule")
         kernel_cycles = 0
     unit_cycles = (np.asarray(result[f"{tag}counters_after"], np.int64)
                    - np.asarray(result[f"{tag}counters_before"], np.int64))

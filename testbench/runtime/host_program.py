@@ -18,13 +18,23 @@ Outputs, by step (names are the step's ``name``):
 * :class:`Copy`, :class:`PacedWrite`: ``name`` = (cycles,) and ``<name>_window``.
 * :class:`LoadRefused`: ``name`` = (commands done before, after) and
   ``<name>_reason``, the runtime's message as bytes.
+* A named :class:`Phase` of a system: ``<name>_window``.
+
+A script's ``run`` returns them as a :class:`HostProgramResult`: the arrays by name,
+and :meth:`~HostProgramResult.window`, :meth:`~HostProgramResult.launch` and
+:meth:`~HostProgramResult.reason` for the timed and refused steps, so no caller
+composes an output key.
 """
 
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
+
+import numpy as np
 
 __all__ = ["Write", "Load", "LoadRefused", "Launch", "Schedule", "Copy", "PacedWrite",
            "Progress", "Read", "Counters", "HostStep", "Phase", "step_to_json",
-           "step_from_json", "window_key", "cycles_key"]
+           "step_from_json", "window_key", "cycles_key", "reason_key", "LaunchCycles",
+           "HostProgramResult"]
 
 
 @dataclass(frozen=True)
@@ -171,3 +181,52 @@ def window_key(name: str) -> str:
 def cycles_key(name: str) -> str:
     """Output key of a launch's (host cycles, AGCU kernel cycles)."""
     return f"{name}_cycles"
+
+
+def reason_key(name: str) -> str:
+    """Output key of a refused load's message (bytes)."""
+    return f"{name}_reason"
+
+
+@dataclass(frozen=True)
+class LaunchCycles:
+    """A timed launch: cycles the host waited, and the AGCU's cycles of its last kernel."""
+
+    host: int
+    kernel: int
+
+
+class HostProgramResult(Mapping):
+    """Every output of a played host program by name (the arrays of :class:`Read`,
+    :class:`Counters`, :class:`Copy`, ... steps), with typed access to the timed ones."""
+
+    def __init__(self, outputs: dict):
+        self._outputs = dict(outputs)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._outputs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._outputs)
+
+    def __len__(self) -> int:
+        return len(self._outputs)
+
+    def window(self, name: str) -> tuple[int, int]:
+        """(first, last) host cycle of the timed step or phase ``name``."""
+        first, last = self._outputs[window_key(name)]
+        return int(first), int(last)
+
+    def cycles(self, first: str, last: str | None = None) -> int:
+        """Host cycles from the start of step ``first`` to the end of ``last`` (default:
+        the same step)."""
+        return self.window(last or first)[1] - self.window(first)[0]
+
+    def launch(self, name: str) -> LaunchCycles:
+        """The cycles of :class:`Launch`, :class:`Schedule` or named :class:`Load` ``name``."""
+        host, kernel = self._outputs[cycles_key(name)]
+        return LaunchCycles(int(host), int(kernel))
+
+    def reason(self, name: str) -> str:
+        """Why the runtime refused :class:`LoadRefused` ``name``."""
+        return self._outputs[reason_key(name)].tobytes().decode()

@@ -92,7 +92,7 @@ class Session:
     def paced_write(self, address: int, array, bytes_per_cycle: float, name: str) -> None:
         """Write ``array`` at ``address`` over the host port throttled to ``bytes_per_cycle``
         (a host link slower than the port); output ``name`` is the write's cycles, shape (1,),
-        and ``<name>_window`` its (first, last) host cycle."""
+        and ``result.window(name)`` its (first, last) host cycle."""
         self.steps.append(hp.PacedWrite(address, self._array("w", np.ascontiguousarray(array)),
                                         float(bytes_per_cycle), name))
 
@@ -108,7 +108,7 @@ class Session:
 
     def load(self, image: ProgramImage, name: str | None = None) -> None:
         """Program Load of ``image``; with a ``name``, its cycles are reported as a launch's
-        (``<name>_cycles``, ``<name>_window``)."""
+        (``result.launch(name)``, ``result.window(name)``)."""
         self.steps.append(hp.Load(self._array(
             "i", np.frombuffer(image.to_bytes(), dtype=np.uint8)), name))
 
@@ -146,7 +146,7 @@ class Session:
 
     def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
             timeout_cycles: int = 200_000, host_stall: float = 0.0,
-            observe_counters: bool = False) -> dict:
+            observe_counters: bool = False) -> hp.HostProgramResult:
         """Simulate every step; ``host_stall`` pauses the host's AXI channels at random;
         ``observe_counters`` also counts the performance-counter events in the testbench
         (``<name>_observed`` beside every :meth:`counters` snapshot; a per-cycle monitor)."""
@@ -162,4 +162,4 @@ class Session:
         self.last_timing = {"build_check": result.build_seconds,
                             "simulator": result.run_seconds,
                             "window": float(window_seconds), "cycles": int(window_cycles)}
-        return result.outputs
+        return hp.HostProgramResult(result.outputs)

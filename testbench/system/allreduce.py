@@ -153,7 +153,7 @@ def enqueue_allreduce(session: SystemSession, bases, vectors: int,
                       prefix: str = "") -> list[str]:
     """Queue the whole AllReduce on ``session`` (its current phase first) over the ``N``
     chunks of ``vectors`` vectors at ``bases[k]`` on socket ``k``, in place; returns the
-    names of its phases in order (each has a ``<name>_window`` output)."""
+    names of its phases in order (each has a ``window(name)`` in the result)."""
     return (enqueue_reduce_scatter(session, bases, vectors, prefix)
             + enqueue_all_gather(session, bases, vectors, prefix))
 
@@ -166,7 +166,7 @@ def _phase(session: SystemSession, name: str) -> str:
 def allreduce_session(system: SystemConfig, tensors) -> tuple[SystemSession, list[str]]:
     """A session AllReducing ``tensors`` (one uint32 array of N x vectors x lanes words per
     socket); outputs ``out<k>`` (socket k's result). Returns the session and the names
-    of its phases in order (each has a ``<name>_window`` output)."""
+    of its phases in order (each has a ``window(name)`` in the result)."""
     _check(system)
     n, cfg = system.sockets, system.socket_rdu(0)   # a ring's sockets share the lanes
     tensors = [np.asarray(t, np.uint32).reshape(n, -1, cfg.lanes) for t in tensors]

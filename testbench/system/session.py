@@ -6,11 +6,12 @@ in order, all sockets at the same time (one :class:`~testbench.runtime.runtime.R
 per socket over its own host port); a phase ends when every socket has finished
 (a barrier). :meth:`SystemSession.barrier` closes a phase and names its window.
 
-Outputs of :meth:`SystemSession.run`: each ``read`` under its name, each launch's
-``<name>_cycles`` = (host cycles, AGCU kernel cycles) and ``<name>_window`` =
-(first, last) cycle of its socket's host, each named phase's
-``<name>_window`` = (first, last) cycle, and ``links``: per link, direction
-(ab, ba) and :data:`hdl.system.system.LINK_STATS` name, the counters at the end.
+:meth:`SystemSession.run` returns a
+:class:`~testbench.runtime.host_program.HostProgramResult`: each ``read`` under its
+name, each launch's ``launch(name)`` (host cycles, AGCU kernel cycles) and
+``window(name)`` (first, last cycle of its socket's host), each named phase's
+``window(name)``, and ``links``: per link, direction (ab, ba) and
+:data:`hdl.system.system.LINK_STATS` name, the counters at the end.
 """
 
 import numpy as np
@@ -77,7 +78,7 @@ class SystemSession:
             "i", np.frombuffer(image.to_bytes(), dtype=np.uint8))))
 
     def launch(self, socket: int, arguments, name: str) -> None:
-        """Argument Load + Kernel Execute on socket ``socket``; cycles as ``<name>_cycles``."""
+        """Argument Load + Kernel Execute on socket ``socket``; cycles as ``launch(name)``."""
         self._steps(socket).append(hp.Launch(self._array(
             "a", np.asarray(arguments, np.uint32)), name))
 
@@ -90,13 +91,13 @@ class SystemSession:
         self._steps(socket).append(hp.Counters(name))
 
     def barrier(self, name: str | None = None) -> None:
-        """End the current phase (its window is output ``<name>_window`` if named)."""
+        """End the current phase (its window is the result's ``window(name)`` if named)."""
         self.phases[-1].name = name
         self._open_phase()
 
     def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
             timeout_cycles: int = 200_000, host_stall: float = 0.0, flip_rate: float = 0.0,
-            drop_rate: float = 0.0, link_seed: int = 1, log=print) -> dict:
+            drop_rate: float = 0.0, link_seed: int = 1, log=print) -> hp.HostProgramResult:
         """Simulate every phase; ``flip_rate`` / ``drop_rate`` per link flit on every channel;
         ``log`` receives build and rerun messages."""
         for name, rate in (("flip_rate", flip_rate), ("drop_rate", drop_rate)):
@@ -109,7 +110,8 @@ class SystemSession:
                               flip_threshold=_threshold(flip_rate),
                               drop_threshold=_threshold(drop_rate), link_seed=link_seed)
 
-    def _simulate(self, *, run_name: str, seed: int, waves: bool, log, **settings) -> dict:
+    def _simulate(self, *, run_name: str, seed: int, waves: bool, log,
+                  **settings) -> hp.HostProgramResult:
         phases = [phase.to_json() for phase in self.phases
                   if phase.name or any(phase.steps)]
         result = simulate(system_design(self.config), "testbench.cocotb_tests.host_player",
@@ -118,7 +120,7 @@ class SystemSession:
                           args={"config": self.config.to_json(), "phases": phases,
                                 **settings},
                           inputs=self.arrays)
-        return result.outputs
+        return hp.HostProgramResult(result.outputs)
 
 
 def _threshold(rate: float) -> int:

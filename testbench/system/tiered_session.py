@@ -8,7 +8,7 @@ the time until the slowest one is done. Played by
 :mod:`testbench.cocotb_tests.host_player`, like every host program.
 
 Outputs: those of :class:`~.session.SystemSession`, plus for every copy ``<name>`` =
-(the copy engine's cycles,) and ``<name>_window`` = (first, last) cycle of its socket.
+(the copy engine's cycles,) and ``window(name)`` = (first, last) cycle of its socket.
 """
 
 import numpy as np
@@ -60,7 +60,7 @@ class TieredSystemSession(SystemSession):
 
     def run(self, *, run_name: str, seed: int = 1, waves: bool = False,
             timeout_cycles: int = 200_000, host_stall: float = 0.0, link_seed: int = 1,
-            log=print) -> dict:
+            log=print) -> hp.HostProgramResult:
         """Simulate every phase (links without injected errors)."""
         return self._simulate(run_name=run_name, seed=seed, waves=waves, log=log,
                               timeout_cycles=timeout_cycles, host_stall=host_stall,

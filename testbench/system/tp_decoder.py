@@ -54,7 +54,7 @@ commuting; whether the ``down`` sums agree depends on how the GEMM's systolic or
 groups the ``F`` products). The K/V entries do not depend on the split: they are
 the single-socket layer's bit for bit.
 
-Session phases (each a ``<name>_window`` output): ``stage`` (every graph's buffers
+Session phases (each with a ``window(name)`` in the result): ``stage`` (every graph's buffers
 written), ``attention``, the first AllReduce's (``ar1_`` + :func:`enqueue_allreduce`
 names), ``ffn``, the second's (``ar2_``), ``residual``. Each graph's kernels are
 host-launched one by one; every socket's graph outputs are read back under
@@ -320,8 +320,7 @@ class TPDecoder:
                    for s, compiled in enumerate(self.compiled)]
         cycles = {}
         for phase, names in phases.items():
-            windows = [result[f"{name}_window"] for name in names]
-            cycles[phase] = int(windows[-1][1] - windows[0][0])
+            cycles[phase] = result.cycles(names[0], names[-1])
         return TPDecoderResult(
             outputs=[r["res"].outputs["out"] for r in reports],
             partials=[r["attn"].outputs["partial"] for r in reports],

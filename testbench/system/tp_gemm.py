@@ -50,6 +50,7 @@ from testbench.compiler import (
     stage_buffers,
 )
 from testbench.compiler.layout import padded_cols
+from testbench.runtime.host_program import HostProgramResult
 
 from .allreduce import allreduce_golden, enqueue_allreduce
 from .session import SystemSession
@@ -162,17 +163,15 @@ class TPGemm:
         total = allreduce_golden(regions).reshape(-1, cpad)
         return partials, total[:self.m, :self.n]
 
-    def collect(self, result: dict) -> TPGemmResult:
+    def collect(self, result: HostProgramResult) -> TPGemmResult:
         """The :class:`TPGemmResult` of a run of :meth:`session`."""
         reports = [collect_run(c, result, tag=f"s{s}_") for s, c in enumerate(self.compiled)]
         lanes = self.system.socket_rdu(0).lanes
         cpad = padded_cols(self.n, lanes)
         outputs = [np.asarray(result[f"out{s}"], np.uint32).reshape(self.m, cpad)[:, :self.n]
                    for s in range(self.system.sockets)]
-        windows = [result[f"{name}_window"] for name in self.allreduce_phases]
-        kernels = sum(int(w[1] - w[0]) for name, w in zip(self.allreduce_phases, windows,
-                                                          strict=True)
-                      if not name.endswith("_load"))
+        phases = self.allreduce_phases
+        kernels = sum(result.cycles(name) for name in phases if not name.endswith("_load"))
         return TPGemmResult([r.outputs["c"] for r in reports], outputs,
-                            [r.cycles for r in reports], int(windows[-1][1] - windows[0][0]),
+                            [r.cycles for r in reports], result.cycles(phases[0], phases[-1]),
                             kernels)

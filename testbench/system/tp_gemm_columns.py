@@ -124,6 +124,5 @@ class TPGemmColumns:
                 cpad = words // compiled.infos["c"].rows_alloc
                 blocks.append(chunks[c, :words].reshape(-1, cpad)[:self.m, :len(r)])
             outputs.append(np.concatenate(blocks, axis=1))
-        windows = [result[f"{name}_window"] for name in self.gather_phases]
         return TPGemmColumnsResult(outputs, [r.cycles for r in reports],
-                                   int(windows[-1][1] - windows[0][0]))
+                                   result.cycles(self.gather_phases[0], self.gather_phases[-1]))
