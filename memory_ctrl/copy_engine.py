@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import BURST_INCR, RESP_OKAY, AXI4Signature
+from hdl.bus import BURST_INCR, RESP_OKAY, AXI4Signature
 
 __all__ = ["CopyEngine", "descriptor_layout"]
 

@@ -4,7 +4,8 @@ from amaranth.hdl import Module, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import _FIELDS, connect_flat, flat_members
+from hdl.bus import connect_flat, flat_members
+
 from .copy_engine import CopyEngine
 from .tier import ADDR_WIDTH, ID_WIDTH, Tier, TierConfig
 
@@ -87,7 +88,7 @@ class MemorySystem(wiring.Component):
             masters = [(host, ~to_hbm.busy & ~to_ddr.busy),
                        (reader, (to_hbm.busy if name == "ddr" else to_ddr.busy)),
                        (writer, (to_hbm.busy if name == "hbm" else to_ddr.busy))]
-            self._mux(m, tier.axi, masters)
+            self._mux(m, tier.axi_signature, tier.axi, masters)
             for port, member in tier.signature.members.items():
                 if port == "axi":
                     continue
@@ -99,11 +100,12 @@ class MemorySystem(wiring.Component):
         return m
 
     @staticmethod
-    def _mux(m, slave, masters):
-        """Connect ``slave`` to whichever master's select is high (at most one is)."""
-        for field, (_, from_master) in _FIELDS.items():
+    def _mux(m, signature, slave, masters):
+        """Connect ``slave`` (of bus ``signature``) to whichever master's select is high
+        (at most one is)."""
+        for field, member in signature.members.items():
             target = getattr(slave, field)
-            if from_master:
+            if member.flow == Out:  # driven by the master
                 value = 0
                 for master, select in masters:
                     value = Mux(select, getattr(master, field), value)

@@ -7,8 +7,8 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
+from hdl.bus import RESP_OKAY
 from hdl.memory.axi_register_slice import CHANNELS
-from memory_ctrl.axi import RESP_OKAY
 from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.cycle_counter import CycleCounter

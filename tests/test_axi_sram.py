@@ -6,7 +6,7 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles
 
-from memory_ctrl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
+from hdl.bus import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.cycle_counter import CycleCounter
 from testbench.bfm.dram_tier import TierPort

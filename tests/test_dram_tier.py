@@ -10,7 +10,7 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from memory_ctrl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
+from hdl.bus import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from memory_ctrl.presets import preset
 from memory_ctrl.system import tier_configs
 from testbench.bfm.clock_reset import start_clock_and_reset

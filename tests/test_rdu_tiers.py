@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from cocotb.triggers import ClockCycles
 
+from hdl.bus import RESP_DECERR, RESP_OKAY
 from hdl.host.host_port import REGISTERS
 from hdl.rdu.config import DDR_BASE, rdu_config
 from hdl.rdu.memory_tiers import memory_tier_configs
-from memory_ctrl.axi import RESP_DECERR, RESP_OKAY
 from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.dram_tier import AxiProgress, TierPort

@@ -4,8 +4,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hdl.bus import AXI4Signature, connect_flat, flat_members
 from hdl.network.flit import flit_layout
-from memory_ctrl.axi import AXI4Signature, connect_flat, flat_members
 
 from .arguments import HEADER_WORDS, WORDS_PER_DESCRIPTOR
 from .commands import Command, command_layout

@@ -4,9 +4,9 @@ from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hdl.bus import BURST_INCR, RESP_OKAY, AXI4Signature
 from hdl.memory.round_robin import round_robin
 from hdl.network.flit import flit_layout
-from memory_ctrl.axi import BURST_INCR, RESP_OKAY, AXI4Signature
 
 from .address_gen import AffineAddressGenerator
 from .arguments import WRITE

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from memory_ctrl.axi import BURST_INCR, RESP_OKAY, AXI4Signature
+from hdl.bus import BURST_INCR, RESP_OKAY, AXI4Signature
 
 __all__ = ["WordReader"]
 

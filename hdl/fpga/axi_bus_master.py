@@ -24,8 +24,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.host.axi_lite import AXI4LiteSignature
-from memory_ctrl.axi import BURST_INCR, RESP_OKAY, AXI4Signature
+from hdl.bus import BURST_INCR, RESP_OKAY, AXI4LiteSignature, AXI4Signature
 
 from .bus import BusSignature
 

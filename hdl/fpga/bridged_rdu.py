@@ -4,12 +4,11 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.host.axi_lite import connect_flat_lite
+from hdl.bus import AXI4Signature, connect_flat
 from hdl.memory.axi_register_slice import AXI4RegisterSlice
 from hdl.rdu.config import RDUConfig, rdu_config
 from hdl.rdu.top import HOST_LITE_ADDR_WIDTH, RDUTop
 from hdl.tile.tile import ADDR_WIDTH, MEM_ID_WIDTH
-from memory_ctrl.axi import AXI4Signature, connect_flat
 
 from .axi_bus_master import AXIBusMaster
 from .host_bridge import HostBridge
@@ -52,7 +51,7 @@ class BridgedRDU(wiring.Component):
         m.submodules.memory_slice = memory_slice = AXI4RegisterSlice(AXI4Signature(
             addr_width=ADDR_WIDTH, data_width=self._config.vector_bits, id_width=MEM_ID_WIDTH))
         wiring.connect(m, bridge.bus, master.bus)
-        connect_flat_lite(m, rdu, "s_axil", master.axil, slave=False)
+        connect_flat(m, rdu, "s_axil", master.axil, slave=False)
         wiring.connect(m, master.axi, memory_slice.s)
         connect_flat(m, rdu, "s_axi", memory_slice.m, slave=False)
         m.d.comb += [bridge.rx.eq(self.rx), self.tx.eq(bridge.tx), bridge.busy.eq(rdu.busy),

@@ -5,8 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.agcu.commands import command_layout
-
-from .axi_lite import AXI4LiteSignature, connect_flat_lite, flat_lite_members
+from hdl.bus import AXI4LiteSignature, connect_flat, flat_members
 
 __all__ = ["HostPort", "HostPortTop", "make_host_port_top", "REGISTERS", "COPY_REGISTERS",
            "HOST_PORT_ID", "COUNTER_BASE", "copy_request_layout"]
@@ -197,7 +196,7 @@ class HostPortTop(wiring.Component):
 
     def __init__(self, counters: int, addr_width: int = 12, copy: bool = False):
         self._port = HostPort(counters, addr_width, copy)
-        members = flat_lite_members("s_axil", AXI4LiteSignature(addr_width, 32))
+        members = flat_members("s_axil", AXI4LiteSignature(addr_width, 32))
         for name, member in self._port.signature.members.items():
             if name != "axil":
                 members[name] = member
@@ -206,7 +205,7 @@ class HostPortTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.host_port = port = self._port
-        connect_flat_lite(m, self, "s_axil", port.axil)
+        connect_flat(m, self, "s_axil", port.axil)
         for name, member in port.signature.members.items():
             if name == "axil":
                 continue

@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from memory_ctrl.axi import AXI4Signature, connect_flat, flat_members
+from hdl.bus import AXI4Signature, connect_flat, flat_members
 
 __all__ = ["AXI4RegisterSlice", "AXI4RegisterSliceTop", "make_axi_register_slice_top",
            "CHANNELS"]

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
-from memory_ctrl.axi import (
+from hdl.bus import (
     RESP_DECERR,
     RESP_OKAY,
     RESP_SLVERR,

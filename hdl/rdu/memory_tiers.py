@@ -5,9 +5,9 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hdl.bus import AXI4Signature, connect_flat
 from hdl.host.host_port import copy_request_layout
 from hdl.memory.tier_bridge import Region, TierBridge
-from memory_ctrl.axi import AXI4Signature, connect_flat
 from memory_ctrl.system import MemorySystem, tier_configs
 from memory_ctrl.tier import ADDR_WIDTH as TIER_ADDR_WIDTH
 

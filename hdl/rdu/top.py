@@ -25,13 +25,12 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from hdl.host.axi_lite import AXI4LiteSignature, connect_flat_lite, flat_lite_members
+from hdl.bus import AXI4LiteSignature, AXI4Signature, connect_flat, flat_members
 from hdl.host.host_port import HostPort
 from hdl.memory.axi_register_slice import AXI4RegisterSlice
 from hdl.memory.axi_sram import AXI4SRAM
 from hdl.tile.tile import ADDR_WIDTH, MEM_ID_WIDTH, Tile
 from hdl.tile.unit_counters import COUNTERS_PER_UNIT
-from memory_ctrl.axi import AXI4Signature, connect_flat, flat_members
 from pcu_pmu.pcu.shared_modules import SharedModules
 
 from .config import RDUConfig, rdu_config
@@ -55,7 +54,7 @@ class RDUTop(wiring.Component):
         self._shared = shared if shared is not None else SharedModules()
         self._tile_factory = tile_factory
         members = {}
-        members.update(flat_lite_members("s_axil", AXI4LiteSignature(
+        members.update(flat_members("s_axil", AXI4LiteSignature(
             addr_width=HOST_LITE_ADDR_WIDTH)))
         members.update(flat_members("s_axi", self._memory_signature()))
         members.update({"busy": Out(1), "error": Out(1), "config_error": Out(1),
@@ -111,7 +110,7 @@ class RDUTop(wiring.Component):
             connect_flat(m, self, "s_axi", memory.s0)
             wiring.connect(m, agcu_slice.m, memory.s1)
 
-        connect_flat_lite(m, self, "s_axil", host.axil)
+        connect_flat(m, self, "s_axil", host.axil)
         wiring.connect(m, host.cmd, tile.cmd)
         m.d.comb += [
             host.busy.eq(tile.busy),

@@ -50,11 +50,11 @@ from amaranth.lib.wiring import In, Out
 
 from hdl.agcu.agcu import AGCU
 from hdl.agcu.commands import command_layout
+from hdl.bus import AXI4Signature
 from hdl.network.control import ControlFabric
 from hdl.network.flit import flit_layout
 from hdl.network.mesh import Mesh
 from hdl.rdu.config import RDUConfig, UnitKind
-from memory_ctrl.axi import AXI4Signature
 from pcu_pmu.pcu.pcu import PCU
 from pcu_pmu.pcu.shared_modules import SharedModules
 from pcu_pmu.pmu.pmu import PMU

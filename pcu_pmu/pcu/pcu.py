@@ -28,6 +28,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .beat import BeatSignature
 from .config import (
     COUNTERS,
     MAGIC,
@@ -42,7 +43,7 @@ from .config import (
 from .counter_chain import CounterChain
 from .shared_modules import SharedModules
 from .simd_body import SIMDBody
-from .simd_stage import ACC_II, STAGE_LATENCY, BeatMeta
+from .simd_stage import ACC_II, STAGE_LATENCY
 from .systolic import SystolicArray
 from .tail import TAIL_LATENCY, TAIL_UNITS, Tail
 
@@ -144,8 +145,8 @@ class PCU(wiring.Component):
 
         m.submodules.body = body = SIMDBody(lanes, stages, self._shared)
         m.submodules.tail = tail = Tail(lanes, self._shared, p.tail_ops)
-        issue_valid = Signal()
-        pipe_busy = Cat(issue_valid, body.busy, tail.busy).any()
+        issue = BeatSignature(lanes).create(path=("issue",))  # the issue register
+        pipe_busy = Cat(issue.valid, body.busy, tail.busy).any()
         array_busy = Signal()  # driven by the systolic body when there is one
         m.d.comb += [self.configured.eq(state == _State.RUN),
                      self.busy.eq((state != _State.IDLE) | pipe_busy | array_busy)]
@@ -201,50 +202,47 @@ class PCU(wiring.Component):
         with m.If(advance):
             m.d.sync += gap.eq(Mux(fire, 0, Mux(gap == ACC_II, gap, gap + 1)))
 
-        issue_meta = Signal(BeatMeta)
-        issue_data = Signal(data.ArrayLayout(unsigned(32), lanes))
         with m.If(advance):
             m.d.sync += [
-                issue_valid.eq(fire),
-                issue_data.eq(vec_fifo.r_data),
-                issue_meta.first.eq(counters.first),
-                issue_meta.last_inner.eq(counters.last_inner),
-                issue_meta.last.eq(counters.last),
-                issue_meta.scalar.eq(scalar),
-                *(issue_meta.ctr[k].eq(counters.value[k]) for k in range(COUNTERS)),
+                issue.valid.eq(fire),
+                issue.data.eq(vec_fifo.r_data),
+                issue.meta.first.eq(counters.first),
+                issue.meta.last_inner.eq(counters.last_inner),
+                issue.meta.last.eq(counters.last),
+                issue.meta.scalar.eq(scalar),
+                *(issue.meta.ctr[k].eq(counters.value[k]) for k in range(COUNTERS)),
             ]
 
         # -- body and tail -------------------------------------------------------------
         m.d.comb += [
             body.advance.eq(advance), body.config.eq(image),
-            body.i_valid.eq(issue_valid), body.i_meta.eq(issue_meta), body.i_data.eq(issue_data),
             tail.advance.eq(advance), tail.op.eq(cfg.tail),
             # Every image restarts the stochastic rounders (the pipeline is empty here).
             tail.seed.eq(cfg.seed), tail.load_seed.eq(state == _State.CHECK),
-            tail.i_valid.eq(body.o_valid), tail.i_meta.eq(body.o_meta),
-            tail.i_data.eq(body.o_data),
         ]
+        wiring.connect(m, issue, body.i)
+        wiring.connect(m, body.o, tail.i)
 
         # -- exit: output FIFOs and done tokens -------------------------------------------
         emit = Signal()
         reduced = cfg.reduce != ReduceOp.NONE
-        m.d.comb += emit.eq((cfg.emit == Emit.EVERY) | tail.o_meta.last_inner)
+        m.d.comb += emit.eq((cfg.emit == Emit.EVERY) | tail.o.meta.last_inner)
         target_ready = Mux(reduced, sout_fifo.w_rdy, vout_fifo.w_rdy)
-        accept = (~emit | target_ready) & (~tail.o_meta.last | done_fifo.w_rdy)
-        m.d.comb += advance.eq(~tail.o_valid | accept)
-        leaving = tail.o_valid & accept
+        accept = (~emit | target_ready) & (~tail.o.meta.last | done_fifo.w_rdy)
+        m.d.comb += advance.eq(~tail.o.valid | accept)
+        leaving = tail.o.valid & accept
         done_count = Signal(16)
         m.d.comb += [
-            vout_fifo.w_data.eq(tail.o_data), vout_fifo.w_en.eq(leaving & emit & ~reduced),
-            sout_fifo.w_data.eq(tail.o_data[0]), sout_fifo.w_en.eq(leaving & emit & reduced),
-            done_fifo.w_data.eq(done_count), done_fifo.w_en.eq(leaving & tail.o_meta.last),
+            vout_fifo.w_data.eq(tail.o.data), vout_fifo.w_en.eq(leaving & emit & ~reduced),
+            sout_fifo.w_data.eq(tail.o.data[0]), sout_fifo.w_en.eq(leaving & emit & reduced),
+            done_fifo.w_data.eq(done_count), done_fifo.w_en.eq(leaving & tail.o.meta.last),
         ]
-        with m.If(leaving & tail.o_meta.last):
+        with m.If(leaving & tail.o.meta.last):
             m.d.sync += done_count.eq(done_count + 1)
 
         if p.systolic:
             self._systolic_body(m, cfg, state, settle, vec_fifo, vout_fifo, done_fifo,
-                                counters, fire, issue_valid, done_count, pipe_busy, array_busy)
+                                counters, fire, issue.valid, done_count, pipe_busy, array_busy)
         return m
 
     def _systolic_body(self, m, cfg, state, settle, vec_fifo, vout_fifo, done_fifo, counters,

@@ -2,13 +2,14 @@
 
 import functools
 
-from amaranth.hdl import Cat, Module, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import Cat, Module
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .beat import BeatSignature
 from .config import config_layout
 from .reduction_tree import stage_controls, tree_stage_range
-from .simd_stage import STAGE_LATENCY, BeatMeta, SIMDStage
+from .simd_stage import STAGE_LATENCY, SIMDStage
 
 __all__ = ["SIMDBody"]
 
@@ -27,11 +28,9 @@ class SIMDBody(wiring.Component):
             raise ValueError(f"stages must be at least 1, not {stages}")
         self._lanes, self._stages = lanes, stages
         self._shared = shared
-        vector = data.ArrayLayout(unsigned(32), lanes)
         super().__init__({
             "advance": In(1), "config": In(config_layout(stages)),
-            "i_valid": In(1), "i_meta": In(BeatMeta), "i_data": In(vector),
-            "o_valid": Out(1), "o_meta": Out(BeatMeta), "o_data": Out(vector),
+            "i": In(BeatSignature(lanes)), "o": Out(BeatSignature(lanes)),
             "busy": Out(1), "has_acc": Out(1),
         })
 
@@ -45,7 +44,7 @@ class SIMDBody(wiring.Component):
         m = Module()
         cfg = self.config
         tree = tree_stage_range(self._lanes, self._stages)
-        valid, meta, vec = self.i_valid, self.i_meta, self.i_data
+        beat = wiring.flipped(self.i)
         busy, acc_flags = [], []
         for s in range(self._stages):
             stage = SIMDStage(self._lanes, self._shared)
@@ -61,16 +60,11 @@ class SIMDBody(wiring.Component):
             m.d.sync += [port.eq(control) for port, control
                          in zip((stage.op, stage.sel_a, stage.sel_b, stage.sel_c), controls,
                                 strict=True)]
-            m.d.comb += [
-                stage.advance.eq(self.advance),
-                stage.imm.eq(getattr(cfg, f"st{s}_imm")),
-                stage.i_valid.eq(valid), stage.i_meta.eq(meta), stage.i_data.eq(vec),
-            ]
-            valid, meta, vec = stage.o_valid, stage.o_meta, stage.o_data
+            m.d.comb += [stage.advance.eq(self.advance), stage.imm.eq(getattr(cfg, f"st{s}_imm"))]
+            wiring.connect(m, beat, stage.i)
+            beat = stage.o
             busy.append(stage.busy)
             acc_flags += [fields[0] == int(acc_op) for acc_op in ACC_OPS]
-        m.d.comb += [
-            self.o_valid.eq(valid), self.o_meta.eq(meta), self.o_data.eq(vec),
-            self.busy.eq(Cat(*busy).any()), self.has_acc.eq(Cat(*acc_flags).any()),
-        ]
+        wiring.connect(m, beat, wiring.flipped(self.o))
+        m.d.comb += [self.busy.eq(Cat(*busy).any()), self.has_acc.eq(Cat(*acc_flags).any())]
         return m

@@ -1,7 +1,7 @@
 """One stage of the PCU's SIMD body: operand selects, an opcode, per-lane accumulators."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.numerics.formats import FP32
@@ -10,19 +10,11 @@ from hdl.numerics.fp_compare import FP32Compare
 from hdl.numerics.fp_mul import FPMultiplier
 from hdl.numerics.int_alu import Int32ALU
 
+from .beat import BeatSignature
 from .config import ACC_OPS, BF16_OPS, COMPARE_OPS, COUNTERS, INT_OPS, MUL_OPS, Src, StageOp
 from .pipe import delay_taps, delayed, run_in_step
 
-__all__ = ["SIMDStage", "BeatMeta", "PHASE_A", "PHASE_B", "STAGE_LATENCY", "ACC_II"]
-
-# What travels with each beat beside the lane data.
-BeatMeta = data.StructLayout({
-    "first": 1,        # first iteration of its innermost loop (accumulators restart)
-    "last_inner": 1,   # last iteration of its innermost loop
-    "last": 1,         # last iteration of the pass (done token)
-    "scalar": 32,
-    "ctr": data.ArrayLayout(32, COUNTERS),
-})
+__all__ = ["SIMDStage", "PHASE_A", "PHASE_B", "STAGE_LATENCY", "ACC_II"]
 
 # Phase A: multiplier, compare, int ALU and the direct path side by side, all padded
 # to the multiplier's latency. Phase B: the adder (add, sub, accumulate).
@@ -49,12 +41,10 @@ class SIMDStage(wiring.Component):
             raise ValueError(f"lanes must be at least 1, not {lanes}")
         self._lanes = lanes
         self._shared = shared
-        vector = data.ArrayLayout(unsigned(32), lanes)
         super().__init__({
             "advance": In(1),
             "op": In(5), "sel_a": In(4), "sel_b": In(4), "sel_c": In(4), "imm": In(32),
-            "i_valid": In(1), "i_meta": In(BeatMeta), "i_data": In(vector),
-            "o_valid": Out(1), "o_meta": Out(BeatMeta), "o_data": Out(vector),
+            "i": In(BeatSignature(lanes)), "o": Out(BeatSignature(lanes)),
             "busy": Out(1),
         })
 
@@ -63,7 +53,7 @@ class SIMDStage(wiring.Component):
         return self._lanes
 
     def _select(self, m, sel, lane: int, name: str):
-        lanes, prev, meta = self._lanes, self.i_data, self.i_meta
+        lanes, prev, meta = self._lanes, self.i.data, self.i.meta
         value = Signal(32, name=name)
         pair_lo = prev[2 * lane] if 2 * lane + 1 < lanes else Const(0, 32)
         pair_hi = prev[2 * lane + 1] if 2 * lane + 1 < lanes else Const(0, 32)
@@ -110,9 +100,9 @@ class SIMDStage(wiring.Component):
                     m.d.comb += int_op.eq(code)
 
         # Beat valid and sideband: STAGE_LATENCY advances deep.
-        valid = delay_taps(m, adv, self.i_valid, STAGE_LATENCY, "valid")
-        meta = delay_taps(m, adv, self.i_meta, STAGE_LATENCY, "meta")
-        m.d.comb += [self.o_valid.eq(valid[-1]), self.o_meta.eq(meta[-1]),
+        valid = delay_taps(m, adv, self.i.valid, STAGE_LATENCY, "valid")
+        meta = delay_taps(m, adv, self.i.meta, STAGE_LATENCY, "meta")
+        m.d.comb += [self.o.valid.eq(valid[-1]), self.o.meta.eq(meta[-1]),
                      self.busy.eq(Cat(*valid[1:]).any())]
         first_at_b = meta[PHASE_A].first
         acc_writeback = valid[-1] & is_acc
@@ -153,7 +143,7 @@ class SIMDStage(wiring.Component):
                 *sh("fp32_add")))
             with m.If(adv & acc_writeback):
                 m.d.sync += acc.eq(summed)
-            m.d.comb += self.o_data[lane].eq(
+            m.d.comb += self.o.data[lane].eq(
                 Mux(is_add, summed, delayed(m, adv, x, PHASE_B, f"x{lane}")))
         return m
 

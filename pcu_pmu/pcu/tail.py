@@ -18,8 +18,8 @@ the configuration image alone).
 
 from collections import defaultdict
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.numerics.fp_exp import FP32Exp
@@ -30,9 +30,9 @@ from hdl.numerics.fp_silu import FP32SiLU
 from hdl.numerics.fp_to_bf16 import FP32ToBF16
 from hdl.numerics.fp_to_bf16_stochastic import FP32ToBF16Stochastic
 
+from .beat import BeatSignature
 from .config import TailOp
 from .pipe import delay_taps, delayed, run_in_step
-from .simd_stage import BeatMeta
 
 __all__ = ["TAIL_UNITS", "TAIL_LATENCY", "LANE_SEED_STRIDE", "Tail"]
 
@@ -79,11 +79,9 @@ class Tail(wiring.Component):
         self._lanes = lanes
         self._ops = frozenset(TailOp(op) for op in ops)
         self._shared = shared
-        vector = data.ArrayLayout(unsigned(32), lanes)
         super().__init__({
             "advance": In(1), "op": In(4), "seed": In(32), "load_seed": In(1),
-            "i_valid": In(1), "i_meta": In(BeatMeta), "i_data": In(vector),
-            "o_valid": Out(1), "o_meta": Out(BeatMeta), "o_data": Out(vector),
+            "i": In(BeatSignature(lanes)), "o": Out(BeatSignature(lanes)),
             "busy": Out(1),
         })
 
@@ -94,14 +92,14 @@ class Tail(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         adv = self.advance
-        valid = delay_taps(m, adv, self.i_valid, TAIL_LATENCY, "valid")
+        valid = delay_taps(m, adv, self.i.valid, TAIL_LATENCY, "valid")
         m.d.comb += [
-            self.o_valid.eq(valid[-1]),
-            self.o_meta.eq(delayed(m, adv, self.i_meta, TAIL_LATENCY, "meta")),
+            self.o.valid.eq(valid[-1]),
+            self.o.meta.eq(delayed(m, adv, self.i.meta, TAIL_LATENCY, "meta")),
             self.busy.eq(Cat(*valid[1:]).any()),
         ]
         for lane in range(self._lanes):
-            x = self.i_data[lane]
+            x = self.i.data[lane]
             joins = defaultdict(list)  # latency -> [(op, unit output)]
             for tail_op, factory in TAIL_UNITS.items():
                 if factory is None or tail_op not in self._ops:
@@ -113,7 +111,7 @@ class Tail(wiring.Component):
                     shared = (self._shared, f"pcu_{name}") if self._shared is not None else ()
                     out = run_in_step(m, f"{name}{lane}", factory, adv, x, *shared)
                 joins[factory.latency].append((tail_op, out))
-            m.d.comb += self.o_data[lane].eq(self._delay_line(m, lane, x, joins))
+            m.d.comb += self.o.data[lane].eq(self._delay_line(m, lane, x, joins))
         return m
 
     def _delay_line(self, m, lane: int, x, joins):
@@ -156,7 +154,7 @@ class Tail(wiring.Component):
             self._shared.instantiate(m, name, "pcu_tail_bf16_stochastic", unit,
                                      _one_lane_stochastic_rounder)
         m.d.comb += [
-            unit.i.valid.eq(self.i_valid & self.advance), unit.o.ready.eq(self.advance),
+            unit.i.valid.eq(self.i.valid & self.advance), unit.o.ready.eq(self.advance),
             unit.i.payload.eq(x),
             unit.seed.eq((self.seed + (lane * LANE_SEED_STRIDE & 0xFFFFFFFF))[0:32]),
             unit.load_seed.eq(self.load_seed),
