@@ -16,7 +16,7 @@ from hdl.host.host_port import HOST_PORT_ID
 from hdl.rdu.config import rdu_config
 from testbench.cli.bench_simspeed import gemm_schedule, run_cocotb
 from testbench.runtime import host_registers as reg
-from testbench.runtime.session import rdu_design
+from testbench.runtime.host_script import rdu_design
 from testbench.sim.bare_harness import BareRunError, build_bare, run_bare
 
 CONFIG = rdu_config("small")

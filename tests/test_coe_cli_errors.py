@@ -9,7 +9,7 @@ import io
 
 import pytest
 
-import testbench.runtime.session
+import testbench.runtime.host_script
 from testbench.cli.main import main
 from testbench.coe.experts import ROUTER_FILE, make_experts
 from testbench.coe.progress import (
@@ -37,7 +37,7 @@ def no_simulation(monkeypatch):
     def run(self, *args, **kwargs):
         raise Simulated
 
-    monkeypatch.setattr(testbench.runtime.session.Session, "run", run)
+    monkeypatch.setattr(testbench.runtime.host_script.HostScript, "run", run)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from testbench.compiler.library import (
 )
 from testbench.compiler.transformer import DecoderShape, derived_inputs
 from testbench.runtime.host_program import Write
-from testbench.runtime.session import Session
+from testbench.runtime.host_script import HostScript
 
 SEEDS = [1, 2]
 
@@ -208,24 +208,24 @@ def test_resident_weights_serve_two_requests_in_one_session(seed, run_name, wave
     assert compiled.weight_buffers == {"w1.B", "w3.B"}
     assert {"x.A", "w1.B", "w3.B"} <= set(compiled.infos)
     weights = {name: random_inputs(graph, rng)[name] for name in ("w1", "w3")}
-    session = Session(config)
-    resident = {name: session.write(contents, name) for name, contents in
+    script = HostScript(config)
+    resident = {name: script.write(contents, name) for name, contents in
                 host_buffers(compiled, weights, compiled.weight_buffers).items()}
     requests, wants = [], []
     for index, orchestration in enumerate(ORCHESTRATIONS):
         x = {"x": random_inputs(graph, rng)["x"]}
-        writes = len(session.steps)
-        addresses = stage_buffers(compiled, session, x, resident, what=f"r{index}.")
-        staged = [step for step in session.steps[writes:] if isinstance(step, Write)]
+        writes = len(script.steps)
+        addresses = stage_buffers(compiled, script, x, resident, what=f"r{index}.")
+        staged = [step for step in script.steps[writes:] if isinstance(step, Write)]
         assert len(staged) == 1 and staged[0].address == addresses["x.A"], staged
         assert all(addresses[name] == resident[name] for name in resident)
-        enqueue_run(compiled, session, addresses, orchestration=orchestration,
+        enqueue_run(compiled, script, addresses, orchestration=orchestration,
                     tag=f"r{index}.")
         requests.append((orchestration, f"r{index}."))
         wants.append(evaluate(graph, {**x, **weights}, config.lanes, config.pmu_depth))
     with pytest.raises(ValueError, match=r"\['x\.A'\] are not weight buffers"):
-        stage_buffers(compiled, Session(config), {}, {"x.A": 0})
-    result = session.run(run_name=run_name, seed=seed, waves=waves, timeout_cycles=50_000,
+        stage_buffers(compiled, HostScript(config), {}, {"x.A": 0})
+    result = script.run(run_name=run_name, seed=seed, waves=waves, timeout_cycles=50_000,
                          host_stall=0.3)
     for (orchestration, tag), want in zip(requests, wants, strict=True):
         report = collect_run(compiled, result, orchestration=orchestration, tag=tag)

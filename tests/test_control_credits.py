@@ -4,7 +4,7 @@ On the RDU top through the runtime: AGCU -> producer PMU (2 buffers) -> consumer
 PMU (1 buffer) -> AGCU, the same data once with credits (the consumer's "buffer
 drained" tokens routed to the producer's credit line, one initial credit) and
 once without. Both are bit-exact. The tile's passive stage-credit checker (in
-``credit_error``, which the session checks every cycle) proves the producer
+``credit_error``, which the script checks every cycle) proves the producer
 never started a pass without a credit; the producer's output-stall counter
 shows where the waiting went: with credits it waits before sending, without it
 sends into a full consumer and its flits back up into the network.
@@ -32,8 +32,8 @@ from testbench.programs.stage_credits import (
     credit_program,
     credit_units,
 )
+from testbench.runtime.host_script import HostScript
 from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
-from testbench.runtime.session import Session
 
 SEEDS = [1, 2]
 ROWS, PASSES = 8, 4
@@ -46,18 +46,18 @@ def test_producer_waits_for_consumer_credits(host_stall, seed, run_name, waves):
     producer, consumer = credit_units(config)
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 1 << 32, (PASSES * ROWS, config.lanes), dtype=np.uint32)
-    session = Session(config)
-    x_addr = session.write(x)
+    script = HostScript(config)
+    x_addr = script.write(x)
     outs = {}
     for credits in (True, False):
         name = "credits" if credits else "free"
-        outs[name] = session.allocate(x.nbytes)
-        session.load(credit_program(config, ROWS, PASSES, credits=credits))
-        session.counters(f"{name}_before")
-        session.launch(credit_arguments(config, x_addr, outs[name], ROWS, PASSES), name)
-        session.counters(f"{name}_after")
-        session.read(f"{name}_out", outs[name], x.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=host_stall)
+        outs[name] = script.allocate(x.nbytes)
+        script.load(credit_program(config, ROWS, PASSES, credits=credits))
+        script.counters(f"{name}_before")
+        script.launch(credit_arguments(config, x_addr, outs[name], ROWS, PASSES), name)
+        script.counters(f"{name}_after")
+        script.read(f"{name}_out", outs[name], x.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=host_stall)
 
     expected = credit_golden(x, ROWS, PASSES)
     stalls = {}

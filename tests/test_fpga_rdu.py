@@ -4,7 +4,7 @@ The host side is the code that drives the board: :class:`testbench.fpga.rdu_host
 (synchronous, over :class:`testbench.fpga.rdu_client.RDUBridgeClient` and the byte-level
 :class:`BridgeClient`) runs in a cocotb ``bridge`` thread whose byte transport moves every
 byte bit by bit over the simulated UART wire (seeded random gaps between bytes). It plays
-a session (tensors, program load, kernel launch, read back) and the results are checked
+a script (tensors, program load, kernel launch, read back) and the results are checked
 bit-exactly against the golden model. The cocotb Runtime then runs a second kernel through
 the same wire via its :class:`~testbench.runtime.transport.BridgeTransport`.
 """
@@ -30,8 +30,8 @@ from testbench.fpga.rdu_host import BoardHost, play_steps
 from testbench.fpga.uart_wire import UartWire
 from testbench.programs.catalog import prepare
 from testbench.runtime.host_program import step_to_json
+from testbench.runtime.host_script import HostScript
 from testbench.runtime.runtime import Runtime
-from testbench.runtime.session import Session
 from testbench.runtime.transport import BridgeTransport
 from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
@@ -103,21 +103,21 @@ def _check(got, want, what):
 
 def test_fpga_rdu_runs_kernels_over_uart(seed, run_name, waves):
     config = rdu_config("fpga")
-    session = Session(config)
+    script = HostScript(config)
     rng = np.random.default_rng(seed)
-    board = prepare("vector_add", session, rng)
-    by_runtime = prepare("reduce_sum", session, rng)
-    session.load(board.image)
-    session.launch(board.arguments, "add")
-    session.read("add_out", board.out, board.expected.size)
-    inputs = dict(session.arrays)
+    board = prepare("vector_add", script, rng)
+    by_runtime = prepare("reduce_sum", script, rng)
+    script.load(board.image)
+    script.launch(board.arguments, "add")
+    script.read("add_out", board.out, board.expected.size)
+    inputs = dict(script.arrays)
     inputs["runtime_image"] = np.frombuffer(by_runtime.image.to_bytes(), dtype=np.uint8)
     inputs["runtime_args"] = np.asarray(by_runtime.arguments, np.uint32)
     inputs["scratch"] = rng.integers(0, 1 << 32, 6, dtype=np.uint32)
     result = simulate(bridged_rdu_design(config), "test_fpga_rdu", run_name=run_name,
                       seed=seed, waves=waves, testcase="board_host_runs_kernels",
                       args={"config": config.to_json(), "seed": seed,
-                            "steps": [step_to_json(step) for step in session.steps],
+                            "steps": [step_to_json(step) for step in script.steps],
                             "divisor": DIVISOR, "timeout_cycles": 400_000,
                             "runtime_out": by_runtime.out,
                             "runtime_count": int(by_runtime.expected.size)},

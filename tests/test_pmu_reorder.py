@@ -15,8 +15,8 @@ from hdl.rdu.config import rdu_config
 from pcu_pmu.pmu.config import PMUConfig, Port
 from testbench.bfm.words import assert_words_equal
 from testbench.programs.pmu_reorder import reorder_arguments, reorder_golden, reorder_program
+from testbench.runtime.host_script import HostScript
 from testbench.runtime.program import ProgramError
-from testbench.runtime.session import Session
 
 SEEDS = [1, 2]
 BEATS = 8  # per stream: 16 flits, the whole reorder window
@@ -28,16 +28,16 @@ def test_pmu_writes_two_interleaved_streams_in_seq_order(host_stall, seed, run_n
     rng = np.random.default_rng(seed)
     first = "a" if rng.integers(2) == 0 else "b"
     x = rng.integers(0, 1 << 32, (2 * BEATS, config.lanes), dtype=np.uint32)
-    session = Session(config)
-    x_addr = session.write(x)
+    script = HostScript(config)
+    x_addr = script.write(x)
     outs = {}
     for reorder in (True, False):
-        outs[reorder] = session.allocate(x.nbytes)
-        session.load(reorder_program(config, BEATS, reorder=reorder))
-        session.launch(reorder_arguments(config, x_addr, outs[reorder], BEATS, first),
+        outs[reorder] = script.allocate(x.nbytes)
+        script.load(reorder_program(config, BEATS, reorder=reorder))
+        script.launch(reorder_arguments(config, x_addr, outs[reorder], BEATS, first),
                        f"reorder_{reorder}")
-        session.read(f"out_{reorder}", outs[reorder], x.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=host_stall)
+        script.read(f"out_{reorder}", outs[reorder], x.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=host_stall)
 
     expected = reorder_golden(x, first)
     assert_words_equal(result["out_True"], expected, f"reordered PMU rows (first={first})")

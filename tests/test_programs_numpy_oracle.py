@@ -35,7 +35,7 @@ from testbench.programs.pmu_reorder import reorder_golden
 from testbench.programs.row_broadcast import broadcast_golden
 from testbench.programs.stage_credits import credit_golden
 from testbench.programs.vector_add import vector_add_golden
-from testbench.runtime.session import Session
+from testbench.runtime.host_script import HostScript
 
 SMALL = rdu_config("small")
 SEEDS = list(range(8))  # conftest parametrizes `seed` over these (or --seed)
@@ -52,8 +52,8 @@ def _bits(values) -> np.ndarray:
     return np.where(np.isnan(values), CANONICAL_NAN, values.view(np.uint32)).astype(np.uint32)
 
 
-class _RecordingSession(Session):
-    """A session that also keeps a copy of every array written into device memory."""
+class _RecordingScript(HostScript):
+    """A script that also keeps a copy of every array written into device memory."""
 
     def __init__(self, config):
         super().__init__(config)
@@ -128,10 +128,10 @@ def numpy_max(x) -> np.ndarray:
 
 def _prepare(name, seed, config=SMALL, **kwargs):
     """The catalog kernel's PreparedKernel and the input arrays it wrote, in order."""
-    session = _RecordingSession(config)
+    script = _RecordingScript(config)
     rng = np.random.default_rng(seed)
-    prepared = (KERNELS[name] if not kwargs else vector_add)(session, rng, **kwargs)
-    return prepared, session.written
+    prepared = (KERNELS[name] if not kwargs else vector_add)(script, rng, **kwargs)
+    return prepared, script.written
 
 
 def test_vector_add_is_numpy_add(seed):

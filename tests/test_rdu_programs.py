@@ -3,8 +3,8 @@
 Each test writes tensors through the host's AXI4 port, loads program images
 through Program Load from device memory, launches kernels through the
 AXI4-Lite registers and compares what it reads back, bit for bit, with the
-golden model. The meshes' passive credit checker runs in every session (the
-session fails if it ever fires).
+golden model. The meshes' passive credit checker runs in every script (the
+script fails if it ever fires).
 """
 
 import numpy as np
@@ -14,7 +14,7 @@ from hdl.rdu.config import rdu_config
 from testbench.bfm.words import assert_words_equal
 from testbench.programs.catalog import KERNELS, prepare, vector_add
 from testbench.runtime.host_program import Schedule
-from testbench.runtime.session import Session
+from testbench.runtime.host_script import HostScript
 
 SEEDS = [1]
 
@@ -22,23 +22,23 @@ SEEDS = [1]
 @pytest.mark.parametrize("host_stall", [0.0, 0.3])
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 def test_kernel_end_to_end(kernel, host_stall, seed, run_name, waves):
-    session = Session(rdu_config("small"))
-    prepared = prepare(kernel, session, np.random.default_rng(seed))
-    session.load(prepared.image)
-    session.launch(prepared.arguments, "kernel")
-    session.read("out", prepared.out, prepared.expected.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=host_stall)
+    script = HostScript(rdu_config("small"))
+    prepared = prepare(kernel, script, np.random.default_rng(seed))
+    script.load(prepared.image)
+    script.launch(prepared.arguments, "kernel")
+    script.read("out", prepared.out, prepared.expected.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=host_stall)
     assert_words_equal(result["out"], prepared.expected, kernel)
 
 
 def test_vector_add_across_two_pcus(seed, run_name, waves):
-    session = Session(rdu_config("tile2x2"))
-    prepared = vector_add(session, np.random.default_rng(seed), units=2)
-    session.load(prepared.image)
-    session.launch(prepared.arguments, "add")
-    session.counters("counters")
-    session.read("out", prepared.out, prepared.expected.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves)
+    script = HostScript(rdu_config("tile2x2"))
+    prepared = vector_add(script, np.random.default_rng(seed), units=2)
+    script.load(prepared.image)
+    script.launch(prepared.arguments, "add")
+    script.counters("counters")
+    script.read("out", prepared.out, prepared.expected.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves)
     assert_words_equal(result["out"], prepared.expected, "vector add on two PCUs")
     busy = result["counters"][:, 0]
     pcu_units = [0, 3]
@@ -47,21 +47,21 @@ def test_vector_add_across_two_pcus(seed, run_name, waves):
 
 def test_schedule_hardware_orchestrated_matches_software(seed, run_name, waves):
     """The same three kernels, issued one by one by the host and as one AGCU schedule."""
-    session = Session(rdu_config("small"))
+    script = HostScript(rdu_config("small"))
     order = ["vector_add", "reduce_sum", "gemm"]
     rng = np.random.default_rng(seed)
-    software = [prepare(name, session, rng) for name in order]
+    software = [prepare(name, script, rng) for name in order]
     for i, kernel in enumerate(software):
-        session.load(kernel.image)
-        session.launch(kernel.arguments, f"sw{i}")
+        script.load(kernel.image)
+        script.launch(kernel.arguments, f"sw{i}")
     # The same inputs again at new addresses, for the hardware-orchestrated run.
     rng = np.random.default_rng(seed)
-    hardware = [prepare(name, session, rng) for name in order]
-    session.schedule([(kernel.image, kernel.arguments) for kernel in hardware], "hw")
+    hardware = [prepare(name, script, rng) for name in order]
+    script.schedule([(kernel.image, kernel.arguments) for kernel in hardware], "hw")
     for i, (sw, hw) in enumerate(zip(software, hardware, strict=True)):
-        session.read(f"sw_out{i}", sw.out, sw.expected.size)
-        session.read(f"hw_out{i}", hw.out, hw.expected.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves)
+        script.read(f"sw_out{i}", sw.out, sw.expected.size)
+        script.read(f"hw_out{i}", hw.out, hw.expected.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves)
     for i, name in enumerate(order):
         assert_words_equal(result[f"sw_out{i}"], software[i].expected,
                            f"{name} (software-orchestrated)")
@@ -76,14 +76,14 @@ def test_schedule_hardware_orchestrated_matches_software(seed, run_name, waves):
 
 
 def test_performance_counters_agree_with_observed_cycles(seed, run_name, waves):
-    session = Session(rdu_config("small"))
-    prepared = prepare("gemm", session, np.random.default_rng(seed))
-    session.counters("before")
-    session.load(prepared.image)
-    session.launch(prepared.arguments, "gemm")
-    session.counters("after")
-    session.read("out", prepared.out, prepared.expected.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, observe_counters=True)
+    script = HostScript(rdu_config("small"))
+    prepared = prepare("gemm", script, np.random.default_rng(seed))
+    script.counters("before")
+    script.load(prepared.image)
+    script.launch(prepared.arguments, "gemm")
+    script.counters("after")
+    script.read("out", prepared.out, prepared.expected.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, observe_counters=True)
     assert_words_equal(result["out"], prepared.expected, "gemm")
     for name in ("before", "after"):
         assert np.array_equal(result[name], result[f"{name}_observed"]), (
@@ -95,18 +95,18 @@ def test_performance_counters_agree_with_observed_cycles(seed, run_name, waves):
 
 def test_runtime_refuses_bad_images_before_the_hardware(seed, run_name, waves):
     config = rdu_config("small")
-    session = Session(config)
-    good = prepare("reduce_sum", session, np.random.default_rng(seed))
+    script = HostScript(config)
+    good = prepare("reduce_sum", script, np.random.default_rng(seed))
     blob = good.image.to_bytes()
     corrupted = blob[:-1] + bytes([blob[-1] ^ 1])
-    foreign = prepare("reduce_sum", Session(rdu_config("small", flows=32)),
+    foreign = prepare("reduce_sum", HostScript(rdu_config("small", flows=32)),
                       np.random.default_rng(seed)).image.to_bytes()
-    session.load_refused(corrupted, "corrupted")
-    session.load_refused(foreign, "foreign")
-    session.load(good.image)  # the RDU still works afterwards
-    session.launch(good.arguments, "kernel")
-    session.read("out", good.out, good.expected.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves)
+    script.load_refused(corrupted, "corrupted")
+    script.load_refused(foreign, "foreign")
+    script.load(good.image)  # the RDU still works afterwards
+    script.launch(good.arguments, "kernel")
+    script.read("out", good.out, good.expected.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves)
     for name, needle in (("corrupted", "checksum mismatch"), ("foreign", "another RDU")):
         assert needle in result.reason(name)
         before, after = result[name]
@@ -137,19 +137,19 @@ def test_schedule_larger_than_the_command_region_runs_in_parts(seed, run_name, w
     from testbench.runtime.memory_map import command_region, schedule_entry_bytes
 
     config = rdu_config("small", memory_bytes=4096)
-    session = Session(config)
+    script = HostScript(config)
     rng = np.random.default_rng(seed)
-    kernels = [prepare(name, session, rng) for name in sorted(KERNELS) * 2]
+    kernels = [prepare(name, script, rng) for name in sorted(KERNELS) * 2]
     entries = [(kernel.image, kernel.arguments) for kernel in kernels]
     beat = config.vector_bits // 8
     needed = sum(schedule_entry_bytes(beat, len(image.words), len(arguments))
                  for image, arguments in entries)
     _, region = command_region(config.memory_bytes)
     assert needed > 2 * region, f"the schedule ({needed} B) must overflow the region ({region} B)"
-    session.schedule(entries, "hw")
+    script.schedule(entries, "hw")
     for i, kernel in enumerate(kernels):
-        session.read(f"out{i}", kernel.out, kernel.expected.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves)
+        script.read(f"out{i}", kernel.out, kernel.expected.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves)
     for i, kernel in enumerate(kernels):
         assert_words_equal(result[f"out{i}"], kernel.expected, f"{kernel.name} (entry {i})")
 
@@ -158,10 +158,10 @@ def test_schedule_entry_larger_than_the_command_region_is_refused_before_simulat
     from testbench.runtime.memory_map import OutOfDeviceMemory
 
     config = rdu_config("small", memory_bytes=4096)
-    session = Session(config)
-    kernel = prepare("vector_add", session, np.random.default_rng(1))
+    script = HostScript(config)
+    kernel = prepare("vector_add", script, np.random.default_rng(1))
     with pytest.raises(OutOfDeviceMemory, match=r"schedule entry 1 needs \d+ bytes of the "
                        r"command region .* holds 1024 bytes"):
-        session.schedule([(kernel.image, kernel.arguments), (None, [0] * 300)], "hw")
-    assert not any(isinstance(step, Schedule) for step in session.steps), \
+        script.schedule([(kernel.image, kernel.arguments), (None, [0] * 300)], "hw")
+    assert not any(isinstance(step, Schedule) for step in script.steps), \
         "a refused schedule left no step behind"

@@ -3,7 +3,7 @@ engine between the tiers, end to end through the host port; and the host's raw A
 of the device address map and the COPY_* registers.
 
 Every simulation pauses the host's AXI channels at random (seeded); the meshes' credit
-checker and both tiers' DRAM timing checkers must stay clean (the session fails
+checker and both tiers' DRAM timing checkers must stay clean (the script fails
 otherwise). Results are compared bit for bit with the golden models.
 """
 
@@ -31,7 +31,7 @@ from testbench.programs.vector_add import (
     vector_add_program,
 )
 from testbench.runtime.host_registers import copy_status_fields
-from testbench.runtime.session import Session, rdu_design
+from testbench.runtime.host_script import HostScript, rdu_design
 from testbench.sim.runner import simulate
 
 SEEDS = [1]
@@ -44,13 +44,13 @@ def _ddr_bytes_per_cycle() -> float:
 
 
 def test_vector_add_with_tensors_in_hbm(seed, run_name, waves):
-    session = Session(CONFIG)
-    prepared = prepare("vector_add", session, np.random.default_rng(seed))
+    script = HostScript(CONFIG)
+    prepared = prepare("vector_add", script, np.random.default_rng(seed))
     assert prepared.out + prepared.expected.nbytes <= CONFIG.memory_bytes
-    session.load(prepared.image)
-    session.launch(prepared.arguments, "kernel")
-    session.read("out", prepared.out, prepared.expected.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
+    script.load(prepared.image)
+    script.launch(prepared.arguments, "kernel")
+    script.read("out", prepared.out, prepared.expected.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
     assert_words_equal(result["out"], prepared.expected, "vector_add on HBM")
     print(f"vector_add on HBM: {int(result['kernel_cycles'][1])} kernel cycles")
 
@@ -61,14 +61,14 @@ def test_vector_add_streams_from_ddr(seed, run_name, waves):
     vectors = 6
     a = hard_f32_values(rng, vectors * CONFIG.lanes)
     b = hard_f32_values(rng, vectors * CONFIG.lanes)
-    session = Session(CONFIG)
-    a_addr, b_addr = session.write(a, tier="ddr"), session.write(b, tier="ddr")
-    out = session.allocate(a.nbytes, tier="ddr")
+    script = HostScript(CONFIG)
+    a_addr, b_addr = script.write(a, tier="ddr"), script.write(b, tier="ddr")
+    out = script.allocate(a.nbytes, tier="ddr")
     assert min(a_addr, b_addr, out) >= DDR_BASE
-    session.load(vector_add_program(CONFIG, vectors, units=1))
-    session.launch(vector_add_arguments(CONFIG, a_addr, b_addr, out, vectors, units=1), "kernel")
-    session.read("out", out, a.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
+    script.load(vector_add_program(CONFIG, vectors, units=1))
+    script.launch(vector_add_arguments(CONFIG, a_addr, b_addr, out, vectors, units=1), "kernel")
+    script.read("out", out, a.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
     assert_words_equal(result["out"], vector_add_golden(CONFIG, a, b, units=1), "vector_add on DDR")
     print(f"vector_add on DDR: {int(result['kernel_cycles'][1])} kernel cycles")
 
@@ -82,21 +82,21 @@ def test_experts_copied_from_ddr_then_kernel_then_result_back_to_ddr(seed, run_n
     b = hard_f32_values(rng, vectors * config.lanes)
     filler = rng.integers(0, 1 << 32, size=(2048 - a.nbytes - b.nbytes) // 4, dtype=np.uint32)
     block = np.concatenate([a.view(np.uint32), b.view(np.uint32), filler])
-    session = Session(config)
-    ddr_block = session.write(block, "experts in DDR", tier="ddr", align=burst)
-    hbm_block = session.allocate(block.nbytes, "experts in HBM", align=burst)
+    script = HostScript(config)
+    ddr_block = script.write(block, "experts in DDR", tier="ddr", align=burst)
+    hbm_block = script.allocate(block.nbytes, "experts in HBM", align=burst)
     assert ddr_block >= DDR_BASE and hbm_block + block.nbytes <= config.memory_bytes
-    session.copy(ddr_block, hbm_block, block.nbytes, "to_hbm")
-    session.read("copied", hbm_block, block.size)
+    script.copy(ddr_block, hbm_block, block.nbytes, "to_hbm")
+    script.read("copied", hbm_block, block.size)
 
-    out = session.allocate(a.nbytes, "sum in HBM", align=burst)
-    session.load(vector_add_program(config, vectors, units=1), name="load")
-    session.launch(vector_add_arguments(config, hbm_block, hbm_block + a.nbytes, out, vectors,
+    out = script.allocate(a.nbytes, "sum in HBM", align=burst)
+    script.load(vector_add_program(config, vectors, units=1), name="load")
+    script.launch(vector_add_arguments(config, hbm_block, hbm_block + a.nbytes, out, vectors,
                                         units=1), "kernel")
-    ddr_out = session.allocate(a.nbytes, "sum in DDR", tier="ddr", align=burst)
-    session.copy(out, ddr_out, a.nbytes, "to_ddr")
-    session.read("sum_in_ddr", ddr_out, a.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
+    ddr_out = script.allocate(a.nbytes, "sum in DDR", tier="ddr", align=burst)
+    script.copy(out, ddr_out, a.nbytes, "to_ddr")
+    script.read("sum_in_ddr", ddr_out, a.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
 
     assert_words_equal(result["copied"], block, "DDR -> HBM copy")
     assert_words_equal(result["sum_in_ddr"], vector_add_golden(config, a, b, units=1),
@@ -121,34 +121,34 @@ def test_host_reads_ddr_after_copy_from_hbm(seed, run_name, waves):
     rng = np.random.default_rng(seed)
     data = rng.integers(0, 1 << 32, size=3 * burst // 4, dtype=np.uint32)
     guard = rng.integers(0, 1 << 32, size=burst // 4, dtype=np.uint32)
-    session = Session(config)
-    hbm = session.write(data, "data in HBM", align=burst)
-    before = session.write(guard, "guard below", tier="ddr", align=burst)
-    ddr = session.allocate(data.nbytes, "copy in DDR", tier="ddr", align=burst)
-    after = session.allocate(guard.nbytes, "guard above", tier="ddr", align=burst)
-    session.write_at(after, guard[::-1])
+    script = HostScript(config)
+    hbm = script.write(data, "data in HBM", align=burst)
+    before = script.write(guard, "guard below", tier="ddr", align=burst)
+    ddr = script.allocate(data.nbytes, "copy in DDR", tier="ddr", align=burst)
+    after = script.allocate(guard.nbytes, "guard above", tier="ddr", align=burst)
+    script.write_at(after, guard[::-1])
     assert before + burst == ddr and ddr + data.nbytes == after
-    session.copy(hbm, ddr, data.nbytes, "to_ddr")
-    session.read("ddr", before, guard.size + data.size + guard.size)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
+    script.copy(hbm, ddr, data.nbytes, "to_ddr")
+    script.read("ddr", before, guard.size + data.size + guard.size)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=HOST_STALL)
     assert_words_equal(result["ddr"], np.concatenate([guard, data, guard[::-1]]), "HBM -> DDR copy")
     assert result["to_ddr"][0] >= data.nbytes / _ddr_bytes_per_cycle()
 
 
 def test_runtime_refuses_copies_the_engine_cannot_do():
-    session = Session(CONFIG)
+    script = HostScript(CONFIG)
     burst = CONFIG.copy_burst_bytes
     with pytest.raises(ValueError, match=f"{burst}-byte burst"):
-        session.copy(DDR_BASE, 0, burst + 4, "unaligned length")
+        script.copy(DDR_BASE, 0, burst + 4, "unaligned length")
     with pytest.raises(ValueError, match=f"{burst}-byte burst"):
-        session.copy(DDR_BASE + 64, 0, burst, "unaligned source")
+        script.copy(DDR_BASE + 64, 0, burst, "unaligned source")
     with pytest.raises(ValueError, match="one tier to the other"):
-        session.copy(0, burst, burst, "same tier")
+        script.copy(0, burst, burst, "same tier")
     with pytest.raises(ValueError, match="not inside one memory tier"):
-        session.copy(DDR_BASE + CONFIG.ddr_bytes, 0, burst, "past DDR")
+        script.copy(DDR_BASE + CONFIG.ddr_bytes, 0, burst, "past DDR")
     with pytest.raises(ValueError, match="no copy engine"):
-        Session(rdu_config("small")).copy(DDR_BASE, 0, burst, "no tiers")
-    assert not session.steps, "a refused copy became a step"
+        HostScript(rdu_config("small")).copy(DDR_BASE, 0, burst, "no tiers")
+    assert not script.steps, "a refused copy became a step"
 
 
 def test_coe_preset_and_tier_validation():

@@ -15,7 +15,7 @@ import pytest
 
 from hdl.system.config import SystemConfig
 from hdl.system.system import LINK_STATS
-from testbench.system.allreduce import allreduce_golden, allreduce_session
+from testbench.system.allreduce import allreduce_golden, allreduce_script
 
 SEEDS = [1]
 WORDS = 512   # binary32 words per socket, whatever the socket count
@@ -34,8 +34,8 @@ def _tensors(rng, sockets, lanes):
 def _run(sockets, seed, run_name, waves, rate=0.0):
     system = SystemConfig(sockets=sockets)
     tensors = _tensors(np.random.default_rng(seed), sockets, system.socket_rdu(0).lanes)
-    session, phases = allreduce_session(system, tensors)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.0,
+    script, phases = allreduce_script(system, tensors)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.0,
                          timeout_cycles=400_000, flip_rate=rate, drop_rate=rate,
                          link_seed=seed * 104729 + 3)
     want = allreduce_golden(tensors)

@@ -16,7 +16,7 @@ import pytest
 
 from hdl.system.config import SystemConfig
 from hdl.system.system import DIRECTIONS, LINK_STATS
-from testbench.system.cross_socket_add import cross_socket_add_golden, cross_socket_add_session
+from testbench.system.cross_socket_add import cross_socket_add_golden, cross_socket_add_script
 
 SEEDS = [1, 2]
 SYSTEM = SystemConfig(sockets=2)
@@ -48,9 +48,9 @@ def _check(got, want):
 @pytest.mark.parametrize("errors", [False, True], ids=["clean", "errors"])
 def test_cross_socket_add_bit_exact(errors, seed, run_name, waves):
     x, z = _tensors(seed)
-    session = cross_socket_add_session(SYSTEM, x, z, SCALE)
+    script = cross_socket_add_script(SYSTEM, x, z, SCALE)
     rate = 0.02 if errors else 0.0
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
                          flip_rate=rate, drop_rate=rate, link_seed=seed * 7919 + 1)
     _check(result["out"], cross_socket_add_golden(SYSTEM, x, z, SCALE))
     data_frames = _stat(result, "ab", "tx_data_frames")

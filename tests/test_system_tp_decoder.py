@@ -66,8 +66,8 @@ def _run(sockets, shape, seed, run_name, waves):
     rng = np.random.default_rng(seed)
     inputs = derived_inputs(graph, random_inputs(graph, rng, hard=0.0), shape)
     tp = TPDecoder(system, shape)
-    session = tp.session(inputs)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
+    script = tp.script(inputs)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
                          timeout_cycles=400_000)
     got = tp.collect(result)
     want = tp.golden(inputs)

@@ -56,8 +56,8 @@ def _run(sockets, m, k, n, seed, run_name, waves):
     rng = np.random.default_rng(seed)
     a, b = _bf16(rng, (m, k)), _bf16(rng, (k, n))
     tp = TPGemm(system, m, k, n)
-    session = tp.session(a, b)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
+    script = tp.script(a, b)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
                          timeout_cycles=400_000)
     got = tp.collect(result)
     partials, want = tp.golden(a, b)
@@ -78,8 +78,8 @@ def _run_columns(sockets, m, k, n, seed, run_name, waves):
     rng = np.random.default_rng(seed)
     a, b = _bf16(rng, (m, k)), _bf16(rng, (k, n))
     tp = TPGemmColumns(system, m, k, n)
-    session = tp.session(a, b)
-    result = session.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
+    script = tp.script(a, b)
+    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
                          timeout_cycles=400_000)
     got = tp.collect(result)
     want = tp.golden(a, b)

@@ -37,7 +37,7 @@ from hdl.rdu.config import rdu_config
 from hdl.rdu.memory_tiers import memory_tier_configs
 from testbench.compiler.transformer import DecoderShape
 from testbench.farm.sweep import sweep_map
-from testbench.runtime.session import Session
+from testbench.runtime.host_script import HostScript
 
 from .bench_floors import check
 from .coe_cmd import (
@@ -63,7 +63,7 @@ SHARDED_EXPERTS = RUN_DEFAULTS["out"] / "bench" / "sharded_experts"
 def _copy_cycles(log) -> list[dict]:
     config = rdu_config("coe")
     burst = config.copy_burst_bytes
-    session = Session(config)
+    session = HostScript(config)
     rng = np.random.default_rng(1)
     blocks = []
     for size in SIZES:

@@ -36,7 +36,7 @@ from testbench.compiler import (
 )
 from testbench.compiler.library import random_inputs, rmsnorm
 from testbench.compiler.transformer import DecoderShape, decoder_graph, derived_inputs
-from testbench.runtime.session import Session
+from testbench.runtime.host_script import HostScript
 
 PRESET = "tile2x2"
 DECODE_SHAPE = DecoderShape(d_model=16, heads=2, head_dim=8, d_ff=32, tokens=16)
@@ -73,19 +73,19 @@ def measure(log) -> dict:
     """Run every variant of both workloads in one simulation; per workload, its variants'
     figures (key ``<mode>/<orchestration>``) and ratios."""
     config = rdu_config(PRESET, memory_bytes=MEMORY_BYTES)
-    session = Session(config)
+    script = HostScript(config)
     workloads = _workloads()
     runs = []
     for workload, (graph, inputs, variants) in workloads.items():
         for mode, orchestration in variants:
             compiled = compile_graph(graph, config, mode)
             tag = f"{workload}.{mode}.{orchestration}."
-            addresses = stage_buffers(compiled, session, inputs, what=tag)
-            enqueue_run(compiled, session, addresses, orchestration=orchestration, tag=tag)
+            addresses = stage_buffers(compiled, script, inputs, what=tag)
+            enqueue_run(compiled, script, addresses, orchestration=orchestration, tag=tag)
             runs.append((workload, mode, orchestration, compiled, tag))
     log(f"kernels: {len(runs)} runs of the decoder layer and the prefill-like block on "
         f"the {PRESET} RDU, one simulation")
-    result = session.run(run_name="bench_kernels", seed=1, timeout_cycles=400_000)
+    result = script.run(run_name="bench_kernels", seed=1, timeout_cycles=400_000)
     data = {}
     for workload, mode, orchestration, compiled, tag in runs:
         report = collect_run(compiled, result, orchestration=orchestration, tag=tag)

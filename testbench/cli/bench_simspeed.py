@@ -52,8 +52,8 @@ from testbench.compiler.graph import BF16
 from testbench.compiler.layout import padded_cols, unpack
 from testbench.compiler.library import kernel_graph, random_inputs
 from testbench.runtime import host_registers as reg
+from testbench.runtime.host_script import HostScript, rdu_design
 from testbench.runtime.memory_map import DeviceMemory, command_region
-from testbench.runtime.session import Session, rdu_design
 
 __all__ = ["GEMM_SHAPE", "GemmSchedule", "PathResult", "gemm_schedule", "run_amaranth",
            "run_bare_path", "run_bench", "run_cocotb", "measure"]
@@ -97,9 +97,9 @@ def gemm_schedule(config: RDUConfig, m: int, k: int, n: int, seed: int = 1) -> G
     compiled = compile_graph(graph, config, "fused")
     inputs = random_inputs(graph, np.random.default_rng(seed))
     golden = evaluate(graph, inputs, config.lanes, config.pmu_depth)["out"]
-    session = Session(config)
-    addresses = stage_buffers(compiled, session, inputs)
-    tensor_writes = [(step.address, session.arrays[step.array]) for step in session.steps]
+    script = HostScript(config)
+    addresses = stage_buffers(compiled, script, inputs)
+    tensor_writes = [(step.address, script.arrays[step.array]) for step in script.steps]
     kernels = [(kernel.image, kernel.arguments(addresses, compiled.beat_bytes))
                for kernel in compiled.kernels]
     base, size = command_region(config.memory_bytes)

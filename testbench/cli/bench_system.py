@@ -32,7 +32,7 @@ import numpy as np
 
 from hdl.system.config import SystemConfig
 from testbench.system.allreduce import allreduce_golden, enqueue_allreduce
-from testbench.system.session import SystemSession
+from testbench.system.script import SystemScript
 
 SOCKETS = (2, 4)
 WORDS = (256, 1024, 4096)   # binary32 words per socket
@@ -47,18 +47,18 @@ def _measure(sockets: int, log) -> list[dict]:
     system = SystemConfig(sockets=sockets)
     lanes = system.socket_rdu(0).lanes
     rng = np.random.default_rng(sockets)
-    session = SystemSession(system)
+    script = SystemScript(system)
     tensors = {w: _tensors(rng, sockets, w, lanes) for w in WORDS}
-    bases = {w: [session.write(k, tensors[w][k], f"x{w}") for k in range(sockets)]
+    bases = {w: [script.write(k, tensors[w][k], f"x{w}") for k in range(sockets)]
              for w in WORDS}
-    session.barrier("stage")
-    phases = {w: enqueue_allreduce(session, bases[w], w // (sockets * lanes), f"w{w}_")
+    script.barrier("stage")
+    phases = {w: enqueue_allreduce(script, bases[w], w // (sockets * lanes), f"w{w}_")
               for w in WORDS}
     for w in WORDS:
         for k in range(sockets):
-            session.read(k, f"w{w}_out{k}", bases[w][k], w)
+            script.read(k, f"w{w}_out{k}", bases[w][k], w)
     log(f"system: AllReduce on {sockets} sockets, {', '.join(map(str, WORDS))} words")
-    result = session.run(run_name=f"bench_system_s{sockets}", seed=1, host_stall=0.0,
+    result = script.run(run_name=f"bench_system_s{sockets}", seed=1, host_stall=0.0,
                          timeout_cycles=1_000_000, log=log)
     rows = []
     for w in WORDS:

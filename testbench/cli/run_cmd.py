@@ -33,27 +33,27 @@ def run_kernels(names, preset: str, orchestration: str, seed: int, waves: bool =
                 log=print) -> dict:
     """Run ``names`` in one simulation; return per-kernel rows and totals."""
     from ..programs.catalog import prepare
-    from ..runtime.session import Session
+    from ..runtime.host_script import HostScript
 
     try:
         config = rdu_config(preset)
-        session = Session(config)
+        script = HostScript(config)
         rng = np.random.default_rng(seed)
-        kernels = [prepare(name, session, rng) for name in names]
+        kernels = [prepare(name, script, rng) for name in names]
     except ValueError as error:
         raise CommandError(str(error)) from None
     if orchestration == "software":
         for i, kernel in enumerate(kernels):
-            session.load(kernel.image)
-            session.launch(kernel.arguments, f"k{i}")
+            script.load(kernel.image)
+            script.launch(kernel.arguments, f"k{i}")
     else:
-        session.schedule([(kernel.image, kernel.arguments) for kernel in kernels], "schedule")
+        script.schedule([(kernel.image, kernel.arguments) for kernel in kernels], "schedule")
     for i, kernel in enumerate(kernels):
-        session.read(f"out{i}", kernel.out, kernel.expected.size)
-    session.counters("counters")
+        script.read(f"out{i}", kernel.out, kernel.expected.size)
+    script.counters("counters")
     log(f"simulating {len(kernels)} kernel(s) on the {preset} RDU ({orchestration}-orchestrated)")
     start = time.monotonic()
-    result = session.run(run_name=f"rdu_run_{preset}_{orchestration}", seed=seed, waves=waves)
+    result = script.run(run_name=f"rdu_run_{preset}_{orchestration}", seed=seed, waves=waves)
     rows = []
     for i, kernel in enumerate(kernels):
         got = result[f"out{i}"]

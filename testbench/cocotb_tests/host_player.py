@@ -143,7 +143,7 @@ async def _check_memory_tiers(runtime: Runtime, what: str) -> None:
 
 @cocotb.test()
 async def play_on_rdu(dut):
-    """A :class:`~testbench.runtime.session.Session` on the RDU top."""
+    """A :class:`~testbench.runtime.host_script.HostScript` on the RDU top."""
     args, arrays = sim_args(), sim_inputs()
     config = RDUConfig(**args["config"])
     _freeze_imports()
@@ -177,7 +177,7 @@ async def _play_steps(player: StepPlayer, steps: list) -> None:
 
 @cocotb.test()
 async def play_on_system(dut):
-    """A :class:`~testbench.system.session.SystemSession` on the system top."""
+    """A :class:`~testbench.system.script.SystemScript` on the system top."""
     from hdl.system.config import SystemConfig
     from hdl.system.system import DIRECTIONS, LINK_STATS
 

@@ -35,8 +35,8 @@ from testbench.compiler.graph import BF16
 from testbench.compiler.layout import padded_cols, unpack
 from testbench.compiler.transformer import DecoderShape, decoder_graph
 from testbench.runtime.host_program import HostProgramResult
+from testbench.runtime.host_script import HostScript
 from testbench.runtime.memory_map import DeviceMemory, OutOfDeviceMemory
-from testbench.runtime.session import Session
 
 from .decode_step import decode_io_bytes, decode_outputs, request_inputs
 from .errors import DDRFull, HBMFull
@@ -195,7 +195,7 @@ class CoEMachine:
                                  f"session's {shape}")
         self.shape = shape
         self.programs = CoEPrograms(config, router, shape, trace.tokens)
-        self.session = Session(config)
+        self.script = HostScript(config)
         burst = config.copy_burst_bytes
         router_c = self.programs.router
         zero_x = {"x": np.zeros((trace.tokens, d), np.uint16)}
@@ -206,13 +206,13 @@ class CoEMachine:
             self.programs.expert, _zero_inputs(expert_graph, set(expert_graph.inputs)
                                                - expert_graph.weights), "expert.", resident=True)
         self.slot_bytes = self.programs.image.nbytes
-        hbm = self.session.tensors
+        hbm = self.script.tensors
         _check_hbm_holds(slots, self.slot_bytes, _room(hbm, burst), hbm.size,
                          config.memory_bytes)
-        check_ddr_holds(len(experts), self.slot_bytes, _room(self.session.ddr, burst))
-        self.slot_base = self.session.allocate(slots * self.slot_bytes, "expert slots",
+        check_ddr_holds(len(experts), self.slot_bytes, _room(self.script.ddr, burst))
+        self.slot_base = self.script.allocate(slots * self.slot_bytes, "expert slots",
                                                align=burst)
-        self.ddr_base = self.session.allocate(len(experts) * self.slot_bytes, "experts in DDR",
+        self.ddr_base = self.script.allocate(len(experts) * self.slot_bytes, "experts in DDR",
                                               tier="ddr", align=burst)
         self.slots = slots
         self._load_step_of: dict = {}  # Route/Run step -> the LoadProgram step before it
@@ -227,12 +227,12 @@ class CoEMachine:
             contents = buffer_contents(compiled, name, inputs)
             try:
                 if contents is None:
-                    addresses[name] = self.session.allocate(info.words(lanes) * 4, what + name)
+                    addresses[name] = self.script.allocate(info.words(lanes) * 4, what + name)
                 else:
-                    addresses[name] = self.session.write(contents, what + name)
+                    addresses[name] = self.script.write(contents, what + name)
             except OutOfDeviceMemory as error:
                 raise HBMFull(f"the router's and the decoder's buffers do not fit in the "
-                              f"{self.session.tensors.size:,} B tensor region of HBM "
+                              f"{self.script.tensors.size:,} B tensor region of HBM "
                               f"({error})") from None
         return addresses
 
@@ -250,7 +250,7 @@ class CoEMachine:
     # -- session ----------------------------------------------------------------------------
     def build(self, plan: Plan, *, switch_from: str = "ddr",
               host_bytes_per_cycle: float | None = None,
-              progress_file: str | None = None) -> Session:
+              progress_file: str | None = None) -> HostScript:
         """Boot writes, then every step of ``plan`` as session steps.
 
         ``switch_from="ddr"``: a Switch is a copy-engine copy DDR -> HBM slot (the experts
@@ -262,10 +262,10 @@ class CoEMachine:
             raise ValueError(f"switch_from must be one of {SWITCH_SOURCES}, not {switch_from!r}")
         if switch_from == "host" and not (host_bytes_per_cycle or 0) > 0:
             raise ValueError("the host-link baseline needs a positive host_bytes_per_cycle")
-        session = self.session
+        script = self.script
         if switch_from == "ddr":
             for placement in plan.ddr_layout:
-                session.write_at(placement.address,
+                script.write_at(placement.address,
                                  self.programs.expert_image(self.experts[placement.expert]))
         runs = sum(isinstance(step, Run) for step in plan.steps)
         pending_loads, switched, done = None, {}, 0
@@ -274,9 +274,9 @@ class CoEMachine:
                 pending_loads = index
             elif isinstance(step, Switch):
                 if switch_from == "ddr":
-                    session.copy(step.ddr_address, step.hbm_address, step.nbytes, f"s{index}")
+                    script.copy(step.ddr_address, step.hbm_address, step.nbytes, f"s{index}")
                 else:
-                    session.paced_write(step.hbm_address,
+                    script.paced_write(step.hbm_address,
                                         self.programs.expert_image(self.experts[step.expert]),
                                         host_bytes_per_cycle, f"s{index}")
                 switched[step.expert] = step
@@ -287,9 +287,9 @@ class CoEMachine:
                     done += 1
                     switch = switched.pop(step.expert, None)
                     source = None if switch is None else (switch_from, switch.nbytes)
-                    session.progress(progress_file, request_line(
+                    script.progress(progress_file, request_line(
                         done, runs, step.request, step.expert, step.slot, source))
-        return session
+        return script
 
     def _graph_of(self, step):
         if isinstance(step, Route):
@@ -304,14 +304,14 @@ class CoEMachine:
         compiled, addresses = self._graph_of(step)
         inputs = self._inputs(step)
         for name in per_request_buffers(compiled):
-            self.session.write_at(addresses[name], buffer_contents(compiled, name, inputs))
+            self.script.write_at(addresses[name], buffer_contents(compiled, name, inputs))
         beat = compiled.beat_bytes
         for k, kernel in enumerate(compiled.kernels):
-            self.session.load(kernel.image, name=f"p{index}_{k}")
-            self.session.launch(kernel.arguments(addresses, beat), f"r{index}_{k}")
+            self.script.load(kernel.image, name=f"p{index}_{k}")
+            self.script.launch(kernel.arguments(addresses, beat), f"r{index}_{k}")
         for out in compiled.graph.outputs:
             info = compiled.infos[out]
-            self.session.read(f"out{index}_{out}", addresses[out],
+            self.script.read(f"out{index}_{out}", addresses[out],
                               info.shape[0] * padded_cols(info.shape[1], self.config.lanes))
         self._load_step_of[index] = load_step
 

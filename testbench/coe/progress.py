@@ -1,5 +1,5 @@
 """Progress of a running simulation: the cocotb player appends a line to a file as it
-finishes a step (``Session.progress``); :class:`ProgressFollower` hands every new line to a
+finishes a step (``HostScript.progress``); :class:`ProgressFollower` hands every new line to a
 callback from a thread while the simulator runs.
 
 A CoE session writes one request line per finished Run (:func:`request_line`)::

@@ -35,7 +35,7 @@ from hdl.system.config import SystemConfig
 from testbench.compiler.execute import buffer_contents
 from testbench.compiler.transformer import DecoderShape
 from testbench.runtime.host_program import HostProgramResult
-from testbench.system.tiered_session import TieredSystemSession
+from testbench.system.tiered_script import TieredSystemScript
 from testbench.system.tp_decoder import TPDecoder
 
 from .decode_step import decode_io_bytes, request_inputs
@@ -106,17 +106,17 @@ class ShardedCoE:
         assert len({i.nbytes for i in images}) == 1, "equal shards make equal images"
         self.images, self.image_bytes = images, images[0].nbytes
         self.slots = slots
-        self.session = TieredSystemSession(system)
+        self.script = TieredSystemScript(system)
         # Every socket allocates the same things in the same order: the same addresses.
-        slot_bases = [self.session.allocate_aligned(k, slots * self.image_bytes,
+        slot_bases = [self.script.allocate_aligned(k, slots * self.image_bytes,
                                                     "expert slots", align=burst)
                       for k in range(self.sockets)]
-        ddr_bases = [self.session.allocate_aligned(k, len(experts) * self.image_bytes,
+        ddr_bases = [self.script.allocate_aligned(k, len(experts) * self.image_bytes,
                                                    "experts in DDR", tier="ddr", align=burst)
                      for k in range(self.sockets)]
         assert len(set(slot_bases)) == len(set(ddr_bases)) == 1
         self.slot_base, self.ddr_base = slot_bases[0], ddr_bases[0]
-        self.regions, self.views = self.tp.allocate_regions(self.session)
+        self.regions, self.views = self.tp.allocate_regions(self.script)
         self.staging_activations = request_inputs(next(iter(trace)), shape, trace.seed)
         staging = {**self.staging_activations,
                    **decoder_weights(next(iter(experts.values())), shape)}
@@ -164,22 +164,22 @@ class ShardedCoE:
                            ddr_base=self.ddr_base, d=self.d,
                            run_bytes=decode_io_bytes(self.shape), reload_programs=True)
 
-    def build(self, plan: Plan) -> TieredSystemSession:
+    def build(self, plan: Plan) -> TieredSystemScript:
         """Boot (every socket's shard images into its DDR), then per Switch one phase of
         copies and per Run the tensor-parallel layer's phases."""
-        session = self.session
+        script = self.script
         for placement in plan.ddr_layout:
             expert = self.experts[placement.expert]
             for k in range(self.sockets):
-                session.write_at(k, placement.address, self.shard_image(expert, k))
-        session.barrier("boot")
+                script.write_at(k, placement.address, self.shard_image(expert, k))
+        script.barrier("boot")
         self.run_phases = {}
         for index, step in enumerate(plan.steps):
             if isinstance(step, Switch):
                 for k in range(self.sockets):
-                    session.copy(k, step.ddr_address, step.hbm_address, step.nbytes,
+                    script.copy(k, step.ddr_address, step.hbm_address, step.nbytes,
                                  f"s{index}_{k}")
-                session.barrier(f"switch{index}")
+                script.barrier(f"switch{index}")
             elif isinstance(step, Run):
                 inputs = self.inputs(self.experts[step.expert], step.request)
                 addresses = []
@@ -190,13 +190,13 @@ class ShardedCoE:
                                   for graph, buffers in self.buffers[k].items()}
                     for graph, compiled in self.tp.compiled[k].items():
                         for name in per_request_buffers(compiled):
-                            session.write_at(k, per_socket[graph][name],
+                            script.write_at(k, per_socket[graph][name],
                                              buffer_contents(compiled, name, local))
                     addresses.append(per_socket)
-                session.barrier(f"inputs{index}")
+                script.barrier(f"inputs{index}")
                 self.run_phases[index] = self.tp.enqueue_layer(
-                    session, self.views, addresses, self.regions, prefix=f"r{index}_")
-        return session
+                    script, self.views, addresses, self.regions, prefix=f"r{index}_")
+        return script
 
     def collect(self, plan: Plan, result: HostProgramResult) -> ShardedRun:
         """Phase and engine cycles, and every Run's outputs on every socket against

@@ -1,4 +1,4 @@
-"""Run a :class:`~.compiler.CompiledGraph` on the RDU top through a runtime session.
+"""Run a :class:`~.compiler.CompiledGraph` on the RDU top through a runtime script.
 
 The host writes every input buffer (graph inputs padded as the compiler chose,
 GEMM operands in their A and B layouts, ``-inf``-filled scratch, column masks of
@@ -8,7 +8,7 @@ AGCU schedule, ``hardware``), and reads the graph's outputs back.
 
 Resident weights: :func:`host_buffers` gives the host-side contents of buffers
 (``compiled.weight_buffers`` depend on weight inputs alone). A caller that keeps
-weights in device memory writes those once (``session.write``) and passes their
+weights in device memory writes those once (``script.write``) and passes their
 addresses as ``resident`` to :func:`stage_buffers` for every run; then
 :func:`enqueue_run` launches the kernels and reads the outputs, and
 :func:`collect_run` turns the simulation's results into a :class:`RunReport`.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from testbench.runtime.session import Session
+from testbench.runtime.host_script import HostScript
 
 from .compiler import CompiledGraph
 from .graph import BF16
@@ -88,9 +88,9 @@ def host_buffers(compiled: CompiledGraph, inputs: dict, names=None) -> dict:
     return {name: value for name, value in contents.items() if value is not None}
 
 
-def stage_buffers(compiled: CompiledGraph, session: Session, inputs: dict,
+def stage_buffers(compiled: CompiledGraph, script: HostScript, inputs: dict,
                   resident: dict | None = None, what: str = "") -> dict:
-    """Write or allocate every buffer of ``compiled`` in ``session``; return their addresses.
+    """Write or allocate every buffer of ``compiled`` in ``script``; return their addresses.
 
     ``resident``: ``{buffer: address}`` of buffers already in device memory (weight
     buffers written earlier); they are neither written nor allocated, and ``inputs``
@@ -111,32 +111,32 @@ def stage_buffers(compiled: CompiledGraph, session: Session, inputs: dict,
             continue
         contents = buffer_contents(compiled, name, inputs)
         if contents is None:
-            addresses[name] = session.allocate(info.words(lanes) * 4, what + name)
+            addresses[name] = script.allocate(info.words(lanes) * 4, what + name)
         else:
-            addresses[name] = session.write(contents, what + name)
+            addresses[name] = script.write(contents, what + name)
     return addresses
 
 
-def enqueue_run(compiled: CompiledGraph, session: Session, addresses: dict, *,
+def enqueue_run(compiled: CompiledGraph, script: HostScript, addresses: dict, *,
                 orchestration: str = "software", tag: str = "") -> None:
     """Launch every kernel on the buffers at ``addresses`` and read the outputs back; the
-    session's results are named ``tag`` + output / launch name (see :func:`collect_run`)."""
+    script's results are named ``tag`` + output / launch name (see :func:`collect_run`)."""
     if orchestration not in ORCHESTRATIONS:
         raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not {orchestration!r}")
     lanes, beat = compiled.config.lanes, compiled.beat_bytes
     arguments = [k.arguments(addresses, beat) for k in compiled.kernels]
-    session.counters(f"{tag}counters_before")
+    script.counters(f"{tag}counters_before")
     if orchestration == "software":
         for i, (kernel, args) in enumerate(zip(compiled.kernels, arguments, strict=True)):
-            session.load(kernel.image)
-            session.launch(args, f"{tag}k{i}")
+            script.load(kernel.image)
+            script.launch(args, f"{tag}k{i}")
     else:
-        session.schedule([(k.image, args) for k, args in
+        script.schedule([(k.image, args) for k, args in
                           zip(compiled.kernels, arguments, strict=True)], f"{tag}schedule")
-    session.counters(f"{tag}counters_after")
+    script.counters(f"{tag}counters_after")
     for name in compiled.graph.outputs:
         info = compiled.infos[name]
-        session.read(tag + name, addresses[name],
+        script.read(tag + name, addresses[name],
                      info.shape[0] * padded_cols(info.shape[1], lanes))
 
 
@@ -170,9 +170,9 @@ def run_compiled(compiled: CompiledGraph, inputs: dict, *, orchestration: str = 
     runtime's per-command timeout (``timeout_cycles``) is the watchdog."""
     if orchestration not in ORCHESTRATIONS:
         raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not {orchestration!r}")
-    session = Session(compiled.config)
-    addresses = stage_buffers(compiled, session, inputs)
-    enqueue_run(compiled, session, addresses, orchestration=orchestration)
-    result = session.run(run_name=run_name, seed=seed, waves=waves,
+    script = HostScript(compiled.config)
+    addresses = stage_buffers(compiled, script, inputs)
+    enqueue_run(compiled, script, addresses, orchestration=orchestration)
+    result = script.run(run_name=run_name, seed=seed, waves=waves,
                          timeout_cycles=timeout_cycles, host_stall=host_stall)
     return collect_run(compiled, result, orchestration=orchestration)

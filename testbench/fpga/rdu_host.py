@@ -7,7 +7,7 @@ Execute through the command registers, completion by polling COMMANDS_DONE and
 STATUS), but blocks instead of awaiting, so it runs as plain Python against a
 board's serial port (:func:`testbench.fpga.rdu_client.open_rdu`) and, unchanged,
 in a cocotb ``bridge`` thread against the simulated bridge. :func:`play_steps`
-replays a :class:`~testbench.runtime.session.Session`'s write / load / launch /
+replays a :class:`~testbench.runtime.host_script.HostScript`'s write / load / launch /
 read steps.
 """
 
@@ -100,7 +100,7 @@ class BoardHost:
 
 
 def play_steps(host: BoardHost, steps: list, arrays: dict) -> dict:
-    """Run a Session's write, load, launch and read steps; return what was read.
+    """Run a HostScript's write, load, launch and read steps; return what was read.
 
     Outputs: each ``read`` step's words and each launch's kernel cycles
     (``<name>_kernel_cycles``) under their names.

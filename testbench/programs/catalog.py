@@ -1,7 +1,7 @@
-"""The hand-built kernels by name: each places its inputs in a session and returns what to check.
+"""The hand-built kernels by name: each places its inputs in a script and returns what to check.
 
-``KERNELS[name](session, rng)`` writes the kernel's input tensors into the
-session's device memory and returns a :class:`PreparedKernel`: the program
+``KERNELS[name](script, rng)`` writes the kernel's input tensors into the
+script's device memory and returns a :class:`PreparedKernel`: the program
 image, the argument block, where the output lands and the golden model's
 expectation for it (uint32 words).
 """
@@ -33,43 +33,43 @@ class PreparedKernel:
     expected: np.ndarray
 
 
-def vector_add(session, rng, units: int = 1, vectors: int = 6) -> PreparedKernel:
-    config = session.config
+def vector_add(script, rng, units: int = 1, vectors: int = 6) -> PreparedKernel:
+    config = script.config
     a = hard_f32_values(rng, units * vectors * config.lanes)
     b = hard_f32_values(rng, units * vectors * config.lanes)
-    a_addr, b_addr, out = session.write(a), session.write(b), session.allocate(a.nbytes)
+    a_addr, b_addr, out = script.write(a), script.write(b), script.allocate(a.nbytes)
     return PreparedKernel(f"vector_add_x{units}", vector_add_program(config, vectors, units),
                           vector_add_arguments(config, a_addr, b_addr, out, vectors, units),
                           out, vector_add_golden(config, a, b, units).reshape(-1))
 
 
-def gemm(session, rng, k: int = 8, tiles: int = 2) -> PreparedKernel:
-    config, lanes = session.config, session.config.lanes
+def gemm(script, rng, k: int = 8, tiles: int = 2) -> PreparedKernel:
+    config, lanes = script.config, script.config.lanes
     a, b = hard_bf16_pairs(rng, tiles * lanes * k)
     packed = pack_tiles(a.reshape(tiles, lanes, k), b.reshape(tiles, k, lanes))
-    packed_addr, out = session.write(packed), session.allocate(tiles * lanes * lanes * 4)
+    packed_addr, out = script.write(packed), script.allocate(tiles * lanes * lanes * 4)
     return PreparedKernel("gemm", gemm_program(config, k, tiles),
                           gemm_arguments(config, packed_addr, out, k, tiles), out,
                           gemm_golden(config, packed, k, tiles).reshape(-1))
 
 
-def reduction(session, rng, op: ReduceOp = ReduceOp.SUM, vectors: int = 5) -> PreparedKernel:
-    config = session.config
+def reduction(script, rng, op: ReduceOp = ReduceOp.SUM, vectors: int = 5) -> PreparedKernel:
+    config = script.config
     x = hard_f32_values(rng, vectors * config.lanes)
-    x_addr, out = session.write(x), session.allocate(x.nbytes)
+    x_addr, out = script.write(x), script.allocate(x.nbytes)
     return PreparedKernel(f"reduce_{op.name.lower()}", reduction_program(config, vectors, op),
                           reduction_arguments(config, x_addr, out, vectors), out,
                           reduction_golden(config, x, op).reshape(-1))
 
 
-def row_broadcast(session, rng, rows: int = 3, row_beats: int = 2) -> PreparedKernel:
+def row_broadcast(script, rng, rows: int = 3, row_beats: int = 2) -> PreparedKernel:
     """``x - s`` per row; the scalar beats carry junk in lanes 1.. that must not matter."""
-    config, lanes = session.config, session.config.lanes
+    config, lanes = script.config, script.config.lanes
     x = hard_f32_values(rng, rows * row_beats * lanes)
     s_beats = rng.integers(0, 1 << 32, (rows, lanes), dtype=np.uint32)
     s_beats[:, 0] = hard_f32_values(rng, rows)
-    x_addr, s_addr = session.write(x), session.write(s_beats)
-    out = session.allocate(x.nbytes)
+    x_addr, s_addr = script.write(x), script.write(s_beats)
+    out = script.allocate(x.nbytes)
     return PreparedKernel("row_broadcast", broadcast_program(config, rows, row_beats),
                           broadcast_arguments(config, x_addr, s_addr, out, rows, row_beats),
                           out, broadcast_golden(config, x, s_beats[:, 0], row_beats).reshape(-1))
@@ -78,14 +78,14 @@ def row_broadcast(session, rng, rows: int = 3, row_beats: int = 2) -> PreparedKe
 KERNELS = {
     "vector_add": vector_add,
     "gemm": gemm,
-    "reduce_sum": lambda session, rng: reduction(session, rng, ReduceOp.SUM),
-    "reduce_max": lambda session, rng: reduction(session, rng, ReduceOp.MAX),
+    "reduce_sum": lambda script, rng: reduction(script, rng, ReduceOp.SUM),
+    "reduce_max": lambda script, rng: reduction(script, rng, ReduceOp.MAX),
     "row_broadcast": row_broadcast,
 }
 
 
-def prepare(name: str, session, rng) -> PreparedKernel:
+def prepare(name: str, script, rng) -> PreparedKernel:
     """``KERNELS[name]`` with a clear error for an unknown name."""
     if name not in KERNELS:
         raise ValueError(f"unknown kernel {name!r}; kernels: {', '.join(sorted(KERNELS))}")
-    return KERNELS[name](session, rng)
+    return KERNELS[name](script, rng)

@@ -1,7 +1,7 @@
 """The host program a script hands to the simulator: typed steps, one JSON form.
 
-A script (:class:`~testbench.runtime.session.Session` for one RDU,
-:class:`~testbench.system.session.SystemSession` for several sockets) decides every
+A script (:class:`~testbench.runtime.host_script.HostScript` for one RDU,
+:class:`~testbench.system.script.SystemScript` for several sockets) decides every
 step before the simulation starts; the player
 (:mod:`testbench.cocotb_tests.host_player`) interprets the same step classes
 through a :class:`~testbench.runtime.runtime.Runtime`. Steps cross the process

@@ -28,8 +28,8 @@ receive at once (receiving only writes memory, so nothing waits in a cycle).
 Each phase loads the programs (a barrier), then launches the kernels (a barrier):
 host-orchestrated, software barriers between phases. :func:`enqueue_allreduce` (or
 its halves :func:`enqueue_reduce_scatter`, :func:`enqueue_all_gather`) queues the
-schedule on any :class:`SystemSession` over tensors already in device memory;
-:func:`allreduce_session` writes the tensors first.
+schedule on any :class:`SystemScript` over tensors already in device memory;
+:func:`allreduce_script` writes the tensors first.
 """
 
 import numpy as np
@@ -42,9 +42,9 @@ from testbench.runtime.program import AGCU, ProgramBuilder
 
 from .kernels import pair_add_config
 from .link_program import linked_image
-from .session import SystemSession
+from .script import SystemScript
 
-__all__ = ["allreduce_session", "allreduce_golden", "enqueue_allreduce",
+__all__ = ["allreduce_script", "allreduce_golden", "enqueue_allreduce",
            "enqueue_reduce_scatter", "enqueue_all_gather", "FLOW_SEND", "FLOW_RECV",
            "FLOW_LOCAL", "FLOW_SUM"]
 
@@ -87,13 +87,13 @@ def _stream(direction, flow, base, vectors):
     return StreamDescriptor(direction, flow, base, (vectors, 1, 1), (1, 0, 0))
 
 
-def enqueue_reduce_scatter(session: SystemSession, bases, vectors: int,
+def enqueue_reduce_scatter(script: SystemScript, bases, vectors: int,
                            prefix: str = "") -> list[str]:
-    """Queue the reduce-scatter on ``session`` (its current phase first): socket ``k``'s
+    """Queue the reduce-scatter on ``script`` (its current phase first): socket ``k``'s
     ``N`` chunks of ``vectors`` vectors each start at ``bases[k]``; afterwards socket ``c``
     holds the full sum of chunk ``c``. Returns the names of its phases, each ``prefix`` +
     ``rs<step>_<colour>[_load]``."""
-    system = session.config
+    system = script.config
     _check(system)
     n = system.sockets
     chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
@@ -106,28 +106,28 @@ def enqueue_reduce_scatter(session: SystemSession, bases, vectors: int,
         for colour in (0, 1):
             senders = [k for k in range(n) if k % 2 == colour]
             for k in senders:
-                session.load(k, _sender(system, k))
-                session.load((k + 1) % n, _adder(system, (k + 1) % n, vectors))
-            phases.append(_phase(session, f"{prefix}rs{s}_{colour}_load"))
+                script.load(k, _sender(system, k))
+                script.load((k + 1) % n, _adder(system, (k + 1) % n, vectors))
+            phases.append(_phase(script, f"{prefix}rs{s}_{colour}_load"))
             for k in senders:
                 r = (k + 1) % n
-                session.launch(k, argument_words(
+                script.launch(k, argument_words(
                     [_stream(READ, FLOW_SEND, chunk(k, k - 1 - s), vectors)], 0),
                     f"{prefix}rs{s}_send{k}")
-                session.launch(r, argument_words(
+                script.launch(r, argument_words(
                     [_stream(READ, FLOW_LOCAL, chunk(r, r - 2 - s), vectors),
                      _stream(WRITE, FLOW_SUM, chunk(r, r - 2 - s), vectors)], 1),
                     f"{prefix}rs{s}_add{r}")
-            phases.append(_phase(session, f"{prefix}rs{s}_{colour}"))
+            phases.append(_phase(script, f"{prefix}rs{s}_{colour}"))
     return phases
 
 
-def enqueue_all_gather(session: SystemSession, bases, vectors: int,
+def enqueue_all_gather(script: SystemScript, bases, vectors: int,
                        prefix: str = "") -> list[str]:
-    """Queue the all-gather on ``session`` (its current phase first): socket ``k`` holds
+    """Queue the all-gather on ``script`` (its current phase first): socket ``k`` holds
     the final chunk ``k`` of the ``N`` chunks at ``bases[k]``; afterwards every socket
     holds every chunk. Returns its phase names, ``prefix`` + ``ag<step>[_load]``."""
-    system = session.config
+    system = script.config
     _check(system)
     n = system.sockets
     chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
@@ -138,46 +138,46 @@ def enqueue_all_gather(session: SystemSession, bases, vectors: int,
     phases = []
     for s in range(n - 1):
         for k in range(n):
-            session.load(k, _gatherer(system, k))
-        phases.append(_phase(session, f"{prefix}ag{s}_load"))
+            script.load(k, _gatherer(system, k))
+        phases.append(_phase(script, f"{prefix}ag{s}_load"))
         for k in range(n):
-            session.launch(k, argument_words(
+            script.launch(k, argument_words(
                 [_stream(READ, FLOW_SEND, chunk(k, k - s), vectors),
                  _stream(WRITE, FLOW_RECV, chunk(k, k - 1 - s), vectors)], 0),
                 f"{prefix}ag{s}_{k}")
-        phases.append(_phase(session, f"{prefix}ag{s}"))
+        phases.append(_phase(script, f"{prefix}ag{s}"))
     return phases
 
 
-def enqueue_allreduce(session: SystemSession, bases, vectors: int,
+def enqueue_allreduce(script: SystemScript, bases, vectors: int,
                       prefix: str = "") -> list[str]:
-    """Queue the whole AllReduce on ``session`` (its current phase first) over the ``N``
+    """Queue the whole AllReduce on ``script`` (its current phase first) over the ``N``
     chunks of ``vectors`` vectors at ``bases[k]`` on socket ``k``, in place; returns the
     names of its phases in order (each has a ``window(name)`` in the result)."""
-    return (enqueue_reduce_scatter(session, bases, vectors, prefix)
-            + enqueue_all_gather(session, bases, vectors, prefix))
+    return (enqueue_reduce_scatter(script, bases, vectors, prefix)
+            + enqueue_all_gather(script, bases, vectors, prefix))
 
 
-def _phase(session: SystemSession, name: str) -> str:
-    session.barrier(name)
+def _phase(script: SystemScript, name: str) -> str:
+    script.barrier(name)
     return name
 
 
-def allreduce_session(system: SystemConfig, tensors) -> tuple[SystemSession, list[str]]:
-    """A session AllReducing ``tensors`` (one uint32 array of N x vectors x lanes words per
-    socket); outputs ``out<k>`` (socket k's result). Returns the session and the names
+def allreduce_script(system: SystemConfig, tensors) -> tuple[SystemScript, list[str]]:
+    """A script AllReducing ``tensors`` (one uint32 array of N x vectors x lanes words per
+    socket); outputs ``out<k>`` (socket k's result). Returns the script and the names
     of its phases in order (each has a ``window(name)`` in the result)."""
     _check(system)
     n, cfg = system.sockets, system.socket_rdu(0)   # a ring's sockets share the lanes
     tensors = [np.asarray(t, np.uint32).reshape(n, -1, cfg.lanes) for t in tensors]
     if len(tensors) != n or len({t.shape for t in tensors}) != 1:
         raise ValueError(f"need {n} tensors of one shape (chunks x vectors x lanes)")
-    session = SystemSession(system)
-    bases = [session.write(k, tensors[k], f"x{k}") for k in range(n)]
-    phases = enqueue_allreduce(session, bases, tensors[0].shape[1])
+    script = SystemScript(system)
+    bases = [script.write(k, tensors[k], f"x{k}") for k in range(n)]
+    phases = enqueue_allreduce(script, bases, tensors[0].shape[1])
     for k in range(n):
-        session.read(k, f"out{k}", bases[k], tensors[k].size)
-    return session, phases
+        script.read(k, f"out{k}", bases[k], tensors[k].size)
+    return script, phases
 
 
 def allreduce_golden(tensors) -> np.ndarray:

@@ -17,9 +17,9 @@ from testbench.runtime.program import AGCU, ProgramBuilder
 
 from .kernels import golden_vectors, interleave, pair_add_config, scale_config
 from .link_program import linked_image
-from .session import SystemSession
+from .script import SystemScript
 
-__all__ = ["FLOW_X", "FLOW_Y", "FLOW_Z", "FLOW_SUM", "cross_socket_add_session",
+__all__ = ["FLOW_X", "FLOW_Y", "FLOW_Z", "FLOW_SUM", "cross_socket_add_script",
            "cross_socket_add_golden"]
 
 FLOW_X, FLOW_Y, FLOW_Z, FLOW_SUM = 0, 1, 2, 3
@@ -42,9 +42,9 @@ def _consumer(system: SystemConfig, dst: int, vectors: int):
     return linked_image(system, dst, image, pair=(FLOW_Z, FLOW_Y))
 
 
-def cross_socket_add_session(system: SystemConfig, x, z, scale_bits: int, src: int = 0,
-                             dst: int = 1) -> SystemSession:
-    """A session computing ``z + x * scale`` (uint32 words, vectors x lanes); output
+def cross_socket_add_script(system: SystemConfig, x, z, scale_bits: int, src: int = 0,
+                             dst: int = 1) -> SystemScript:
+    """A script computing ``z + x * scale`` (uint32 words, vectors x lanes); output
     ``out`` (dst's memory), launches ``producer`` and ``consumer``, phase ``kernels``."""
     cfg = system.socket_rdu(dst)
     x = np.asarray(x, np.uint32).reshape(-1, cfg.lanes)
@@ -52,23 +52,23 @@ def cross_socket_add_session(system: SystemConfig, x, z, scale_bits: int, src: i
     vectors = len(x)
     producer = _producer(system, src, dst, vectors, scale_bits)
     consumer = _consumer(system, dst, vectors)
-    session = SystemSession(system)
-    x_addr = session.write(src, x, "x")
-    z_addr = session.write(dst, z, "z")
-    out_addr = session.allocate(dst, z.nbytes, "out")
-    session.load(src, producer)
-    session.load(dst, consumer)
-    session.barrier("load")
-    session.launch(src, argument_words(
+    script = SystemScript(system)
+    x_addr = script.write(src, x, "x")
+    z_addr = script.write(dst, z, "z")
+    out_addr = script.allocate(dst, z.nbytes, "out")
+    script.load(src, producer)
+    script.load(dst, consumer)
+    script.barrier("load")
+    script.launch(src, argument_words(
         [StreamDescriptor(READ, FLOW_X, x_addr, (vectors, 1, 1), (1, 0, 0))], done_tokens=1),
         "producer")
-    session.launch(dst, argument_words(
+    script.launch(dst, argument_words(
         [StreamDescriptor(READ, FLOW_Z, z_addr, (vectors, 1, 1), (1, 0, 0)),
          StreamDescriptor(WRITE, FLOW_SUM, out_addr, (vectors, 1, 1), (1, 0, 0))],
         done_tokens=1), "consumer")
-    session.barrier("kernels")
-    session.read(dst, "out", out_addr, z.size)
-    return session
+    script.barrier("kernels")
+    script.read(dst, "out", out_addr, z.size)
+    return script
 
 
 def cross_socket_add_golden(system: SystemConfig, x, z, scale_bits: int, src: int = 0,

@@ -27,7 +27,7 @@ so :func:`testbench.compiler.evaluate` is their golden model):
 
 The AllReduced buffers are never copied: each socket reserves two AllReduce regions;
 the attention graph's ``partial`` and the feed-forward graph's ``down`` are written
-straight into them (:class:`~.socket_session.SocketSession` ``placed``), and the
+straight into them (:class:`~.socket_session.SocketScript` ``placed``), and the
 later graphs read them in place (their ``o`` and ``down`` inputs are marked weights,
 so :func:`~testbench.compiler.stage_buffers` accepts them as ``resident``). The
 regions hold the compiler's standard layout of a ``[1, D]`` fp32 tensor (row 0 at
@@ -54,13 +54,13 @@ commuting; whether the ``down`` sums agree depends on how the GEMM's systolic or
 groups the ``F`` products). The K/V entries do not depend on the split: they are
 the single-socket layer's bit for bit.
 
-Session phases (each with a ``window(name)`` in the result): ``stage`` (every graph's buffers
+HostScript phases (each with a ``window(name)`` in the result): ``stage`` (every graph's buffers
 written), ``attention``, the first AllReduce's (``ar1_`` + :func:`enqueue_allreduce`
 names), ``ffn``, the second's (``ar2_``), ``residual``. Each graph's kernels are
 host-launched one by one; every socket's graph outputs are read back under
 ``s<k>_<graph>_<output>`` (``<graph>`` one of :data:`GRAPHS`).
 
-The steps of :meth:`TPDecoder.session` are public for sessions that run the layer more
+The steps of :meth:`TPDecoder.script` are public for scripts that run the layer more
 than once or on weights already in device memory (testbench/coe/sharded.py):
 :meth:`~TPDecoder.allocate_regions`, :meth:`~TPDecoder.stage` (``weights``: resident
 weight buffers) and :meth:`~TPDecoder.enqueue_layer` (``prefix`` before every phase and
@@ -86,8 +86,8 @@ from testbench.compiler.library import rmsnorm
 from testbench.compiler.transformer import DecoderShape, attention_head
 
 from .allreduce import allreduce_golden, enqueue_allreduce
-from .session import SystemSession
-from .socket_session import SocketSession
+from .script import SystemScript
+from .socket_script import SocketScript
 from .tp_gemm import split_ranges
 
 __all__ = ["TPDecoder", "TPDecoderResult", "attention_shard_graph", "ffn_shard_graph",
@@ -216,23 +216,23 @@ class TPDecoder:
         out["w2"] = np.ascontiguousarray(inputs["w2"][r.start:r.stop, :])
         return out
 
-    def session(self, inputs: dict) -> SystemSession:
-        """A session running the whole layer on the single-socket layer's ``inputs``."""
-        session = SystemSession(self.system)
-        regions, views = self.allocate_regions(session)
+    def script(self, inputs: dict) -> SystemScript:
+        """A script running the whole layer on the single-socket layer's ``inputs``."""
+        script = SystemScript(self.system)
+        regions, views = self.allocate_regions(script)
         addresses = self.stage(views, regions, inputs)
-        session.barrier("stage")
-        self.phases = self.enqueue_layer(session, views, addresses, regions)
-        return session
+        script.barrier("stage")
+        self.phases = self.enqueue_layer(script, views, addresses, regions)
+        return script
 
-    def allocate_regions(self, session: SystemSession) -> tuple[dict, list[SocketSession]]:
-        """Reserve every socket's two AllReduce regions in ``session``; return
+    def allocate_regions(self, script: SystemScript) -> tuple[dict, list[SocketScript]]:
+        """Reserve every socket's two AllReduce regions in ``script``; return
         ``({"o": [address per socket], "down": [...]}, per-socket views placing the
         attention ``partial`` and the feed-forward ``down`` in them)."""
         n = self.system.sockets
-        regions = {name: [session.allocate(s, words * 4, f"ar_{name}") for s in range(n)]
+        regions = {name: [script.allocate(s, words * 4, f"ar_{name}") for s in range(n)]
                    for name, words in self.region_words.items()}
-        views = [SocketSession(session, s, placed={
+        views = [SocketScript(script, s, placed={
             "attn.partial": (regions["o"][s], self.region_words["o"] * 4),
             "ffn.down": (regions["down"][s], self.region_words["down"] * 4)}) for s in range(n)]
         return regions, views
@@ -254,33 +254,33 @@ class TPDecoder:
                 for graph, compiled in self.compiled[s].items()})
         return addresses
 
-    def enqueue_layer(self, session: SystemSession, views: list, addresses: list,
+    def enqueue_layer(self, script: SystemScript, views: list, addresses: list,
                       regions: dict, prefix: str = "") -> dict:
         """Queue the layer's phases (attention, AllReduce, feed-forward, AllReduce,
-        residual) on ``session``, every phase and output name prefixed with ``prefix``;
+        residual) on ``script``, every phase and output name prefixed with ``prefix``;
         return ``{phase: [names of its windows]}`` for :meth:`collect`. With one socket
         the AllReduces are left out (the partials are the sums)."""
         n, phases = self.system.sockets, {}
-        phases["attention"] = self._run_graph(session, views, addresses, "attn", "attention",
+        phases["attention"] = self._run_graph(script, views, addresses, "attn", "attention",
                                               prefix)
         if n > 1:
             phases["allreduce1"] = enqueue_allreduce(
-                session, regions["o"], self.region_words["o"] // n // self.lanes,
+                script, regions["o"], self.region_words["o"] // n // self.lanes,
                 f"{prefix}ar1_")
-        phases["ffn"] = self._run_graph(session, views, addresses, "ffn", "ffn", prefix)
+        phases["ffn"] = self._run_graph(script, views, addresses, "ffn", "ffn", prefix)
         if n > 1:
             phases["allreduce2"] = enqueue_allreduce(
-                session, regions["down"], self.region_words["down"] // n // self.lanes,
+                script, regions["down"], self.region_words["down"] // n // self.lanes,
                 f"{prefix}ar2_")
-        phases["residual"] = self._run_graph(session, views, addresses, "res", "residual",
+        phases["residual"] = self._run_graph(script, views, addresses, "res", "residual",
                                              prefix)
         return phases
 
-    def _run_graph(self, session, views, addresses, graph, phase, prefix=""):
+    def _run_graph(self, script, views, addresses, graph, phase, prefix=""):
         for s, view in enumerate(views):
             enqueue_run(self.compiled[s][graph], view, addresses[s][graph],
                         tag=f"{prefix}s{s}_{graph}_")
-        session.barrier(prefix + phase)
+        script.barrier(prefix + phase)
         return [prefix + phase]
 
     def golden(self, inputs: dict) -> dict:
@@ -312,7 +312,7 @@ class TPDecoder:
 
     def collect(self, result: dict, phases: dict | None = None,
                 prefix: str = "") -> TPDecoderResult:
-        """The :class:`TPDecoderResult` of a run of :meth:`session` (or of the layer
+        """The :class:`TPDecoderResult` of a run of :meth:`script` (or of the layer
         :meth:`enqueue_layer` queued with ``prefix``, returning ``phases``)."""
         phases = self.phases if phases is None else phases
         reports = [{graph: collect_run(c, result, tag=f"{prefix}s{s}_{graph}_")

@@ -53,8 +53,8 @@ from testbench.compiler.layout import padded_cols
 from testbench.runtime.host_program import HostProgramResult
 
 from .allreduce import allreduce_golden, enqueue_allreduce
-from .session import SystemSession
-from .socket_session import SocketSession
+from .script import SystemScript
+from .socket_script import SocketScript
 
 __all__ = ["TPGemm", "TPGemmResult", "split_ranges", "gemm_graph", "AR_PREFIX"]
 
@@ -127,24 +127,24 @@ class TPGemm:
                              f"[{self.k}, {self.n}] bf16 bit patterns")
         return a, b
 
-    def session(self, a, b) -> SystemSession:
-        """A session running the whole tensor-parallel GEMM on ``a``, ``b`` (uint16 bf16 bits)."""
+    def script(self, a, b) -> SystemScript:
+        """A script running the whole tensor-parallel GEMM on ``a``, ``b`` (uint16 bf16 bits)."""
         a, b = self._operands(a, b)
-        session = SystemSession(self.system)
-        sockets = [SocketSession(session, s) for s in range(self.system.sockets)]
+        script = SystemScript(self.system)
+        sockets = [SocketScript(script, s) for s in range(self.system.sockets)]
         addresses = [stage_buffers(c, view, self._inputs(s, a, b))
                      for s, (c, view) in enumerate(zip(self.compiled, sockets, strict=True))]
-        session.barrier("stage")
+        script.barrier("stage")
         for s, (compiled, view) in enumerate(zip(self.compiled, sockets, strict=True)):
             enqueue_run(compiled, view, addresses[s], tag=f"s{s}_")
-        session.barrier("gemm")
+        script.barrier("gemm")
         bases = [addr["c"] for addr in addresses]
-        self.allreduce_phases = enqueue_allreduce(session, bases, self.chunk_vectors,
+        self.allreduce_phases = enqueue_allreduce(script, bases, self.chunk_vectors,
                                                   AR_PREFIX)
         rows = self.m * padded_cols(self.n, self.system.socket_rdu(0).lanes)
         for s, base in enumerate(bases):
-            session.read(s, f"out{s}", base, rows)
-        return session
+            script.read(s, f"out{s}", base, rows)
+        return script
 
     def golden(self, a, b) -> tuple[list, np.ndarray]:
         """(every socket's partial, C) in the documented order (uint32 ``[m, n]``)."""
@@ -164,7 +164,7 @@ class TPGemm:
         return partials, total[:self.m, :self.n]
 
     def collect(self, result: HostProgramResult) -> TPGemmResult:
-        """The :class:`TPGemmResult` of a run of :meth:`session`."""
+        """The :class:`TPGemmResult` of a run of :meth:`script`."""
         reports = [collect_run(c, result, tag=f"s{s}_") for s, c in enumerate(self.compiled)]
         lanes = self.system.socket_rdu(0).lanes
         cpad = padded_cols(self.n, lanes)

@@ -13,7 +13,7 @@ Data layout: every socket reserves one gather region of ``S`` equal chunks; chun
 standard layout (``rows_alloc`` rows of ``ceil(|Ns| / lanes) * lanes`` words; the
 chunk is as large as the largest socket's buffer, a smaller buffer leaves the end of
 its chunk unused). Socket ``s``'s GEMM writes its output straight into chunk ``s``
-of its own region (:class:`~.socket_session.SocketSession` ``placed``), so the
+of its own region (:class:`~.socket_session.SocketScript` ``placed``), so the
 all-gather needs no copy first.
 
 Phases: ``stage`` (operands written), ``gemm`` (every socket's kernels at once),
@@ -37,8 +37,8 @@ from testbench.compiler import (
 )
 
 from .allreduce import enqueue_all_gather
-from .session import SystemSession
-from .socket_session import SocketSession
+from .script import SystemScript
+from .socket_script import SocketScript
 from .tp_gemm import gemm_graph, split_ranges
 
 __all__ = ["TPGemmColumns", "TPGemmColumnsResult", "AG_PREFIX"]
@@ -81,28 +81,28 @@ class TPGemmColumns:
         r = self.ranges[socket]
         return {"a": a, "b": np.ascontiguousarray(b[:, r.start:r.stop])}
 
-    def session(self, a, b) -> SystemSession:
-        """A session running the column-split GEMM on ``a``, ``b`` (uint16 bf16 bits)."""
+    def script(self, a, b) -> SystemScript:
+        """A script running the column-split GEMM on ``a``, ``b`` (uint16 bf16 bits)."""
         a, b = self._operands(a, b)
         sockets = self.system.sockets
         chunk_bytes = self.chunk_words * 4
-        session = SystemSession(self.system)
-        regions = [session.allocate(s, sockets * chunk_bytes, "gathered")
+        script = SystemScript(self.system)
+        regions = [script.allocate(s, sockets * chunk_bytes, "gathered")
                    for s in range(sockets)]
-        views = [SocketSession(session, s, placed={"c": (regions[s] + s * chunk_bytes,
+        views = [SocketScript(script, s, placed={"c": (regions[s] + s * chunk_bytes,
                                                          chunk_bytes)})
                  for s in range(sockets)]
         addresses = [stage_buffers(c, view, self._inputs(s, a, b))
                      for s, (c, view) in enumerate(zip(self.compiled, views, strict=True))]
-        session.barrier("stage")
+        script.barrier("stage")
         for s, (compiled, view) in enumerate(zip(self.compiled, views, strict=True)):
             enqueue_run(compiled, view, addresses[s], tag=f"s{s}_")
-        session.barrier("gemm")
-        self.gather_phases = enqueue_all_gather(session, regions, self.chunk_words // self.lanes,
+        script.barrier("gemm")
+        self.gather_phases = enqueue_all_gather(script, regions, self.chunk_words // self.lanes,
                                                 AG_PREFIX)
         for s, region in enumerate(regions):
-            session.read(s, f"out{s}", region, sockets * self.chunk_words)
-        return session
+            script.read(s, f"out{s}", region, sockets * self.chunk_words)
+        return script
 
     def golden(self, a, b) -> np.ndarray:
         """C (uint32 ``[m, n]``): every socket's block from the compiler's golden GEMM."""
@@ -113,7 +113,7 @@ class TPGemmColumns:
         return np.concatenate(blocks, axis=1)
 
     def collect(self, result: dict) -> TPGemmColumnsResult:
-        """The :class:`TPGemmColumnsResult` of a run of :meth:`session`."""
+        """The :class:`TPGemmColumnsResult` of a run of :meth:`script`."""
         reports = [collect_run(c, result, tag=f"s{s}_") for s, c in enumerate(self.compiled)]
         outputs = []
         for s in range(self.system.sockets):

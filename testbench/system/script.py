@@ -1,12 +1,12 @@
 """A scripted host program for a multi-socket system, played in one simulation.
 
-Like :class:`testbench.runtime.session.Session`, but every step names its socket
+Like :class:`testbench.runtime.host_script.HostScript`, but every step names its socket
 and steps are grouped in phases: within a phase each socket plays its own steps
 in order, all sockets at the same time (one :class:`~testbench.runtime.runtime.Runtime`
 per socket over its own host port); a phase ends when every socket has finished
-(a barrier). :meth:`SystemSession.barrier` closes a phase and names its window.
+(a barrier). :meth:`SystemScript.barrier` closes a phase and names its window.
 
-:meth:`SystemSession.run` returns a
+:meth:`SystemScript.run` returns a
 :class:`~testbench.runtime.host_program.HostProgramResult`: each ``read`` under its
 name, each launch's ``launch(name)`` (host cycles, AGCU kernel cycles) and
 ``window(name)`` (first, last cycle of its socket's host), each named phase's
@@ -23,7 +23,7 @@ from testbench.runtime.memory_map import DeviceMemory, tensor_region
 from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 
-__all__ = ["SystemSession", "system_design"]
+__all__ = ["SystemScript", "system_design"]
 
 
 def system_design(config: SystemConfig) -> Design:
@@ -34,7 +34,7 @@ def system_design(config: SystemConfig) -> Design:
                   profile="quick")
 
 
-class SystemSession:
+class SystemScript:
     """Phases of per-socket host steps; :meth:`run` simulates them."""
 
     def __init__(self, config: SystemConfig):

@@ -1,13 +1,13 @@
-"""A :class:`~.session.SystemSession` whose sockets have memory tiers (HBM, DDR, copy engine).
+"""A :class:`~.script.SystemScript` whose sockets have memory tiers (HBM, DDR, copy engine).
 
 Each socket is an RDU with ``memory="tiers"`` (e.g. the ``coe`` preset): besides the
-tensor region of HBM it has a DDR allocator (:attr:`TieredSystemSession.ddr`) and a
+tensor region of HBM it has a DDR allocator (:attr:`TieredSystemScript.ddr`) and a
 ``copy`` step that runs its copy engine. Copies of several sockets in one phase run at
 the same time, each on its own engine; the phase window (a named :meth:`barrier`) is
 the time until the slowest one is done. Played by
 :mod:`testbench.cocotb_tests.host_player`, like every host program.
 
-Outputs: those of :class:`~.session.SystemSession`, plus for every copy ``<name>`` =
+Outputs: those of :class:`~.script.SystemScript`, plus for every copy ``<name>`` =
 (the copy engine's cycles,) and ``window(name)`` = (first, last) cycle of its socket.
 """
 
@@ -17,12 +17,12 @@ from hdl.system.config import SystemConfig
 from testbench.runtime import host_program as hp
 from testbench.runtime.memory_map import DeviceMemory, check_copy, ddr_region
 
-from .session import SystemSession
+from .script import SystemScript
 
-__all__ = ["TieredSystemSession"]
+__all__ = ["TieredSystemScript"]
 
 
-class TieredSystemSession(SystemSession):
+class TieredSystemScript(SystemScript):
     """Per-socket host steps with DDR writes and copy-engine copies; :meth:`run` simulates."""
 
     def __init__(self, config: SystemConfig):

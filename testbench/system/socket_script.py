@@ -1,10 +1,10 @@
-"""One socket of a :class:`~.session.SystemSession` seen as a single-RDU runtime session.
+"""One socket of a :class:`~.script.SystemScript` seen as a single-RDU runtime script.
 
 The kernel compiler's host side (:func:`testbench.compiler.execute.stage_buffers`,
 :func:`~testbench.compiler.execute.enqueue_run`) drives a
-:class:`testbench.runtime.session.Session`; :class:`SocketSession` offers the same
+:class:`testbench.runtime.host_script.HostScript`; :class:`SocketScript` offers the same
 ``write`` / ``allocate`` / ``load`` / ``launch`` / ``read`` calls and queues them on
-socket ``socket`` of a system session, in its current phase. Every image it loads
+socket ``socket`` of a system script, in its current phase. Every image it loads
 gets an all-zero link record first (:func:`~.link_program.linked_image`), so no link
 route or pairing of an earlier program outlives it. ``placed`` pins allocations by
 name (``{what: (address, bytes)}``): an ``allocate`` under that name returns the
@@ -15,20 +15,20 @@ kernel's output buffer where it expects it).
 from testbench.runtime.image import ProgramImage
 
 from .link_program import linked_image
-from .session import SystemSession
+from .script import SystemScript
 
-__all__ = ["SocketSession"]
+__all__ = ["SocketScript"]
 
 
-class SocketSession:
-    """Socket ``socket`` of ``session`` behind the single-RDU session calls."""
+class SocketScript:
+    """Socket ``socket`` of ``script`` behind the single-RDU script calls."""
 
-    def __init__(self, session: SystemSession, socket: int, placed: dict | None = None):
-        if not isinstance(socket, int) or not 0 <= socket < session.config.sockets:
+    def __init__(self, script: SystemScript, socket: int, placed: dict | None = None):
+        if not isinstance(socket, int) or not 0 <= socket < script.config.sockets:
             raise ValueError(f"socket {socket!r} does not exist (sockets "
-                             f"0..{session.config.sockets - 1})")
-        self.system, self.socket = session, socket
-        self.config = session.config.socket_rdu(socket)
+                             f"0..{script.config.sockets - 1})")
+        self.system, self.socket = script, socket
+        self.config = script.config.socket_rdu(socket)
         self.placed = dict(placed or {})
 
     def write(self, array, what: str = "tensor") -> int:
@@ -45,7 +45,7 @@ class SocketSession:
 
     def load(self, image: ProgramImage, name: str | None = None) -> None:
         if name is not None:
-            raise ValueError("a system session does not time program loads by name")
+            raise ValueError("a system script does not time program loads by name")
         self.system.load(self.socket, linked_image(self.system.config, self.socket, image))
 
     def launch(self, arguments, name: str) -> None:

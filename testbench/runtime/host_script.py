@@ -1,4 +1,4 @@
-"""A scripted runtime session: build it in pytest or the CLI, run it in one simulation.
+"""A scripted runtime script: build it in pytest or the CLI, run it in one simulation.
 
 The host program (which tensors go where, which programs load, which kernels
 launch, what is read back) is decided before the simulation starts as typed
@@ -7,7 +7,7 @@ steps (:mod:`.host_program`) and handed to
 :class:`~testbench.runtime.runtime.Runtime`. Tensor addresses come from the
 tensor region of device memory; the runtime places images and argument blocks
 in its own region. With memory="tiers" tensors may also live in DDR
-(``tier="ddr"``: the :attr:`Session.ddr` allocator) and ``copy`` steps move them
+(``tier="ddr"``: the :attr:`HostScript.ddr` allocator) and ``copy`` steps move them
 between the tiers with the copy engine.
 """
 
@@ -27,7 +27,7 @@ from .memory_map import (
     tensor_region,
 )
 
-__all__ = ["Session", "rdu_design"]
+__all__ = ["HostScript", "rdu_design"]
 
 
 def rdu_design(config: RDUConfig) -> Design:
@@ -38,7 +38,7 @@ def rdu_design(config: RDUConfig) -> Design:
                   {"preset": "small", **config.to_json()}, profile="fast")
 
 
-class Session:
+class HostScript:
     """Steps of one host program; :meth:`run` simulates them and returns what was read."""
 
     def __init__(self, config: RDUConfig):
