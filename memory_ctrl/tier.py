@@ -4,23 +4,21 @@ from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal
 from amaranth.lib import fifo, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .address_map import DEFAULT_ORDER, AddressMap
 from .axi import (
-    BURST_INCR,
-    RESP_DECERR,
     RESP_OKAY,
-    RESP_SLVERR,
     AXI4Signature,
     connect_flat,
     flat_members,
 )
+from .burst_tracker import BurstTracker
 from .clock_enable import FractionalClockEnable
 from .controller import ChannelController
 from .device import DramDevice
 from .presets import DramPreset, preset
+from .reorder_buffer import ReorderBuffer
 from .timing_checker import CYCLE_BITS, TimingChecker
 
 __all__ = ["TierConfig", "Tier", "TierTop", "make_tier", "checker_ports"]
@@ -169,20 +167,60 @@ class Tier(wiring.Component):
         m = Module()
         cfg = self._config
         p = cfg.dram
-        amap = self._map
-        C, K, D = cfg.channels, cfg.lanes, cfg.rob_beats
-        atom_bits = p.atom_bytes * 8
-        tag_bits = max(1, (D - 1).bit_length())
-        beat_shift = (cfg.data_bytes - 1).bit_length()
         axi = self.axi
 
         m.submodules.dram_clock = dram_clock = FractionalClockEnable(*cfg.clock_enable)
         ce = dram_clock.enable
         m.d.comb += self.dram_enable.eq(ce)
-        gated = EnableInserter(ce)
+        ctrls, checkers = self._channels(m, ce)
 
-        ctrls, devices, checkers = [], [], []
-        for c in range(C):
+        bursts = {}
+        for prefix in ("ar", "aw"):
+            bursts[prefix] = burst = BurstTracker(
+                capacity=self._map.capacity, beat_bytes=cfg.data_bytes, atom_bytes=p.atom_bytes,
+                addr_width=ADDR_WIDTH, id_width=ID_WIDTH)
+            m.submodules[prefix] = burst
+            m.d.comb += getattr(axi, f"{prefix}ready").eq(burst.request.ready)
+            for field in ("valid", "addr", "len", "size", "burst", "id"):
+                m.d.comb += getattr(burst.request, field).eq(getattr(axi, prefix + field))
+        ar, aw = bursts["ar"], bursts["aw"]
+        errors = Signal(32)
+        m.d.comb += self.errors.eq(errors)
+        m.d.sync += errors.eq(errors + ar.rejected + aw.rejected)
+
+        # write responses: one per burst, once its last beat is in a controller queue
+        m.submodules.bq = bq = fifo.SyncFIFOBuffered(width=ID_WIDTH + 2, depth=4)
+        m.d.comb += [axi.bvalid.eq(bq.r_rdy), axi.bid.eq(bq.r_data[:ID_WIDTH]),
+                     axi.bresp.eq(bq.r_data[ID_WIDTH:]), bq.r_en.eq(axi.bready)]
+        m.submodules.rob = rob = ReorderBuffer(
+            lanes=cfg.lanes, depth=cfg.rob_beats, atom_bits=p.atom_bytes * 8, id_width=ID_WIDTH)
+        for field in ("rvalid", "rid", "rlast", "rresp", "rdata"):
+            m.d.comb += getattr(axi, field).eq(getattr(rob, field))
+        m.d.comb += rob.rready.eq(axi.rready)
+
+        do_rd, do_wr = self._take_turns(m, ctrls, ce, ar, aw, rob.full,
+                                        axi.wvalid & bq.w_rdy)
+        self._channel_requests(m, ctrls, ce, ar, aw, do_rd, do_wr, rob.slot)
+        m.d.comb += [ar.step.eq(do_rd), aw.step.eq(do_wr), axi.wready.eq(do_wr),
+                     rob.alloc.eq(do_rd), rob.alloc_id.eq(ar.id), rob.alloc_last.eq(ar.last),
+                     rob.alloc_resp.eq(ar.resp),
+                     rob.alloc_done.eq(Cat(*((ar.resp != RESP_OKAY) | ~ar.lanes[k]
+                                             for k in range(cfg.lanes)))),
+                     bq.w_en.eq(do_wr & aw.last), bq.w_data.eq(Cat(aw.id, aw.resp))]
+        self._collect_responses(m, ctrls, ce, rob)
+        self._observe(m, ctrls, checkers)
+        return m
+
+    def _channels(self, m, ce):
+        """Controller, device and timing checker of every channel; the controllers and
+        checkers run on the DRAM clock (``ce``)."""
+        cfg = self._config
+        p = cfg.dram
+        tag_bits = max(1, (cfg.rob_beats - 1).bit_length())
+        slice_bits = p.atom_bytes * 8 * p.banks
+        gated = EnableInserter(ce)
+        ctrls, checkers = [], []
+        for c in range(cfg.channels):
             ctrl = ChannelController(p, tag_bits=tag_bits, queue_depth=cfg.queue_depth,
                                      response_depth=cfg.response_depth,
                                      starvation_bound=cfg.starvation_bound,
@@ -196,164 +234,88 @@ class Tier(wiring.Component):
             m.d.comb += dev.enable.eq(ce)
             for name in ("cmd", "bank", "row", "col"):
                 m.d.comb += getattr(chk.bus, name).eq(getattr(ctrl.bus, name))
-            slice_bits = atom_bits * p.banks
             m.d.comb += [ctrl.rdata_valid.eq(dev.rdata_valid), ctrl.rdata.eq(dev.rdata),
                          dev.pl_en.eq(self.pl_en), dev.pl_index.eq(self.pl_index),
                          dev.pl_data.eq(self.pl_data[c * slice_bits:(c + 1) * slice_bits]),
                          dev.dbg_index.eq(self.dbg_index),
                          self.dbg_rdata[c * slice_bits:(c + 1) * slice_bits].eq(dev.dbg_rdata)]
             ctrls.append(ctrl)
-            devices.append(dev)
             checkers.append(chk)
+        return ctrls, checkers
 
-        # ---- request checks ----
-        # Full-width INCR bursts, or one narrow beat (size < bus width, len 0); the
-        # address must be aligned to the transfer size.
-        def classify(addr, length, size, burst):
-            end = addr + ((length + 1) << size)
-            out_of_range = end > amap.capacity
-            misaligned = (addr & ((Const(1, 16) << size) - 1)) != 0
-            unsupported = ((burst != BURST_INCR) | (size > beat_shift)
-                           | ((size != beat_shift) & (length != 0)) | misaligned)
-            return Mux(unsupported, RESP_SLVERR, Mux(out_of_range, RESP_DECERR, RESP_OKAY))
+    def _beat_base(self, addr):
+        """The channel of the first atom of the beat at ``addr``."""
+        cfg = self._config
+        if cfg.channels == 1:
+            return Const(0, 1)
+        beat_shift = (cfg.data_bytes - 1).bit_length()
+        return self._map.field(Cat(Const(0, beat_shift), addr[beat_shift:]), "channel")
 
-        atom_shift = (p.atom_bytes - 1).bit_length()
-
-        def lane_mask(addr, size):
-            """Lanes (atoms of the beat) that a transfer of 2**size bytes at addr touches."""
-            if K == 1:
-                return Const(1, 1)
-            lane = addr[atom_shift:beat_shift]
-            span = Mux(size > atom_shift, (size - atom_shift).as_unsigned()[:3], 0)
-            return Cat(*((((k ^ lane) >> span) == 0) for k in range(K)))
-
-        errors = Signal(32)
-        m.d.comb += self.errors.eq(errors)
-
-        # ---- read address: one burst at a time ----
-        ar_busy = Signal()
-        ar_addr = Signal(ADDR_WIDTH)
-        ar_left = Signal(8)
-        ar_id = Signal(ID_WIDTH)
-        ar_resp = Signal(2)
-        ar_lanes = Signal(K)
-        ar_take = axi.arvalid & axi.arready
-        ar_class = classify(axi.araddr, axi.arlen, axi.arsize, axi.arburst)
-
-        # ---- write address / data ----
-        aw_busy = Signal()
-        aw_addr = Signal(ADDR_WIDTH)
-        aw_left = Signal(8)
-        aw_id = Signal(ID_WIDTH)
-        aw_resp = Signal(2)
-        aw_lanes = Signal(K)
-        aw_take = axi.awvalid & axi.awready
-        aw_class = classify(axi.awaddr, axi.awlen, axi.awsize, axi.awburst)
-        m.d.sync += errors.eq(errors + (ar_take & (ar_class != RESP_OKAY))
-                              + (aw_take & (aw_class != RESP_OKAY)))
-        m.submodules.bq = bq = fifo.SyncFIFOBuffered(width=ID_WIDTH + 2, depth=4)
-        m.d.comb += [axi.bvalid.eq(bq.r_rdy), axi.bid.eq(bq.r_data[:ID_WIDTH]),
-                     axi.bresp.eq(bq.r_data[ID_WIDTH:]), bq.r_en.eq(axi.bready)]
-
-        # ---- reorder buffer ----
-        head = Signal(tag_bits + 1)
-        tail = Signal(tag_bits + 1)
-        rob_full = (tail - head)[:tag_bits + 1] == D
-        filled = [Signal(D, name=f"filled{k}") for k in range(K)]
-        meta = Memory(shape=ID_WIDTH + 3, depth=D, init=[])  # id, last, resp
-        m.submodules.rob_meta = meta
-        meta_w = meta.write_port()
-        meta_r = meta.read_port(domain="comb")
-        lane_mems = []
-        for k in range(K):
-            mem = Memory(shape=atom_bits, depth=D, init=[])
-            m.submodules[f"rob{k}"] = mem
-            lane_mems.append((mem.write_port(), mem.read_port(domain="comb")))
-
-        # ---- beat generation: reads and writes take turns when both want the channels ----
-        rd_want = ar_busy & ~rob_full
-        wr_want = aw_busy & axi.wvalid & bq.w_rdy
+    def _take_turns(self, m, ctrls, ce, ar, aw, rob_full, write_data):
+        """``(do_rd, do_wr)``: whether a read or a write beat goes out in this cycle. Each
+        needs its lanes' channel queues ready (error beats need none); reads and writes
+        take turns when both can go."""
+        ready = Signal(len(ctrls))
+        m.d.comb += ready.eq(Cat(*(ctrl.req.ready & ce for ctrl in ctrls)))
+        ok = {}
+        for name, burst, want in (("rd", ar, ar.busy & ~rob_full),
+                                  ("wr", aw, aw.busy & write_data)):
+            base = self._beat_base(burst.addr)
+            lanes_ready = Const(1, 1)
+            for k in range(self._config.lanes):
+                lanes_ready = lanes_ready & (ready.bit_select(base + k, 1) | ~burst.lanes[k])
+            ok[name] = want & ((burst.resp != RESP_OKAY) | lanes_ready)
         prefer_write = Signal()
-        base_channel = Signal(range(C))
-
-        def targets(addr):
-            aligned = Cat(Const(0, beat_shift), addr[beat_shift:])
-            return amap.field(aligned, "channel") if C > 1 else Const(0, 1)
-
-        rd_base = targets(ar_addr)
-        wr_base = targets(aw_addr)
-        lanes_ready_rd = Const(1, 1)
-        lanes_ready_wr = Const(1, 1)
-        ready_vec = Signal(C)
-        m.d.comb += ready_vec.eq(Cat(*(ctrl.req.ready & ce for ctrl in ctrls)))
-        for k in range(K):
-            lanes_ready_rd = lanes_ready_rd & (ready_vec.bit_select(rd_base + k, 1) | ~ar_lanes[k])
-            lanes_ready_wr = lanes_ready_wr & (ready_vec.bit_select(wr_base + k, 1) | ~aw_lanes[k])
-        rd_ok = rd_want & ((ar_resp != RESP_OKAY) | lanes_ready_rd)
-        wr_ok = wr_want & ((aw_resp != RESP_OKAY) | lanes_ready_wr)
         do_rd = Signal()
         do_wr = Signal()
-        m.d.comb += [do_rd.eq(rd_ok & (~wr_ok | ~prefer_write)),
-                     do_wr.eq(wr_ok & (~rd_ok | prefer_write))]
-        with m.If(rd_ok & wr_ok):
+        m.d.comb += [do_rd.eq(ok["rd"] & (~ok["wr"] | ~prefer_write)),
+                     do_wr.eq(ok["wr"] & (~ok["rd"] | prefer_write))]
+        with m.If(ok["rd"] & ok["wr"]):
             m.d.sync += prefer_write.eq(~prefer_write)
-        m.d.comb += base_channel.eq(Mux(do_wr, wr_base, rd_base))
+        return do_rd, do_wr
+
+    def _channel_requests(self, m, ctrls, ce, ar, aw, do_rd, do_wr, slot):
+        """One atom request per lane of the beat going out, each to its own channel."""
+        cfg = self._config
+        p = cfg.dram
+        K = cfg.lanes
+        atom_bits = p.atom_bytes * 8
+        beat_shift = (cfg.data_bytes - 1).bit_length()
+        # at least one bit: a zero-width signal would be emitted as an ascending [-1:0] range
+        base_channel = Signal(range(max(cfg.channels, 2)))
+        m.d.comb += base_channel.eq(Mux(do_wr, self._beat_base(aw.addr),
+                                        self._beat_base(ar.addr)))
         # narrow transfers carry unaligned addresses: lanes are positions within the beat
-        beat_addr = Cat(Const(0, beat_shift), Mux(do_wr, aw_addr, ar_addr)[beat_shift:])
-        to_dram = Mux(do_wr, aw_resp == RESP_OKAY, ar_resp == RESP_OKAY) & (do_rd | do_wr)
-        slot = tail[:tag_bits]
+        beat_addr = Cat(Const(0, beat_shift), Mux(do_wr, aw.addr, ar.addr)[beat_shift:])
+        to_dram = Mux(do_wr, aw.resp == RESP_OKAY, ar.resp == RESP_OKAY) & (do_rd | do_wr)
         for c, ctrl in enumerate(ctrls):
             lane = c % K
             atom_addr = beat_addr + lane * p.atom_bytes
-            fields = {name: amap.field(atom_addr, name) for name in
+            fields = {name: self._map.field(atom_addr, name) for name in
                       ("group", "bank", "row", "column")}
             req = ctrl.req.payload
             flat_bank = Cat(fields["bank"], fields["group"]) if p.banks > 1 else Const(0, 1)
             m.d.comb += [
                 ctrl.req.valid.eq(to_dram & ce & (base_channel + lane == c)
-                                  & Mux(do_wr, aw_lanes[lane], ar_lanes[lane])),
+                                  & Mux(do_wr, aw.lanes[lane], ar.lanes[lane])),
                 req.we.eq(do_wr), req.bank.eq(flat_bank), req.row.eq(fields["row"]),
                 req.col.eq(fields["column"]), req.tag.eq(slot),
-                req.wdata.eq(axi.wdata[lane * atom_bits:(lane + 1) * atom_bits]),
-                req.wmask.eq(axi.wstrb[lane * p.atom_bytes:(lane + 1) * p.atom_bytes]),
+                req.wdata.eq(self.axi.wdata[lane * atom_bits:(lane + 1) * atom_bits]),
+                req.wmask.eq(self.axi.wstrb[lane * p.atom_bytes:(lane + 1) * p.atom_bytes]),
             ]
-        with m.If(do_rd):
-            m.d.sync += [ar_addr.eq(ar_addr + cfg.data_bytes), ar_left.eq(ar_left - 1),
-                         tail.eq(tail + 1)]
-            with m.If(ar_left == 0):
-                m.d.sync += ar_busy.eq(0)
-        m.d.comb += [meta_w.addr.eq(slot), meta_w.en.eq(do_rd),
-                     meta_w.data.eq(Cat(ar_id, ar_left == 0, ar_resp))]
-        m.d.comb += axi.wready.eq(do_wr)
-        with m.If(do_wr):
-            m.d.sync += [aw_addr.eq(aw_addr + cfg.data_bytes), aw_left.eq(aw_left - 1)]
-            with m.If(aw_left == 0):
-                m.d.sync += aw_busy.eq(0)
-        m.d.comb += [bq.w_en.eq(do_wr & (aw_left == 0)), bq.w_data.eq(Cat(aw_id, aw_resp))]
-        # A new burst may start in the cycle the previous one's last beat goes out.
-        m.d.comb += [axi.arready.eq(~ar_busy | (do_rd & (ar_left == 0))),
-                     axi.awready.eq(~aw_busy | (do_wr & (aw_left == 0)))]
-        with m.If(ar_take):
-            m.d.sync += [ar_busy.eq(1), ar_addr.eq(axi.araddr), ar_left.eq(axi.arlen),
-                         ar_id.eq(axi.arid), ar_resp.eq(ar_class),
-                         ar_lanes.eq(lane_mask(axi.araddr, axi.arsize))]
-        with m.If(aw_take):
-            m.d.sync += [aw_busy.eq(1), aw_addr.eq(axi.awaddr), aw_left.eq(axi.awlen),
-                         aw_id.eq(axi.awid), aw_resp.eq(aw_class),
-                         aw_lanes.eq(lane_mask(axi.awaddr, axi.awsize))]
 
-        # ---- responses: one per lane per cycle, rotating among the lane's channels ----
+    def _collect_responses(self, m, ctrls, ce, rob):
+        """Read atoms into the reorder buffer: one per lane per cycle, rotating among the
+        lane's channels."""
+        C, K = self._config.channels, self._config.lanes
         per_lane = C // K
         turn = Signal(range(per_lane)) if per_lane > 1 else None
         if turn is not None:
             m.d.sync += turn.eq(Mux(turn == per_lane - 1, 0, turn + 1))
-        head_slot = head[:tag_bits]
-        r_fire = axi.rvalid & axi.rready
         for k in range(K):
             chans = [ctrls[c] for c in range(k, C, K)]
-            wp, rp = lane_mems[k]
-            grant = Signal(range(per_lane), name=f"grant{k}")
-            got = Signal(name=f"got{k}")
+            fill = rob.fill[k]
+            grant = Signal(range(max(per_lane, 2)), name=f"grant{k}")  # see base_channel
             # rotate priority: the first ready channel at or after `turn`
             for offset in reversed(range(per_lane)):
                 for idx, ctrl in enumerate(chans):
@@ -362,35 +324,15 @@ class Tier(wiring.Component):
                     else:
                         cond = ctrl.resp.valid & ce & (turn == (idx - offset) % per_lane)
                     with m.If(cond):
-                        m.d.comb += [grant.eq(idx), got.eq(1)]
-            tag = Signal(tag_bits, name=f"resp_tag{k}")
+                        m.d.comb += [grant.eq(idx), fill.valid.eq(1)]
             for idx, ctrl in enumerate(chans):
-                with m.If(got & (grant == idx)):
-                    m.d.comb += [ctrl.resp.ready.eq(1), tag.eq(ctrl.resp.payload.tag),
-                                 wp.data.eq(ctrl.resp.payload.data)]
-            m.d.comb += [wp.addr.eq(tag), wp.en.eq(got), rp.addr.eq(head_slot)]
-            set_bits = Mux(got, 1 << tag, 0)
-            # error beats and lanes a narrow read does not touch are complete at once
-            err_bits = Mux(do_rd & ((ar_resp != RESP_OKAY) | ~ar_lanes[k]), 1 << slot, 0)
-            clear_bits = Mux(r_fire, 1 << head_slot, 0)
-            m.d.sync += filled[k].eq((filled[k] & ~clear_bits) | set_bits | err_bits)
+                with m.If(fill.valid & (grant == idx)):
+                    m.d.comb += [ctrl.resp.ready.eq(1), fill.tag.eq(ctrl.resp.payload.tag),
+                                 fill.data.eq(ctrl.resp.payload.data)]
 
-        head_ready = Const(1, 1)
-        for k in range(K):
-            head_ready = head_ready & filled[k].bit_select(head_slot, 1)
-        meta_r_data = meta_r.data
-        m.d.comb += [meta_r.addr.eq(head_slot),
-                     axi.rvalid.eq((head != tail) & head_ready),
-                     axi.rid.eq(meta_r_data[:ID_WIDTH]),
-                     axi.rlast.eq(meta_r_data[ID_WIDTH]),
-                     axi.rresp.eq(meta_r_data[ID_WIDTH + 1:]),
-                     axi.rdata.eq(Mux(meta_r_data[ID_WIDTH + 1:] == RESP_OKAY,
-                                      Cat(*(lane_mems[k][1].data for k in range(K))), 0))]
-        with m.If(r_fire):
-            m.d.sync += head.eq(head + 1)
-
-        # ---- observation: the lowest-numbered channel that saw a violation ----
-        for c in reversed(range(C)):
+    def _observe(self, m, ctrls, checkers):
+        """Checker results of the lowest-numbered channel that saw a violation; totals."""
+        for c in reversed(range(len(checkers))):
             chk = checkers[c]
             with m.If(chk.violation):
                 m.d.comb += [self.chk_violation.eq(1), self.chk_channel.eq(c),
@@ -404,7 +346,6 @@ class Tier(wiring.Component):
             self.acts.eq(sum(ctrl.acts for ctrl in ctrls)),
             self.col_cmds.eq(sum(ctrl.col_cmds for ctrl in ctrls)),
         ]
-        return m
 
 
 class TierTop(wiring.Component):

@@ -19,6 +19,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .params import LinkParams
+from .wire import FlitWire
 
 __all__ = ["PhysicalChannel", "xorshift32_next"]
 
@@ -37,8 +38,7 @@ class PhysicalChannel(wiring.Component):
         self._params = params
         w = params.width
         super().__init__({
-            "i_valid": In(1), "i_data": In(w), "i_sop": In(1), "i_eop": In(1),
-            "o_valid": Out(1), "o_data": Out(w), "o_sop": Out(1), "o_eop": Out(1),
+            "i": In(FlitWire(w)), "o": Out(FlitWire(w)),
             "latency": In(range(params.delay_slots)),
             "flip_threshold": In(32), "drop_threshold": In(32), "seed": In(32),
             "start": In(1),
@@ -54,7 +54,7 @@ class PhysicalChannel(wiring.Component):
         bit_draw = Signal(32, init=1)
         with m.If(self.start):
             m.d.sync += [draw.eq(self.seed | 1), bit_draw.eq(self.seed ^ 0x9E3779B9 | 1)]
-        with m.Elif(self.i_valid):
+        with m.Elif(self.i.valid):
             m.d.sync += [draw.eq(xorshift32_next(draw)), bit_draw.eq(xorshift32_next(bit_draw))]
 
         r = Signal(33)
@@ -62,8 +62,8 @@ class PhysicalChannel(wiring.Component):
         flip = Signal()
         drop = Signal()
         m.d.comb += [
-            flip.eq(self.i_valid & (r < self.flip_threshold)),
-            drop.eq(self.i_valid & ~flip & (r < self.flip_threshold + self.drop_threshold)),
+            flip.eq(self.i.valid & (r < self.flip_threshold)),
+            drop.eq(self.i.valid & ~flip & (r < self.flip_threshold + self.drop_threshold)),
         ]
         index_bits = max(1, (w - 1).bit_length())
         mask = Signal(w)
@@ -79,21 +79,21 @@ class PhysicalChannel(wiring.Component):
         m.d.sync += pointer.eq(pointer + 1)
         m.d.comb += [
             write.addr.eq(pointer), write.en.eq(1),
-            write.data.eq(Cat(self.i_data ^ mask, self.i_sop, self.i_eop, self.i_valid & ~drop)),
+            write.data.eq(Cat(self.i.data ^ mask, self.i.sop, self.i.eop, self.i.valid & ~drop)),
             read.addr.eq(pointer - self.latency),
-            self.o_data.eq(read.data[:w]), self.o_sop.eq(read.data[w]),
-            self.o_eop.eq(read.data[w + 1]), self.o_valid.eq(read.data[w + 2]),
+            self.o.data.eq(read.data[:w]), self.o.sop.eq(read.data[w]),
+            self.o.eop.eq(read.data[w + 1]), self.o.valid.eq(read.data[w + 2]),
         ]
 
         damaged = Signal()
         error = flip | drop
-        with m.If(self.i_valid):
+        with m.If(self.i.valid):
             m.d.sync += self.flits.eq(self.flits + 1)
-            with m.If(self.i_sop):
+            with m.If(self.i.sop):
                 m.d.sync += [self.frames.eq(self.frames + 1), damaged.eq(error)]
             with m.Else():
                 m.d.sync += damaged.eq(damaged | error)
-            with m.If(self.i_eop & ((damaged & ~self.i_sop) | error)):
+            with m.If(self.i.eop & ((damaged & ~self.i.sop) | error)):
                 m.d.sync += self.frames_damaged.eq(self.frames_damaged + 1)
         with m.If(flip):
             m.d.sync += self.flips.eq(self.flips + 1)

@@ -1,8 +1,9 @@
 """One end of an RDU-to-RDU link: transmitter and receiver sharing ACK/credit state.
 
 User side: ``send[v]`` (In, {dest, data, last}) and ``recv[v]`` (Out, {src, dest,
-data, last}) valid/ready streams per virtual channel. Wire side: ``tx_*`` flits
-out, ``rx_*`` flits in (``valid``/``data``/``sop``/``eop``, no back-pressure).
+data, last}) valid/ready streams per virtual channel. Wire side: ``tx`` flits
+out, ``rx`` flits in (:class:`~.wire.FlitWire`: ``valid``/``data``/``sop``/``eop``,
+no back-pressure).
 Run-time settings: ``credit_limit`` (words per VC, at most the peer's buffer
 depth), ``timeout`` (cycles without ACK progress before a replay),
 ``ctrl_interval`` (least cycles between control frames, except an ACK or NAK
@@ -19,6 +20,7 @@ from .frame import recv_layout, send_layout
 from .params import COUNT_BITS, SEQ_BITS, LinkParams
 from .receiver import LinkReceiver
 from .transmitter import LinkTransmitter
+from .wire import FlitWire
 
 __all__ = ["LinkEndpoint", "TX_STATS", "RX_STATS"]
 
@@ -36,8 +38,7 @@ class LinkEndpoint(wiring.Component):
         members = {
             "send": In(stream.Signature(send_layout(w))).array(vcs),
             "recv": Out(stream.Signature(recv_layout(w))).array(vcs),
-            "tx_valid": Out(1), "tx_data": Out(w), "tx_sop": Out(1), "tx_eop": Out(1),
-            "rx_valid": In(1), "rx_data": In(w), "rx_sop": In(1), "rx_eop": In(1),
+            "tx": Out(FlitWire(w)), "rx": In(FlitWire(w)),
             "credit_limit": In(COUNT_BITS), "timeout": In(16), "ctrl_interval": In(8),
             "refresh": In(16), "hold": In(1),
             # observation for the protocol checker
@@ -60,11 +61,9 @@ class LinkEndpoint(wiring.Component):
             m.d.comb += [tx.rx_freed[v].eq(rx.freed[v]), tx.peer_freed[v].eq(rx.peer_freed[v]),
                          self.sent[v].eq(tx.sent[v]), self.freed_remote[v].eq(tx.freed_remote[v]),
                          self.freed[v].eq(rx.freed[v])]
+        wiring.connect(m, tx.tx, wiring.flipped(self.tx))
+        wiring.connect(m, wiring.flipped(self.rx), rx.rx)
         m.d.comb += [
-            self.tx_valid.eq(tx.o_valid), self.tx_data.eq(tx.o_data), self.tx_sop.eq(tx.o_sop),
-            self.tx_eop.eq(tx.o_eop),
-            rx.i_valid.eq(self.rx_valid), rx.i_data.eq(self.rx_data), rx.i_sop.eq(self.rx_sop),
-            rx.i_eop.eq(self.rx_eop),
             tx.credit_limit.eq(self.credit_limit), tx.timeout.eq(self.timeout),
             tx.ctrl_interval.eq(self.ctrl_interval), tx.refresh.eq(self.refresh),
             tx.hold.eq(self.hold),

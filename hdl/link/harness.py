@@ -95,11 +95,9 @@ class LinkHarness(wiring.Component):
             sender, receiver = ends[d[0]], ends[d[1]]
             channel = PhysicalChannel(p)
             m.submodules[f"channel_{d}"] = channel
+            wiring.connect(m, sender.tx, channel.i)
+            wiring.connect(m, channel.o, receiver.rx)
             m.d.comb += [
-                channel.i_valid.eq(sender.tx_valid), channel.i_data.eq(sender.tx_data),
-                channel.i_sop.eq(sender.tx_sop), channel.i_eop.eq(sender.tx_eop),
-                receiver.rx_valid.eq(channel.o_valid), receiver.rx_data.eq(channel.o_data),
-                receiver.rx_sop.eq(channel.o_sop), receiver.rx_eop.eq(channel.o_eop),
                 channel.latency.eq(self.latency), channel.flip_threshold.eq(self.flip_threshold),
                 channel.drop_threshold.eq(self.drop_threshold),
                 channel.seed.eq(self.channel_seed ^ (0x85EBCA6B * index)),

@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 from .crc import CRC_INIT, crc32_next
 from .frame import KIND_CTRL, KIND_DATA, Header, recv_layout
 from .params import COUNT_BITS, SEQ_BITS, LinkParams
+from .wire import FlitWire
 
 __all__ = ["LinkReceiver"]
 
@@ -36,7 +37,7 @@ class LinkReceiver(wiring.Component):
         self._params = params
         w, vcs = params.width, params.vcs
         super().__init__({
-            "i_valid": In(1), "i_data": In(w), "i_sop": In(1), "i_eop": In(1),
+            "rx": In(FlitWire(w)),
             "recv": Out(stream.Signature(recv_layout(w))).array(vcs),
             "expected": Out(SEQ_BITS), "freed": Out(COUNT_BITS).array(vcs),
             "nak_request": Out(1), "ack_request": Out(1),
@@ -74,7 +75,7 @@ class LinkReceiver(wiring.Component):
 
         header = Signal(Header)
         incoming = Signal(Header)
-        m.d.comb += incoming.eq(self.i_data[:30])
+        m.d.comb += incoming.eq(self.rx.data[:30])
         count = Signal(8)
         crc = Signal(32)
         store = Signal()
@@ -102,7 +103,7 @@ class LinkReceiver(wiring.Component):
             m.d.sync += [header.eq(incoming), count.eq(0), store.eq(fits), spec.eq(written_in)]
 
         payload = Signal(layout)
-        m.d.comb += [payload.data.eq(self.i_data), payload.src.eq(header.src),
+        m.d.comb += [payload.data.eq(self.rx.data), payload.src.eq(header.src),
                      payload.dest.eq(header.dst),
                      payload.last.eq(header.eom & (count + 1 == header.length))]
         for v, port in enumerate(write_ports):
@@ -112,34 +113,34 @@ class LinkReceiver(wiring.Component):
             m.d.comb += port.data.eq(payload)
 
         # The CRC register follows every flit; only its value at a frame's eop matters.
-        m.d.sync += crc.eq(crc32_next(Mux(self.i_sop, Const(CRC_INIT, 32), crc), self.i_data, w))
+        m.d.sync += crc.eq(crc32_next(Mux(self.rx.sop, Const(CRC_INIT, 32), crc), self.rx.data, w))
         with m.FSM(name="framer"):
             with m.State("IDLE"):
-                with m.If(self.i_valid):
-                    with m.If(self.i_sop & ~self.i_eop):
+                with m.If(self.rx.valid):
+                    with m.If(self.rx.sop & ~self.rx.eop):
                         begin_frame()
                         m.next = "FRAME"
                     with m.Else():
                         framing_error()
-                        with m.If(~self.i_eop):
+                        with m.If(~self.rx.eop):
                             m.next = "DISCARD"
             with m.State("DISCARD"):
-                with m.If(~self.i_valid | self.i_eop):
+                with m.If(~self.rx.valid | self.rx.eop):
                     m.next = "IDLE"
-                with m.If(self.i_valid & self.i_sop & ~self.i_eop):
+                with m.If(self.rx.valid & self.rx.sop & ~self.rx.eop):
                     begin_frame()
                     m.next = "FRAME"
             with m.State("FRAME"):
-                with m.If(~self.i_valid):
+                with m.If(~self.rx.valid):
                     framing_error()
                     m.next = "DISCARD"
-                with m.Elif(self.i_sop):
+                with m.Elif(self.rx.sop):
                     framing_error()
-                    with m.If(~self.i_eop):
+                    with m.If(~self.rx.eop):
                         begin_frame()
                     with m.Else():
                         m.next = "IDLE"
-                with m.Elif(~self.i_eop):
+                with m.Elif(~self.rx.eop):
                     m.d.sync += count.eq(count + (count != 255))
                     with m.If(store & (count < header.length)):
                         for v, port in enumerate(write_ports):
@@ -147,7 +148,7 @@ class LinkReceiver(wiring.Component):
                         m.d.sync += spec.eq(spec + 1)
                     for v in range(vcs):
                         with m.If(count == v):
-                            m.d.sync += ctrl_words[v].eq(self.i_data[:COUNT_BITS])
+                            m.d.sync += ctrl_words[v].eq(self.rx.data[:COUNT_BITS])
                 with m.Else():
                     m.next = "IDLE"
                     self._end_of_frame(m, header, count, crc, store, spec, written, ctrl_words,
@@ -159,7 +160,7 @@ class LinkReceiver(wiring.Component):
         vcs = self._params.vcs
         with m.If(count != header.length):
             framing_error()
-        with m.Elif(self.i_data != crc):
+        with m.Elif(self.rx.data != crc):
             m.d.sync += self.crc_errors.eq(self.crc_errors + 1)
             nak()
         with m.Else():

@@ -9,17 +9,14 @@ from amaranth.lib.wiring import In, Out
 
 from memory_ctrl.axi import (
     BURST_INCR,
-    RESP_DECERR,
     RESP_OKAY,
-    RESP_SLVERR,
     AXI4Signature,
 )
 
+from .burst_decoder import BurstDecoder
 from .round_robin import round_robin
 
 __all__ = ["Region", "TierBridge"]
-
-BURST_FIXED = 0
 
 
 @dataclass(frozen=True)
@@ -97,88 +94,72 @@ class TierBridge(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         sig = self.axi_signature
+        ports = [getattr(self, f"s{p}") for p in range(self.ports)]
+        slaves = _Slaves([getattr(self, region.name) for region in self.regions])
+        bursts = {}
+        for name in ("rd", "wr"):
+            bursts[name] = BurstDecoder(self.regions, beat_bytes=self.data_width // 8,
+                                        ports=self.ports, addr_width=sig.addr_width,
+                                        id_width=sig.id_width)
+            m.submodules[f"{name}_burst"] = bursts[name]
+        w_addr = Signal(sig.addr_width)          # slave address of the next W beat
+        self._slave_requests(m, ports, bursts["rd"], bursts["wr"], w_addr)
+        reads_idle = self._reads(m, ports, slaves, bursts["rd"])
+        writes_idle = self._writes(m, ports, slaves, bursts["wr"], w_addr)
+        m.d.comb += self.idle.eq(writes_idle & reads_idle)
+        return m
+
+    def _beat_address(self, address):
+        shift = (self.data_width // 8 - 1).bit_length()
+        return Cat(Const(0, shift), address[shift:])
+
+    def _lane(self, address, region):
+        """Which master-width slice of the region's beat ``address`` falls in."""
         beat_bytes = self.data_width // 8
         shift = (beat_bytes - 1).bit_length()
-        ports = [getattr(self, f"s{p}") for p in range(self.ports)]
-        slaves = [getattr(self, region.name) for region in self.regions]
-        count = len(self.regions)
+        ratio_bits = (region.data_bytes // beat_bytes - 1).bit_length()
+        return address[shift:shift + ratio_bits] if ratio_bits else Const(0, 1)
 
-        def beat_address(address):
-            return Cat(Const(0, shift), address[shift:])
+    @staticmethod
+    def _take(m, prefix, ports, grant, burst):
+        """Take the burst on port ``grant``'s ``prefix`` ("ar"/"aw") channel into ``burst``."""
+        m.d.comb += [burst.load.eq(1), burst.request.port.eq(grant)]
+        for p, port in enumerate(ports):
+            with m.If(grant == p):
+                m.d.comb += getattr(port, prefix + "ready").eq(1)
+                for field in ("id", "addr", "len", "size", "burst"):
+                    m.d.comb += getattr(burst.request, field).eq(getattr(port, prefix + field))
 
-        def lane(address, region):
-            """Which master-width slice of the region's beat ``address`` falls in."""
-            ratio_bits = (region.data_bytes // beat_bytes - 1).bit_length()
-            return address[shift:shift + ratio_bits] if ratio_bits else Const(0, 1)
-
-        def of_target(target, field):
-            """``field`` of the slave ``target`` selects (a response signal)."""
-            value = 0
-            for index, slave in enumerate(slaves):
-                value = Mux(target == index, getattr(slave, field), value)
-            return value
-
-        def drive(target, field, value):
-            for index, slave in enumerate(slaves):
-                m.d.comb += getattr(slave, field).eq(Mux(target == index, value, 0))
-
-        def decode(prefix, port, registers):
-            """Registers of a burst granted on ``port``'s ``prefix`` ("ar"/"aw") channel."""
-            a_id, a_addr, a_len, a_size, a_burst = (
-                getattr(port, prefix + field) for field in ("id", "addr", "len", "size", "burst"))
-            beats = a_len + 1
-            fixed = a_burst == BURST_FIXED
-            # INCR beats after the first are aligned to the size; an unaligned first beat
-            # covers the bytes from its address to the next boundary
-            aligned = a_addr & ~((Const(1, sig.addr_width) << a_size) - 1)
-            end = aligned + (Mux(fixed, 1, beats) << a_size)
-            m.d.sync += [registers["id"].eq(a_id), registers["beats"].eq(beats),
-                         registers["increment"].eq(Mux(fixed, 0, Const(1, shift + 1) << a_size)),
-                         registers["resp"].eq(RESP_DECERR)]
-            for index, region in enumerate(self.regions):
-                inside = end <= region.base + region.size
-                if region.base:
-                    inside &= aligned >= region.base
-                with m.If(inside):
-                    m.d.sync += [registers["target"].eq(index), registers["resp"].eq(RESP_OKAY),
-                                 registers["addr"].eq((aligned - region.base)[:sig.addr_width])]
-            with m.If((a_burst == 2) | (a_burst == 3) | (a_size > shift)):
-                m.d.sync += registers["resp"].eq(RESP_SLVERR)
-
-        def burst_registers(name):
-            return {"id": Signal(sig.id_width, name=f"{name}_id"),
-                    "beats": Signal(9, name=f"{name}_beats"),
-                    "increment": Signal(range(beat_bytes + 1), name=f"{name}_increment"),
-                    "resp": Signal(2, name=f"{name}_resp"),   # not OKAY: answered here
-                    "target": Signal(range(count), name=f"{name}_target"),
-                    "addr": Signal(sig.addr_width, name=f"{name}_addr"),
-                    "port": Signal(range(self.ports), name=f"{name}_port")}
-
-        # Slave request fields other than the valids: reads from the read issuer, writes
-        # from the write path; write data replicated over the slave's beat.
-        rd = burst_registers("rd")
-        wr = burst_registers("wr")
-        w_addr = Signal(sig.addr_width)          # slave address of the next W beat
+    def _slave_requests(self, m, ports, rd, wr, w_addr):
+        """Slave request fields other than the valids: reads from the read issuer, writes
+        from the write path; write data replicated over the slave's beat."""
+        beat_bytes = self.data_width // 8
+        shift = (beat_bytes - 1).bit_length()
         wdata = Signal(self.data_width)
         wstrb = Signal(beat_bytes)
         for p, port in enumerate(ports):
-            with m.If(wr["port"] == p):
+            with m.If(wr.port == p):
                 m.d.comb += [wdata.eq(port.wdata), wstrb.eq(port.wstrb)]
-        for region, slave in zip(self.regions, slaves, strict=True):
+        for region in self.regions:
+            slave = getattr(self, region.name)
             m.d.comb += [
-                slave.arid.eq(0), slave.araddr.eq(beat_address(rd["addr"])), slave.arlen.eq(0),
-                slave.arsize.eq(shift), slave.arburst.eq(BURST_INCR),
-                slave.awid.eq(0), slave.awaddr.eq(beat_address(wr["addr"])), slave.awlen.eq(0),
-                slave.awsize.eq(shift), slave.awburst.eq(BURST_INCR), slave.wlast.eq(1),
+                slave.arid.eq(0), slave.araddr.eq(self._beat_address(rd.addr)),
+                slave.arlen.eq(0), slave.arsize.eq(shift), slave.arburst.eq(BURST_INCR),
+                slave.awid.eq(0), slave.awaddr.eq(self._beat_address(wr.addr)),
+                slave.awlen.eq(0), slave.awsize.eq(shift), slave.awburst.eq(BURST_INCR),
+                slave.wlast.eq(1),
                 slave.wdata.eq(Cat(*([wdata] * (region.data_bytes // beat_bytes)))),
-                slave.wstrb.eq(wstrb << (lane(w_addr, region) * beat_bytes)),
+                slave.wstrb.eq(wstrb << (self._lane(w_addr, region) * beat_bytes)),
             ]
 
-        # ---- reads: taken in order into a queue of bursts; issued beat by beat; returned
-        # in queue order ----
+    def _reads(self, m, ports, slaves, rd):
+        """Reads: bursts taken in order into a queue, issued beat by beat, returned in queue
+        order. Returns a signal high while no read burst is outstanding."""
+        sig = self.axi_signature
         entry = data.StructLayout({"port": range(self.ports), "id": sig.id_width,
-                                   "target": range(count), "resp": 2, "addr": sig.addr_width,
-                                   "increment": range(beat_bytes + 1), "beats": 9})
+                                   "target": range(len(self.regions)), "resp": 2,
+                                   "addr": sig.addr_width,
+                                   "increment": range(self.data_width // 8 + 1), "beats": 9})
         m.submodules.read_queue = queue = fifo.SyncFIFOBuffered(
             width=entry.size, depth=self.read_bursts)
         outstanding = Signal(range(self.read_bursts + 1))   # read bursts taken, not returned
@@ -192,64 +173,69 @@ class TierBridge(wiring.Component):
                                        name="tier_bridge_ar")
         with m.If(rd_free & rd_any):
             m.d.comb += taken.eq(1)
-            m.d.sync += [rd_last.eq(rd_grant), rd["port"].eq(rd_grant)]
-            for p, port in enumerate(ports):
-                with m.If(rd_grant == p):
-                    m.d.comb += port.arready.eq(1)
-                    decode("ar", port, rd)
-                    m.d.sync += rd_left.eq(port.arlen + 1)
+            m.d.sync += [rd_last.eq(rd_grant), rd_left.eq(rd.request.len + 1)]
+            self._take(m, "ar", ports, rd_grant, rd)
         # the burst enters the queue the cycle after it was taken (its registers set)
         enqueue = Signal()
         m.d.sync += enqueue.eq(taken)
         pushed = Signal(entry)
-        m.d.comb += [pushed.port.eq(rd["port"]), pushed.id.eq(rd["id"]),
-                     pushed.target.eq(rd["target"]), pushed.resp.eq(rd["resp"]),
-                     pushed.addr.eq(rd["addr"]), pushed.increment.eq(rd["increment"]),
-                     pushed.beats.eq(rd["beats"]),
+        m.d.comb += [pushed.port.eq(rd.port), pushed.id.eq(rd.id), pushed.target.eq(rd.target),
+                     pushed.resp.eq(rd.resp), pushed.addr.eq(rd.addr),
+                     pushed.increment.eq(rd.increment), pushed.beats.eq(rd.beats),
                      queue.w_data.eq(pushed), queue.w_en.eq(enqueue)]
         # issue: one slave AR per beat (none for a burst answered here)
         issuing = (rd_left != 0) & ~enqueue
-        with m.If(issuing & (rd["resp"] != RESP_OKAY)):
+        with m.If(issuing & (rd.resp != RESP_OKAY)):
             m.d.sync += rd_left.eq(0)
-        drive(rd["target"], "arvalid", issuing & (rd["resp"] == RESP_OKAY))
-        with m.If(of_target(rd["target"], "arvalid") & of_target(rd["target"], "arready")):
-            m.d.sync += [rd["addr"].eq(rd["addr"] + rd["increment"]), rd_left.eq(rd_left - 1)]
-        # return: the head burst's beats, from its slave or answered here
+        slaves.drive(m, rd.target, "arvalid", issuing & (rd.resp == RESP_OKAY))
+        with m.If(slaves.get(rd.target, "arvalid") & slaves.get(rd.target, "arready")):
+            m.d.comb += rd.step.eq(1)
+            m.d.sync += rd_left.eq(rd_left - 1)
         head = Signal(entry)
         m.d.comb += head.eq(queue.r_data)
+        with m.If(self._return_reads(m, ports, slaves, head, queue.r_rdy)):
+            m.d.comb += [queue.r_en.eq(1), returned.eq(1)]
+        return outstanding == 0
+
+    def _return_reads(self, m, ports, slaves, head, head_valid):
+        """Return the beats of the ``head`` burst to its port, from its slave or answered
+        here. Returns a signal high when its last beat goes."""
         ret_beats = Signal(9)         # beats of the head burst already returned
-        ret_offset = Signal(sig.addr_width)
+        ret_offset = Signal(self.axi_signature.addr_width)
         from_slave = head.resp == RESP_OKAY
-        slave_rvalid = of_target(head.target, "rvalid")
-        rvalid = queue.r_rdy & Mux(from_slave, slave_rvalid, 1)
+        rvalid = head_valid & Mux(from_slave, slaves.get(head.target, "rvalid"), 1)
         rready = Signal()
         beat_at = head.addr + ret_offset
         piece = 0
-        for index, (region, slave) in enumerate(zip(self.regions, slaves, strict=True)):
-            ratio = region.data_bytes // beat_bytes
-            sliced = (slave.rdata.word_select(lane(beat_at, region), self.data_width)
+        for index, region in enumerate(self.regions):
+            slave = getattr(self, region.name)
+            ratio = region.data_bytes // (self.data_width // 8)
+            sliced = (slave.rdata.word_select(self._lane(beat_at, region), self.data_width)
                       if ratio > 1 else slave.rdata)
             piece = Mux(head.target == index, sliced, piece)
         last_beat = ret_beats + 1 == head.beats
+        rresp = slaves.get(head.target, "rresp")
         for p, port in enumerate(ports):
             with m.If(head.port == p):
                 m.d.comb += [
                     rready.eq(port.rready), port.rvalid.eq(rvalid),
-                    port.rdata.eq(Mux(from_slave & (of_target(head.target, "rresp") == RESP_OKAY),
-                                      piece, 0)),
-                    port.rresp.eq(Mux(from_slave, of_target(head.target, "rresp"), head.resp)),
+                    port.rdata.eq(Mux(from_slave & (rresp == RESP_OKAY), piece, 0)),
+                    port.rresp.eq(Mux(from_slave, rresp, head.resp)),
                     port.rid.eq(head.id), port.rlast.eq(last_beat),
                 ]
-        drive(head.target, "rready", queue.r_rdy & from_slave & rready)
+        slaves.drive(m, head.target, "rready", head_valid & from_slave & rready)
+        done = Signal()
         with m.If(rvalid & rready):
             with m.If(last_beat):
-                m.d.comb += [queue.r_en.eq(1), returned.eq(1)]
+                m.d.comb += done.eq(1)
                 m.d.sync += [ret_beats.eq(0), ret_offset.eq(0)]
             with m.Else():
                 m.d.sync += [ret_beats.eq(ret_beats + 1),
                              ret_offset.eq(ret_offset + head.increment)]
+        return done
 
-        # ---- writes: one burst at a time ----
+    def _writes(self, m, ports, slaves, wr, w_addr):
+        """Writes: one burst at a time. Returns a signal high while none is in progress."""
         w_left = Signal(9)             # W beats still to take
         b_left = Signal(9)             # slave B responses still due
         aw_left = Signal(9)            # slave AWs still to send
@@ -262,56 +248,70 @@ class TierBridge(wiring.Component):
                 wr_any, wr_grant = round_robin(m, [port.awvalid for port in ports], wr_last,
                                                name="tier_bridge_aw")
                 with m.If(wr_any & ~self.hold):
-                    m.d.sync += [wr_last.eq(wr_grant), wr["port"].eq(wr_grant),
-                                 b_resp.eq(RESP_OKAY)]
-                    for p, port in enumerate(ports):
-                        with m.If(wr_grant == p):
-                            m.d.comb += port.awready.eq(1)
-                            decode("aw", port, wr)
-                            m.d.sync += [aw_left.eq(port.awlen + 1), w_left.eq(port.awlen + 1),
-                                         b_left.eq(port.awlen + 1)]
+                    beats = wr.request.len + 1
+                    m.d.sync += [wr_last.eq(wr_grant), b_resp.eq(RESP_OKAY),
+                                 aw_left.eq(beats), w_left.eq(beats), b_left.eq(beats)]
+                    self._take(m, "aw", ports, wr_grant, wr)
                     m.next = "SETUP"
 
             with m.State("SETUP"):
                 # the decoded address becomes the first W beat's address too
-                m.d.sync += w_addr.eq(wr["addr"])
+                m.d.sync += w_addr.eq(wr.addr)
                 m.next = "WRITE"
 
             with m.State("WRITE"):
-                to_slave = wr["resp"] == RESP_OKAY
-                target = wr["target"]
-                drive(target, "awvalid", to_slave & (aw_left != 0))
-                with m.If(of_target(target, "awvalid") & of_target(target, "awready")):
-                    m.d.sync += [wr["addr"].eq(wr["addr"] + wr["increment"]),
-                                 aw_left.eq(aw_left - 1)]
+                to_slave = wr.resp == RESP_OKAY
+                target = wr.target
+                slaves.drive(m, target, "awvalid", to_slave & (aw_left != 0))
+                with m.If(slaves.get(target, "awvalid") & slaves.get(target, "awready")):
+                    m.d.comb += wr.step.eq(1)
+                    m.d.sync += aw_left.eq(aw_left - 1)
                 wvalid = Signal()
+                wready = Mux(to_slave, slaves.get(target, "wready"), 1)
                 for p, port in enumerate(ports):
-                    with m.If(wr["port"] == p):
+                    with m.If(wr.port == p):
                         m.d.comb += [wvalid.eq(port.wvalid & (w_left != 0)),
-                                     port.wready.eq(Mux(to_slave, of_target(target, "wready"), 1)
-                                                    & (w_left != 0))]
-                drive(target, "wvalid", to_slave & wvalid)
-                w_fire = wvalid & Mux(to_slave, of_target(target, "wready"), 1)
+                                     port.wready.eq(wready & (w_left != 0))]
+                slaves.drive(m, target, "wvalid", to_slave & wvalid)
+                w_fire = wvalid & wready
                 with m.If(w_fire):
-                    m.d.sync += [w_addr.eq(w_addr + wr["increment"]), w_left.eq(w_left - 1)]
-                drive(target, "bready", to_slave)
-                with m.If(to_slave & of_target(target, "bvalid")):
+                    m.d.sync += [w_addr.eq(w_addr + wr.increment), w_left.eq(w_left - 1)]
+                slaves.drive(m, target, "bready", to_slave)
+                bresp = slaves.get(target, "bresp")
+                with m.If(to_slave & slaves.get(target, "bvalid")):
                     m.d.sync += b_left.eq(b_left - 1)
-                    with m.If((b_resp == RESP_OKAY) & (of_target(target, "bresp") != RESP_OKAY)):
-                        m.d.sync += b_resp.eq(of_target(target, "bresp"))
+                    with m.If((b_resp == RESP_OKAY) & (bresp != RESP_OKAY)):
+                        m.d.sync += b_resp.eq(bresp)
                     with m.If(b_left == 1):
                         m.next = "RESPOND"
                 with m.If(~to_slave & w_fire & (w_left == 1)):
-                    m.d.sync += b_resp.eq(wr["resp"])
+                    m.d.sync += b_resp.eq(wr.resp)
                     m.next = "RESPOND"
 
             with m.State("RESPOND"):
                 for p, port in enumerate(ports):
-                    with m.If(wr["port"] == p):
-                        m.d.comb += [port.bvalid.eq(1), port.bid.eq(wr["id"]),
+                    with m.If(wr.port == p):
+                        m.d.comb += [port.bvalid.eq(1), port.bid.eq(wr.id),
                                      port.bresp.eq(b_resp)]
                         with m.If(port.bready):
                             m.next = "IDLE"
+        return write_idle
 
-        m.d.comb += self.idle.eq(write_idle & (outstanding == 0))
-        return m
+
+class _Slaves:
+    """The bridge's slave ports, addressed by region index (``target``)."""
+
+    def __init__(self, slaves):
+        self._slaves = slaves
+
+    def get(self, target, field):
+        """``field`` of the slave ``target`` selects (a response signal)."""
+        value = 0
+        for index, slave in enumerate(self._slaves):
+            value = Mux(target == index, getattr(slave, field), value)
+        return value
+
+    def drive(self, m, target, field, value):
+        """``value`` on ``field`` of the slave ``target`` selects, 0 on the others."""
+        for index, slave in enumerate(self._slaves):
+            m.d.comb += getattr(slave, field).eq(Mux(target == index, value, 0))

@@ -138,11 +138,9 @@ class SystemTop(wiring.Component):
         d = DIRECTIONS[index]
         m.submodules[f"link{link}_channel_{d}"] = channel = PhysicalChannel(params)
         m.submodules[f"link{link}_checker_{d}"] = checker = LinkProtocolChecker(params)
+        wiring.connect(m, sender.tx, channel.i)
+        wiring.connect(m, channel.o, receiver.rx)
         m.d.comb += [
-            channel.i_valid.eq(sender.tx_valid), channel.i_data.eq(sender.tx_data),
-            channel.i_sop.eq(sender.tx_sop), channel.i_eop.eq(sender.tx_eop),
-            receiver.rx_valid.eq(channel.o_valid), receiver.rx_data.eq(channel.o_data),
-            receiver.rx_sop.eq(channel.o_sop), receiver.rx_eop.eq(channel.o_eop),
             channel.latency.eq(cfg.latency),
             channel.flip_threshold.eq(self.link_flip_threshold),
             channel.drop_threshold.eq(self.link_drop_threshold),
