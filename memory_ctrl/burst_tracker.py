@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import BURST_INCR, RESP_DECERR, RESP_OKAY, RESP_SLVERR
+from hdl.bus import BURST_INCR, RESP_DECERR, RESP_OKAY, RESP_SLVERR
 
 __all__ = ["BurstTracker"]
 

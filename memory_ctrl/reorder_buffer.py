@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .axi import RESP_OKAY
+from hdl.bus import RESP_OKAY
 
 __all__ = ["ReorderBuffer"]
 

@@ -6,13 +6,14 @@ from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from .address_map import DEFAULT_ORDER, AddressMap
-from .axi import (
+from hdl.bus import (
     RESP_OKAY,
     AXI4Signature,
     connect_flat,
     flat_members,
 )
+
+from .address_map import DEFAULT_ORDER, AddressMap
 from .burst_tracker import BurstTracker
 from .clock_enable import FractionalClockEnable
 from .controller import ChannelController

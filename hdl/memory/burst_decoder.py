@@ -4,7 +4,7 @@ from amaranth.hdl import Const, Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from memory_ctrl.axi import RESP_DECERR, RESP_OKAY, RESP_SLVERR
+from hdl.bus import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 
 __all__ = ["BurstDecoder", "BURST_FIXED"]
 

@@ -7,7 +7,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from memory_ctrl.axi import (
+from hdl.bus import (
     BURST_INCR,
     RESP_OKAY,
     AXI4Signature,
