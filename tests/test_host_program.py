@@ -6,7 +6,8 @@ import pytest
 
 from testbench.runtime import host_program as hp
 
-STEPS = [hp.Write(0x40, "w0"), hp.Load("i0", "p0"), hp.Load("i1"), hp.LoadRefused("bad", "r"),
+STEPS = [hp.Preload(0x4000_0003, "p0"), hp.Write(0x40, "w0"), hp.Load("i0", "p0"),
+         hp.Load("i1"), hp.LoadRefused("bad", "r"),
          hp.Launch("a0", "k0"), hp.Schedule((("i0", "a1"), (None, "a2")), "schedule"),
          hp.Copy(0x100, 0x8000_0000, 256, "c"), hp.PacedWrite(0, "w1", 0.5, "pw"),
          hp.Progress("/tmp/p", "line"), hp.Read("out", 0x40, 4), hp.Counters("n")]

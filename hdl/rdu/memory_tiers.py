@@ -1,5 +1,6 @@
 """The RDU's device memory as HBM and DDR tiers (memory="tiers"): the memory system of
-memory_ctrl/ behind an AXI4 interconnect for the host and the AGCU."""
+memory_ctrl/ behind an AXI4 interconnect for the host and the AGCU, and each tier's
+backdoor (:class:`BackdoorSignature`) for testbenches."""
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
@@ -13,7 +14,10 @@ from memory_ctrl.tier import ADDR_WIDTH as TIER_ADDR_WIDTH
 
 from .config import DDR_BASE, DDR_ROW_BYTES, HBM_ROW_BYTES, TIER_ATOM_BYTES, RDUConfig
 
-__all__ = ["MemoryTiers", "memory_tier_configs"]
+__all__ = ["MemoryTiers", "memory_tier_configs", "BackdoorSignature", "TIER_NAMES"]
+
+#: the tiers of a memory="tiers" RDU, in device-address order
+TIER_NAMES = ("hbm", "ddr")
 
 
 def memory_tier_configs(config: RDUConfig) -> dict:
@@ -26,6 +30,25 @@ def memory_tier_configs(config: RDUConfig) -> dict:
     return tier_configs(
         hbm={"channels": config.hbm_channels, "rows": hbm_rows, "data_bytes": TIER_ATOM_BYTES},
         ddr={"rows": config.ddr_bytes // DDR_ROW_BYTES, "data_bytes": TIER_ATOM_BYTES})
+
+
+class BackdoorSignature(wiring.Signature):
+    """One tier's backdoor, seen from the testbench that drives it (simulation only).
+
+    A device word is one atom of every bank of every channel at device index
+    ``row * atoms_per_row + column`` (:mod:`testbench.golden.dram` maps bytes to it):
+    with ``pl_en`` high, ``pl_data`` is written at ``pl_index`` in that cycle, whatever
+    the controllers do; ``dbg_rdata`` is the word at ``dbg_index`` one cycle later.
+    ``tier`` is the tier's :class:`~memory_ctrl.tier.TierConfig`.
+    """
+
+    def __init__(self, tier):
+        p = tier.dram
+        index_bits = max(1, (p.rows * p.atoms_per_row - 1).bit_length())
+        word_bits = tier.channels * p.banks * p.atom_bytes * 8
+        super().__init__({"pl_en": Out(1), "pl_index": Out(index_bits),
+                          "pl_data": Out(word_bits), "dbg_index": Out(index_bits),
+                          "dbg_rdata": In(word_bits)})
 
 
 class MemoryTiers(wiring.Component):
@@ -52,7 +75,9 @@ class MemoryTiers(wiring.Component):
         self._config = config
         self.axi_signature = AXI4Signature(addr_width=32, data_width=config.vector_bits,
                                            id_width=4)
+        tiers = memory_tier_configs(config)
         super().__init__({
+            **{f"{name}_backdoor": In(BackdoorSignature(tiers[name])) for name in TIER_NAMES},
             "host": In(self.axi_signature),
             "agcu": In(self.axi_signature),
             "copy": In(stream.Signature(copy_request_layout())),
@@ -80,6 +105,12 @@ class MemoryTiers(wiring.Component):
         for region in regions:
             connect_flat(m, system, f"s_axi_{region.name}", getattr(bridge, region.name),
                          slave=False)
+        for name in TIER_NAMES:
+            backdoor = getattr(self, f"{name}_backdoor")
+            for port, member in backdoor.signature.members.items():
+                outer, inner = getattr(backdoor, port), getattr(system, f"{name}_{port}")
+                assert len(outer) == len(inner), f"{name}_{port}: {len(outer)} != {len(inner)}"
+                m.d.comb += inner.eq(outer) if member.flow == In else outer.eq(inner)
 
         # ---- copy requests: device addresses -> tier addresses and a direction ----
         request = self.copy.payload

@@ -10,6 +10,11 @@ Ports (flat, cocotbext-axi naming):
   stage-credit checkers (sticky).
 * ``copy_busy`` (memory="tiers"): the copy engine is running (COPY_STATUS bit 0), so a
   testbench can sleep until a copy ends instead of polling.
+* ``hbm_pl_*``, ``hbm_dbg_*``, ``ddr_pl_*``, ``ddr_dbg_*`` (memory="tiers", simulation
+  only): each tier's backdoor (:class:`~hdl.rdu.memory_tiers.BackdoorSignature`, the
+  names of the memory-system top's), which writes (``pl_en``, ``pl_index``,
+  ``pl_data``) or reads (``dbg_index``, ``dbg_rdata``) one device word per cycle
+  without the host port, e.g. to preload expert weights; tied low, it does nothing.
 * ``counter_events``: each performance counter's increment this cycle (unit ``i``'s
   busy, input-stall, output-stall at bits ``3i .. 3i+2``), so a testbench can
   count the same cycles the counters do.
@@ -34,7 +39,7 @@ from hdl.tile.unit_counters import COUNTERS_PER_UNIT
 from pcu_pmu.pcu.shared_modules import SharedModules
 
 from .config import RDUConfig, rdu_config
-from .memory_tiers import MemoryTiers
+from .memory_tiers import TIER_NAMES, BackdoorSignature, MemoryTiers, memory_tier_configs
 
 __all__ = ["RDUTop", "make_rdu"]
 
@@ -62,6 +67,9 @@ class RDUTop(wiring.Component):
                         "counter_events": Out(COUNTERS_PER_UNIT * len(config.units()))})
         if config.memory == "tiers":
             members["copy_busy"] = Out(1)
+            tiers = memory_tier_configs(config)
+            for name in TIER_NAMES:
+                members.update(flat_members(name, BackdoorSignature(tiers[name])))
         super().__init__(members)
 
     @property
@@ -103,6 +111,8 @@ class RDUTop(wiring.Component):
                          host.memory_error.eq(memory.timing_error)]
             memory_error = memory.timing_error
             m.d.comb += self.copy_busy.eq(memory.copy_busy)
+            for name in TIER_NAMES:
+                connect_flat(m, self, name, getattr(memory, f"{name}_backdoor"))
         else:
             memory = AXI4SRAM(cfg.memory_bytes, cfg.vector_bits, ports=2,
                               addr_width=ADDR_WIDTH, id_width=MEM_ID_WIDTH)

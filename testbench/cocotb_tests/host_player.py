@@ -2,7 +2,9 @@
 
 Two cocotb tests, chosen by the runner's ``testcase``:
 
-* ``play_on_rdu``: one RDU top, args ``config`` (RDUConfig JSON) and ``steps``.
+* ``play_on_rdu``: one RDU top, args ``config`` (RDUConfig JSON) and ``steps``; its
+  leading :class:`~testbench.runtime.host_program.Preload` steps go through the memory
+  tiers' backdoor after reset, before the host's cycle count starts.
 * ``play_on_system``: a multi-socket system top, args ``config`` (SystemConfig JSON),
   ``phases`` (each socket's steps of a phase play at the same time, one Runtime per
   socket over its own host port; a phase ends when every socket is done) and the
@@ -14,7 +16,8 @@ source checks, DRAM timing) are sticky levels read after every step. With arg
 ``observe_counters`` the testbench also counts every performance-counter event
 itself (a per-cycle monitor, for the test that checks the counters).
 Outputs: see :mod:`testbench.runtime.host_program`; ``play_on_rdu`` also saves
-``player_window`` = (wall seconds, cycles) of playing every step.
+``player_window`` = (wall seconds, cycles) of playing every step after the preloads and
+``player_preload`` = (wall seconds, cycles) of the preloads.
 """
 
 import gc
@@ -24,7 +27,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import DDR_BASE, RDUConfig
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.rdu_monitors import count_counter_events
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
@@ -32,6 +35,7 @@ from testbench.runtime import host_program as hp
 from testbench.runtime.host_link import paced_write
 from testbench.runtime.host_registers import COMMANDS_DONE, COPY_STATUS, copy_status_fields
 from testbench.runtime.image import ImageError, ProgramImage
+from testbench.runtime.memory_map import check_preload
 from testbench.runtime.runtime import DeviceError, Runtime
 from testbench.runtime.transport import AxiTransport
 
@@ -44,7 +48,7 @@ class StepPlayer:
     def __init__(self, runtime: Runtime, arrays: dict, outputs: dict, observed=None):
         self.runtime, self.arrays, self.outputs = runtime, arrays, outputs
         self.observed = observed   # counter events counted by the testbench, or None
-        self._play = {hp.Write: self._write, hp.Load: self._load,
+        self._play = {hp.Preload: self._late_preload, hp.Write: self._write, hp.Load: self._load,
                       hp.LoadRefused: self._load_refused, hp.Launch: self._launch,
                       hp.Schedule: self._schedule, hp.Copy: self._copy,
                       hp.PacedWrite: self._paced_write, hp.Progress: self._progress,
@@ -63,6 +67,11 @@ class StepPlayer:
 
     def _window(self, name: str, start: int) -> None:
         self.outputs[hp.window_key(name)] = np.array([start, self.runtime.cycle], np.int64)
+
+    async def _late_preload(self, step: hp.Preload) -> None:
+        raise ValueError(f"Preload at {step.address:#x}: the backdoor preloads only before "
+                         f"the host starts, on a single RDU top (play_on_rdu), so every "
+                         f"Preload must come before any other step")
 
     async def _write(self, step: hp.Write) -> None:
         await self.runtime.write(step.address, self.arrays[step.array])
@@ -141,15 +150,43 @@ async def _check_memory_tiers(runtime: Runtime, what: str) -> None:
         raise DeviceError(f"{what}: a DRAM timing checker fired during the session ({status})")
 
 
+async def _preload(dut, config: RDUConfig, steps: list, arrays: dict) -> int:
+    """Every :class:`~testbench.runtime.host_program.Preload` of ``steps`` through its
+    tier's backdoor (``hbm_*``/``ddr_*`` ports of the top), in order; returns the cycles."""
+    if not steps:
+        return 0
+    # imported here: the tiers' RTL modules cost start-up time where nothing is preloaded
+    from hdl.rdu.memory_tiers import memory_tier_configs
+    from testbench.bfm.tier_backdoor import TierBackdoor
+
+    tiers = memory_tier_configs(config)
+    regions = {name: [] for name in tiers}
+    for step in steps:
+        data = arrays[step.array]
+        tier = check_preload(config, step.address, data.nbytes)
+        regions[tier].append((step.address - (DDR_BASE if tier == "ddr" else 0), data))
+    cycles = 0
+    for name, tier_regions in regions.items():
+        if tier_regions:
+            cycles += await TierBackdoor(dut, f"{name}_", tiers[name]).preload(tier_regions)
+    return cycles
+
+
 @cocotb.test()
 async def play_on_rdu(dut):
     """A :class:`~testbench.runtime.host_script.HostScript` on the RDU top."""
     args, arrays = sim_args(), sim_inputs()
     config = RDUConfig(**args["config"])
+    steps = [hp.step_from_json(data) for data in args["steps"]]
+    preloads = next((k for k, step in enumerate(steps) if not isinstance(step, hp.Preload)),
+                    len(steps))
     _freeze_imports()
     await start_clock_and_reset(dut, impl="gpi")
     runtime = Runtime(dut, config, timeout_cycles=args["timeout_cycles"],
                       stall=args.get("host_stall", 0.0), seed=cocotb.RANDOM_SEED)
+    wall = time.perf_counter()
+    preload_cycles = await _preload(dut, config, steps[:preloads], arrays)
+    preload_seconds = time.perf_counter() - wall
     await runtime.start()
     observed = None
     if args.get("observe_counters"):
@@ -158,8 +195,7 @@ async def play_on_rdu(dut):
     outputs = {}
     player = StepPlayer(runtime, arrays, outputs, observed)
     wall = time.perf_counter()
-    for index, data in enumerate(args["steps"]):
-        step = hp.step_from_json(data)
+    for index, step in enumerate(steps[preloads:], preloads):
         await player.play(step)
         faults = _sticky_faults(dut)
         assert not faults, f"{faults[0]} fired during step {index} ({type(step).__name__})"
@@ -167,6 +203,7 @@ async def play_on_rdu(dut):
     if config.memory == "tiers":
         await _check_memory_tiers(runtime, "the session")
     outputs["player_window"] = np.array([time.perf_counter() - wall, runtime.cycle])
+    outputs["player_preload"] = np.array([preload_seconds, preload_cycles])
     save_outputs(**outputs)
 
 

@@ -112,13 +112,15 @@ class _Stopwatch:
 
     def breakdown(self, simulated: dict) -> dict:
         """The laps, the simulation split into the build check, the simulator process
-        outside the host program (start, reset, exit) and the host program's window, and
-        the window's simulated cycles per second."""
+        outside the host program (start, reset, exit), the backdoor preload and the host
+        program's window, and the window's simulated cycles per second."""
         laps = dict(self.laps)
         if simulated:
             laps["simulation"] = {
                 "build_check": simulated["build_check"],
-                "simulator_outside_window": simulated["simulator"] - simulated["window"],
+                "simulator_outside_window": (simulated["simulator"] - simulated["window"]
+                                             - simulated["preload"]),
+                "preload": simulated["preload"],
                 "window": simulated["window"],
                 "window_cycles_per_second": simulated["cycles"] / max(simulated["window"], 1e-9),
                 "other": laps["simulation"] - simulated["build_check"] - simulated["simulator"]}

@@ -5,9 +5,10 @@ above ``DDR_BASE``, the copy engine between them. Layout:
 
 * DDR: every expert's weight image (the weight buffers of the compiled decoder
   graph, the derived rotated weights included, in name order, each beat-aligned, the
-  image padded to whole copy-engine bursts), written by the host at boot (the plan's
-  DDR layout).
-* HBM: the router's weight buffer (written at boot, resident), ``slots`` expert
+  image padded to whole copy-engine bursts), placed at boot (the plan's DDR layout)
+  through the memory tiers' backdoor, before the host's cycle count starts: the
+  session measures the switches, not how the experts reached DDR.
+* HBM: the router's weight buffer (written by the host at boot, resident), ``slots`` expert
   slots of one image each, and one set of scratch buffers per graph (inputs,
   intermediates, outputs), reused by every request: before each Run the host writes
   the request's decode inputs into the expert graph's scratch (its new token ``x``,
@@ -199,6 +200,7 @@ class CoEMachine:
         burst = config.copy_burst_bytes
         router_c = self.programs.router
         zero_x = {"x": np.zeros((trace.tokens, d), np.uint16)}
+        self._boot_writes: list = []  # (address, contents): written by build(), after preloads
         self.router_buffers = self._stage(router_c, {**zero_x, "router": router.checkpoint.weights},
                                           "router.", resident=False)
         expert_graph = self.programs.expert.graph
@@ -218,8 +220,9 @@ class CoEMachine:
         self._load_step_of: dict = {}  # Route/Run step -> the LoadProgram step before it
 
     def _stage(self, compiled: CompiledGraph, inputs: dict, what: str, resident: bool) -> dict:
-        """Write (weights, fills) or allocate every buffer once; an expert's weight buffers
-        are left out (they live in its slot)."""
+        """Allocate every buffer once and keep the contents of those with any (weights,
+        fills) for :meth:`build` to write; an expert's weight buffers are left out (they
+        live in its slot)."""
         lanes, addresses = self.config.lanes, {}
         for name, info in compiled.infos.items():
             if resident and name in compiled.weight_buffers:
@@ -229,7 +232,9 @@ class CoEMachine:
                 if contents is None:
                     addresses[name] = self.script.allocate(info.words(lanes) * 4, what + name)
                 else:
-                    addresses[name] = self.script.write(contents, what + name)
+                    contents = np.ascontiguousarray(contents)
+                    addresses[name] = self.script.allocate(contents.nbytes, what + name)
+                    self._boot_writes.append((addresses[name], contents))
             except OutOfDeviceMemory as error:
                 raise HBMFull(f"the router's and the decoder's buffers do not fit in the "
                               f"{self.script.tensors.size:,} B tensor region of HBM "
@@ -251,22 +256,29 @@ class CoEMachine:
     def build(self, plan: Plan, *, switch_from: str = "ddr",
               host_bytes_per_cycle: float | None = None,
               progress_file: str | None = None) -> HostScript:
-        """Boot writes, then every step of ``plan`` as session steps.
+        """Boot (preloads, then host writes), then every step of ``plan`` as session steps;
+        once per machine.
 
         ``switch_from="ddr"``: a Switch is a copy-engine copy DDR -> HBM slot (the experts
-        are written to DDR at boot). ``"host"`` (the host-link baseline): a Switch is a host
-        write of the expert's image into its slot over the host port, throttled to
-        ``host_bytes_per_cycle``; nothing is preloaded into DDR. With ``progress_file``,
-        the simulation appends ``[k/N] request i: expert e ...`` to it after each Run."""
+        are preloaded into DDR through the backdoor before the host starts). ``"host"``
+        (the host-link baseline): a Switch is a host write of the expert's image into its
+        slot over the host port, throttled to ``host_bytes_per_cycle``; nothing is
+        preloaded into DDR. Either way the router's weights and the scratch buffers' fills
+        are host writes at boot. With ``progress_file``, the simulation appends
+        ``[k/N] request i: expert e ...`` to it after each Run."""
         if switch_from not in SWITCH_SOURCES:
             raise ValueError(f"switch_from must be one of {SWITCH_SOURCES}, not {switch_from!r}")
         if switch_from == "host" and not (host_bytes_per_cycle or 0) > 0:
             raise ValueError("the host-link baseline needs a positive host_bytes_per_cycle")
         script = self.script
+        if script.steps:
+            raise ValueError("build() was already called on this CoEMachine; make a new one")
         if switch_from == "ddr":
             for placement in plan.ddr_layout:
-                script.write_at(placement.address,
-                                 self.programs.expert_image(self.experts[placement.expert]))
+                script.preload_at(placement.address,
+                                  self.programs.expert_image(self.experts[placement.expert]))
+        for address, contents in self._boot_writes:
+            script.write_at(address, contents)
         runs = sum(isinstance(step, Run) for step in plan.steps)
         pending_loads, switched, done = None, {}, 0
         for index, step in enumerate(plan.steps):

@@ -127,7 +127,8 @@ def _wall_rows(wall: dict | None) -> list[tuple[str, str]]:
         seconds = sum(v for k, v in sim.items() if k != "window_cycles_per_second")
         rows += [("wall simulation",
                   f"{seconds:.2f} s: build check {sim['build_check']:.2f}, simulator "
-                  f"start/exit {sim['simulator_outside_window']:.2f}, host program "
+                  f"start/exit {sim['simulator_outside_window']:.2f}, backdoor preload "
+                  f"{sim.get('preload', 0.0):.2f}, host program "
                   f"{sim['window']:.2f} ({sim['window_cycles_per_second']:,.0f} cycles/s), "
                   f"other {sim['other']:.2f}")]
     return rows

@@ -11,7 +11,7 @@ import numpy as np
 
 from memory_ctrl.tier import TierConfig
 
-__all__ = ["backdoor_words", "image_from_words", "word_count"]
+__all__ = ["backdoor_words", "image_from_words", "word_count", "atom_locations"]
 
 
 def word_count(config: TierConfig) -> int:
@@ -31,6 +31,12 @@ def _layout(config: TierConfig, base: int, length: int):
     fields = config.address_map.decode(addresses)
     index = (fields["row"] * np.uint64(p.atoms_per_row) + fields["column"]).astype(np.int64)
     return index, fields["channel"].astype(np.int64), fields["flat_bank"].astype(np.int64)
+
+
+def atom_locations(config: TierConfig, base: int, length: int):
+    """(device index, channel, flat bank) arrays of every atom of ``[base, base + length)``
+    (atom-aligned, inside the tier; ValueError otherwise)."""
+    return _layout(config, base, length)
 
 
 def backdoor_words(config: TierConfig, image: bytes | np.ndarray, base: int = 0,

@@ -31,10 +31,20 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-__all__ = ["Write", "Load", "LoadRefused", "Launch", "Schedule", "Copy", "PacedWrite",
+__all__ = ["Preload", "Write", "Load", "LoadRefused", "Launch", "Schedule", "Copy", "PacedWrite",
            "Progress", "Read", "Counters", "HostStep", "Phase", "step_to_json",
            "step_from_json", "window_key", "cycles_key", "reason_key", "LaunchCycles",
            "HostProgramResult"]
+
+
+@dataclass(frozen=True)
+class Preload:
+    """Place array ``array`` (its little-endian bytes) at ``address`` through the memory
+    tiers' backdoor, before the host's cycle count starts (memory="tiers"; every Preload
+    comes before any other step)."""
+
+    address: int
+    array: str
 
 
 @dataclass(frozen=True)
@@ -122,11 +132,11 @@ class Counters:
     name: str
 
 
-HostStep = (Write | Load | LoadRefused | Launch | Schedule | Copy | PacedWrite | Progress
-            | Read | Counters)
+HostStep = (Preload | Write | Load | LoadRefused | Launch | Schedule | Copy | PacedWrite
+            | Progress | Read | Counters)
 
-_KINDS = {cls.__name__: cls for cls in (Write, Load, LoadRefused, Launch, Schedule, Copy,
-                                        PacedWrite, Progress, Read, Counters)}
+_KINDS = {cls.__name__: cls for cls in (Preload, Write, Load, LoadRefused, Launch, Schedule,
+                                        Copy, PacedWrite, Progress, Read, Counters)}
 
 
 @dataclass

@@ -9,7 +9,7 @@ below :func:`tensor_region`'s end, and with memory="tiers" also in the DDR tier
 from hdl.rdu.config import DDR_BASE, RDUConfig
 
 __all__ = ["DeviceMemory", "OutOfDeviceMemory", "tensor_region", "command_region",
-           "ddr_region", "tier_of", "check_copy", "beat_rounded_bytes",
+           "ddr_region", "tier_of", "check_copy", "check_preload", "beat_rounded_bytes",
            "schedule_entry_bytes", "check_schedule_fits"]
 
 
@@ -92,6 +92,24 @@ def check_copy(config: RDUConfig, src: int, dst: int, nbytes: int) -> None:
     if tiers != {"hbm", "ddr"}:
         raise ValueError(f"a copy goes from one tier to the other; {src:#x} and {dst:#x} "
                          f"are both in {tiers.pop()}")
+
+
+def check_preload(config: RDUConfig, address: int, nbytes: int) -> str:
+    """The tier (``"hbm"`` or ``"ddr"``) a backdoor preload of ``nbytes`` at ``address``
+    writes; ValueError unless ``config`` has memory tiers (the backdoor is theirs) and
+    the range is non-empty and inside one tier. Any alignment: the player
+    read-modify-writes the device words the range covers in part."""
+    if config.memory != "tiers":
+        raise ValueError(f"this RDU has no memory tiers to preload through a backdoor "
+                         f"(memory={config.memory!r}; use memory='tiers', e.g. the 'coe' "
+                         f"preset, or write through the host port)")
+    if nbytes <= 0:
+        raise ValueError(f"a preload needs at least one byte, not {nbytes}")
+    try:
+        return tier_of(config, address, nbytes)
+    except ValueError as error:
+        raise ValueError(f"cannot preload {error} (HBM [0, {config.memory_bytes:#x}), DDR "
+                         f"[{DDR_BASE:#x}, {DDR_BASE + config.ddr_bytes:#x}))") from None
 
 
 class OutOfDeviceMemory(MemoryError):
