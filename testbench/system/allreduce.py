@@ -87,20 +87,23 @@ def _stream(direction, flow, base, vectors):
     return StreamDescriptor(direction, flow, base, (vectors, 1, 1), (1, 0, 0))
 
 
+def _ring(script: SystemScript, bases, vectors: int):
+    """``(system, N, chunk)``: ``chunk(k, c)`` is the address of chunk ``c`` (mod N) on
+    socket ``k``, chunks of ``vectors`` vectors from ``bases[k]``."""
+    system = script.config
+    _check(system)
+    n = system.sockets
+    chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
+    return system, n, lambda k, c: bases[k] + (c % n) * chunk_bytes
+
+
 def enqueue_reduce_scatter(script: SystemScript, bases, vectors: int,
                            prefix: str = "") -> list[str]:
     """Queue the reduce-scatter on ``script`` (its current phase first): socket ``k``'s
     ``N`` chunks of ``vectors`` vectors each start at ``bases[k]``; afterwards socket ``c``
     holds the full sum of chunk ``c``. Returns the names of its phases, each ``prefix`` +
     ``rs<step>_<colour>[_load]``."""
-    system = script.config
-    _check(system)
-    n = system.sockets
-    chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
-
-    def chunk(k, c):
-        return bases[k] + (c % n) * chunk_bytes
-
+    system, n, chunk = _ring(script, bases, vectors)
     phases = []
     for s in range(n - 1):
         for colour in (0, 1):
@@ -127,14 +130,7 @@ def enqueue_all_gather(script: SystemScript, bases, vectors: int,
     """Queue the all-gather on ``script`` (its current phase first): socket ``k`` holds
     the final chunk ``k`` of the ``N`` chunks at ``bases[k]``; afterwards every socket
     holds every chunk. Returns its phase names, ``prefix`` + ``ag<step>[_load]``."""
-    system = script.config
-    _check(system)
-    n = system.sockets
-    chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
-
-    def chunk(k, c):
-        return bases[k] + (c % n) * chunk_bytes
-
+    system, n, chunk = _ring(script, bases, vectors)
     phases = []
     for s in range(n - 1):
         for k in range(n):
