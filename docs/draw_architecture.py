@@ -1,4 +1,4 @@
-"""Draw the RDU's block diagram from an :class:`~hdl.rdu.config.RDUConfig`.
+"""Draw the RDU's block diagram from an :class:`~hdl.rdu.config.RDUParams`.
 
     .venv/bin/python docs/draw_architecture.py                    # docs/architecture.png
     .venv/bin/python docs/draw_architecture.py --preset coe -o coe.png
@@ -7,7 +7,7 @@
 The tile comes from ``config.units()`` (the PCU/PMU checkerboard on mesh nodes
 ``(r, c + 1)``) with the AGCU on node ``(0, 0)``; the device memory from
 ``config.memory`` (on-chip SRAM, or the HBM and DDR tiers of
-:func:`hdl.rdu.memory_tiers.memory_tier_configs` with the copy engine).
+:func:`hdl.rdu.memory_tiers.memory_tier_params` with the copy engine).
 """
 
 import argparse
@@ -24,8 +24,8 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hdl.rdu.config import DDR_BASE, UnitKind, rdu_config  # noqa: E402
-from hdl.rdu.memory_tiers import memory_tier_configs  # noqa: E402
+from hdl.rdu.config import DDR_BASE, UnitKind, rdu_params  # noqa: E402
+from hdl.rdu.memory_tiers import memory_tier_params  # noqa: E402
 
 COLOURS = {UnitKind.PCU: "#f4a582", UnitKind.PMU: "#92c5de", "agcu": "#b8e186",
            "host": "#e0e0e0", "memory": "#fddbc7", "link": "#d8daeb", "switch": "#ffffff"}
@@ -115,7 +115,7 @@ def _draw_memory(ax, config, left, right, top) -> tuple[float, float]:
              f"2 AXI4 ports (host, AGCU), {config.vector_bits}-bit beats "
              f"(hdl/memory/axi_sram.py)", COLOURS["memory"], size=9)
         return top - 0.7, top - 1.9
-    tiers = memory_tier_configs(config)
+    tiers = memory_tier_params(config)
     hbm, ddr = tiers["hbm"], tiers["ddr"]
     bridge_y = top - 0.6
     _box(ax, left, bridge_y, right - left, 0.6,
@@ -224,9 +224,9 @@ def main(argv=None) -> int:
             overrides[name] = json.loads(value)
         except json.JSONDecodeError:
             overrides[name] = value
-    config = rdu_config(args.preset, **overrides)
+    config = rdu_params(args.preset, **overrides)
     shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
-    title = f'RDU block diagram: rdu_config("{args.preset}"{", " + shown if shown else ""})'
+    title = f'RDU block diagram: rdu_params("{args.preset}"{", " + shown if shown else ""})'
     print(draw(config, title, args.out))
     return 0
 

@@ -22,14 +22,14 @@ from .presets import DramPreset, preset
 from .reorder_buffer import ReorderBuffer
 from .timing_checker import CYCLE_BITS, TimingChecker
 
-__all__ = ["TierConfig", "Tier", "TierTop", "make_tier", "checker_ports"]
+__all__ = ["TierParams", "Tier", "TierTop", "make_tier", "checker_ports"]
 
 ADDR_WIDTH = 34
 ID_WIDTH = 4
 
 
 @dataclass(frozen=True)
-class TierConfig:
+class TierParams:
     """Everything that fixes one tier's RTL. ``rows`` scales capacity (None: the preset's).
 
     ``clock_enable = (k, n)``: the DRAM clock (controllers, devices, checkers) ticks on
@@ -136,7 +136,7 @@ class Tier(wiring.Component):
     #: entry and response FIFO count DRAM cycles, the AR register and buffer fabric cycles.
     PIPELINE_CYCLES = 5
 
-    def __init__(self, config: TierConfig):
+    def __init__(self, config: TierParams):
         config.check()
         self._config = config
         p = config.dram
@@ -157,7 +157,7 @@ class Tier(wiring.Component):
         super().__init__(members)
 
     @property
-    def config(self) -> TierConfig:
+    def config(self) -> TierParams:
         return self._config
 
     @property
@@ -352,7 +352,7 @@ class Tier(wiring.Component):
 class TierTop(wiring.Component):
     """One tier with flat ``s_axi_*`` ports (cocotbext-axi naming) and observation ports."""
 
-    def __init__(self, config: TierConfig, prefix: str = "s_axi"):
+    def __init__(self, config: TierParams, prefix: str = "s_axi"):
         self._tier = Tier(config)
         self._prefix = prefix
         members = flat_members(prefix, self._tier.axi_signature)
@@ -384,4 +384,4 @@ def make_tier(preset: str = "hbm2", channels: int = 4, **options) -> TierTop:
     for name in ("order", "clock_enable"):  # JSON parameters arrive as lists
         if name in options:
             options[name] = tuple(options[name])
-    return TierTop(TierConfig(preset=preset, channels=channels, **options))
+    return TierTop(TierParams(preset=preset, channels=channels, **options))

@@ -13,13 +13,13 @@ import pytest
 
 from hdl.agcu.commands import Command
 from hdl.host.host_port import HOST_PORT_ID
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.cli.bench_simspeed import gemm_schedule, run_cocotb
 from testbench.runtime import host_registers as reg
 from testbench.runtime.host_script import rdu_design
 from testbench.sim.bare_harness import BareRunError, build_bare, run_bare
 
-CONFIG = rdu_config("small")
+CONFIG = rdu_params("small")
 DESIGN = rdu_design(CONFIG)
 BEAT = CONFIG.vector_bits // 8
 

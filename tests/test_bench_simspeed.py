@@ -9,7 +9,7 @@ path, a cycle limit in the Amaranth busy watcher.
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.cli.bench_simspeed import PATHS, gemm_schedule, measure, run_bench, run_cocotb
 
 SEEDS = [1, 2]
@@ -38,7 +38,7 @@ def test_simspeed_paths_agree_bit_exact(seed, run_name):
 def test_quiet_path_python_calls_do_not_grow_with_cycles(run_name):
     """Python off the per-cycle path: the calls in the window are a fixed tail (the
     doorbell's last handshakes, the edge callbacks), the same for a kernel 8x longer."""
-    config = rdu_config("small")
+    config = rdu_params("small")
     small, large = (run_cocotb(gemm_schedule(config, *shape), "cocotb_quiet",
                                run_name=f"{run_name}_{i}")
                     for i, shape in enumerate((TINY, (16, 16, 16))))
@@ -50,7 +50,7 @@ def test_quiet_path_python_calls_do_not_grow_with_cycles(run_name):
 
 
 def test_gemm_schedule_lays_out_commands_after_tensors():
-    schedule = gemm_schedule(rdu_config("small"), *TINY)
+    schedule = gemm_schedule(rdu_params("small"), *TINY)
     tensor_end = max(a + np.asarray(x).nbytes for a, x in schedule.tensor_writes)
     command_start = min(a for a, _ in schedule.command_writes)
     assert tensor_end <= command_start

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.coe.demo_session import run_session
 from testbench.coe.experts import make_experts
 from testbench.coe.plan import Run, Switch
@@ -17,7 +17,7 @@ from testbench.coe.progress import ProgressFollower
 from testbench.compiler.transformer import DecoderShape
 from testbench.runtime.host_link import link_bytes_per_cycle, link_pauses
 
-CONFIG = rdu_config("coe")
+CONFIG = rdu_params("coe")
 BEAT = CONFIG.vector_bits // 8
 SHAPE = DecoderShape(d_model=8, heads=1, head_dim=4, d_ff=8, tokens=4)
 

@@ -7,7 +7,7 @@ from contextlib import redirect_stdout
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.cli.main import main
 from testbench.coe.experts import ROUTER_FILE, load_experts, load_router, make_experts
 from testbench.coe.machine import expert_image_bytes
@@ -116,7 +116,7 @@ def test_cli_make_experts_and_plan(tmp_path, capsys):
     assert len(data["comparison"]) == 8
     # slots hold weight images as `rdu coe run` copies them (rotated weights included)
     experts = load_experts(tmp_path, SHAPE)
-    image = expert_image_bytes(rdu_config("coe"), SHAPE)
+    image = expert_image_bytes(rdu_params("coe"), SHAPE)
     assert data["plan"]["slot_bytes"] == image > experts[0].nbytes
     switches = sum(step["kind"] == "Switch" for step in data["plan"]["step_list"])
     assert data["plan"]["bytes"]["ddr_to_hbm"] == switches * image > 0

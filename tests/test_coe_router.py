@@ -4,7 +4,7 @@ the category map, and traces deterministic from their seed."""
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.coe.errors import UnknownExpert
 from testbench.coe.experts import (
     GENERAL,
@@ -134,7 +134,7 @@ def test_trace_steers_the_router(coe):
 
 def test_router_graphs_compile_for_the_rdu(coe):
     experts, checkpoint = coe
-    config = rdu_config("small")
+    config = rdu_params("small")
     router = Router(checkpoint, experts, lanes=config.lanes, pmu_depth=config.pmu_depth)
     compiled = compile_graph(router.graph(8), config, "unfused")
     assert compiled.kernels and compiled.weight_buffers

@@ -6,7 +6,7 @@ the device."""
 import numpy as np
 import pytest
 
-from hdl.rdu.config import DDR_BASE, rdu_config
+from hdl.rdu.config import DDR_BASE, rdu_params
 from testbench.coe.decode_step import request_inputs
 from testbench.coe.demo_session import run_session
 from testbench.coe.experts import ROUTER_FILE, load_experts, load_router, make_experts
@@ -17,7 +17,7 @@ from testbench.coe.trace import make_trace
 from testbench.compiler.transformer import DecoderShape
 from testbench.runtime.memory_map import OutOfDeviceMemory
 
-CONFIG = rdu_config("coe")
+CONFIG = rdu_params("coe")
 SHAPE = DecoderShape(d_model=8, heads=1, head_dim=4, d_ff=8, tokens=4)
 COUNT = 4
 

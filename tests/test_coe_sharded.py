@@ -7,8 +7,8 @@ bit-exact against TPDecoder.golden, and a switch takes about half as long as on 
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
-from hdl.system.config import SystemConfig
+from hdl.rdu.config import rdu_params
+from hdl.system.config import SystemParams
 from testbench.coe.decode_step import decode_outputs, request_inputs
 from testbench.coe.experts import (
     ROUTER_FILE,
@@ -23,13 +23,13 @@ from testbench.coe.trace import make_trace
 from testbench.compiler.execute import buffer_contents
 from testbench.compiler.transformer import DecoderShape
 
-CONFIG = rdu_config("coe")
+CONFIG = rdu_params("coe")
 D = 8
 SHAPE = DecoderShape(d_model=D, heads=2, head_dim=4, d_ff=8, tokens=3)
 
 
-def system(sockets: int) -> SystemConfig:
-    return SystemConfig(sockets=sockets, rdu=CONFIG)
+def system(sockets: int) -> SystemParams:
+    return SystemParams(sockets=sockets, rdu=CONFIG)
 
 
 @pytest.fixture(scope="module")

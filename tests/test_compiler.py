@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.cli.main import main
 from testbench.compiler import (
     ORCHESTRATIONS,
@@ -75,7 +75,7 @@ def test_every_elementwise_op_and_reduction(seed, run_name, waves):
             g.exp(x), g.reciprocal(y), g.rsqrt(z), g.silu(x), g.gelu(y), g.to_bf16(z),
             g.row_sum(x), g.row_max(y)]
     g.output(*outs)
-    config = rdu_config("small")
+    config = rdu_params("small")
     report = _run(g, config, "unfused", random_inputs(g, rng), run_name, seed, waves=waves)
     print(f"[{rows}, {cols}]: {report.launches} launches, {report.cycles} cycles, "
           f"{report.bytes_moved} bytes")
@@ -86,7 +86,7 @@ def test_gemm_tiled_over_k_chunks_hardware_orchestrated(seed, run_name, waves):
     rng = np.random.default_rng(seed)
     m, n = _ragged(rng, 2, 8), _ragged(rng, 2, 8)
     g = kernel_graph("gemm", m=m, k=70, n=n)
-    config = rdu_config("small")
+    config = rdu_params("small")
     compiled = compile_graph(g, config, "unfused")
     assert sum("chunk 1" in k.name for k in compiled.kernels) > 0, "K was cut into chunks"
     _run(g, config, "unfused", random_inputs(g, rng), run_name, seed,
@@ -99,7 +99,7 @@ def test_fused_equals_unfused_with_fewer_launches_and_bytes(seed, run_name, wave
     g = Graph()
     a, b, c = (g.input(name, (rows, cols)) for name in "abc")
     g.output(g.silu(g.add(a, b)), g.exp(g.mul(a, c)), g.reciprocal(g.row_sum(c)))
-    config = rdu_config("small")
+    config = rdu_params("small")
     inputs = random_inputs(g, rng)
     unfused = _run(g, config, "unfused", inputs, run_name, seed, waves=waves)
     fused = _run(g, config, "fused", inputs, run_name, seed, waves=waves)
@@ -122,12 +122,12 @@ def test_fused_pcu_pipelines_on_two_pcus(run_name, waves):
     u, v = g.input("u", (2, 7)), g.input("v", (2, 8))
     g.output(g.gelu(g.exp(u), "gelu_exp"), g.row_sum(g.exp(v), "sum_exp"))
     inputs = random_inputs(g, rng)
-    fused_compiled = compile_graph(g, rdu_config("tile2x2"), "fused")
+    fused_compiled = compile_graph(g, rdu_params("tile2x2"), "fused")
     names = [k.name for k in fused_compiled.kernels]
     assert any(name.startswith("exp(u) -> gelu(") for name in names), names
     assert any(name.startswith("exp(v) -> row_sum(") for name in names), names
-    fused = _run(g, rdu_config("tile2x2"), "fused", inputs, run_name, seed, waves=waves)
-    unfused = _run(g, rdu_config("small"), "unfused", inputs, run_name, seed, waves=waves)
+    fused = _run(g, rdu_params("tile2x2"), "fused", inputs, run_name, seed, waves=waves)
+    unfused = _run(g, rdu_params("small"), "unfused", inputs, run_name, seed, waves=waves)
     _check(fused.outputs, unfused.outputs, "fused (tile2x2) vs unfused (small)")
     assert fused.launches < unfused.launches
     assert fused.bytes_moved < unfused.bytes_moved
@@ -193,7 +193,7 @@ def test_kernel_sweep(name, mode, sweep_seed, run_name):
                      n=int(rng.integers(1, 12)), decoder=shape)
     hard = hard_fraction(name) if name in DECODE_KERNELS else 0.5
     inputs = derived_inputs(g, random_inputs(g, rng, hard), shape)
-    _run(g, rdu_config(preset), mode, inputs, run_name, sweep_seed,
+    _run(g, rdu_params(preset), mode, inputs, run_name, sweep_seed,
          timeout_cycles=200_000)
 
 
@@ -202,7 +202,7 @@ def test_resident_weights_serve_two_requests_in_one_session(seed, run_name, wave
     (software-, then hardware-orchestrated) each write only their activations (x.A, shared
     by both GEMMs) and run every kernel on the resident weights, bit-exactly."""
     rng = np.random.default_rng(seed)
-    config = rdu_config("small")
+    config = rdu_params("small")
     graph = kernel_graph("swiglu", m=_ragged(rng, 2, 7), k=_ragged(rng, 5, 20), n=6)
     compiled = compile_graph(graph, config, "unfused")
     assert compiled.weight_buffers == {"w1.B", "w3.B"}
@@ -237,7 +237,7 @@ def test_resident_weights_serve_two_requests_in_one_session(seed, run_name, wave
 def test_long_streaming_kernel_does_not_deadlock(run_name):
     """One kernel that writes while it still reads 100 beats (it hung before the AGCU
     reserved read-buffer room for every burst it requests)."""
-    config = rdu_config("small")
+    config = rdu_params("small")
     graph = kernel_graph("exp", rows=100, cols=4)
     inputs = random_inputs(graph, np.random.default_rng(1))
     compiled = compile_graph(graph, config, mode="unfused")

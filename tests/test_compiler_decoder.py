@@ -10,7 +10,7 @@ the golden model; the accuracy against float64 is printed beside.
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.compiler import BF16, Graph, compile_graph, evaluate, run_compiled
 from testbench.compiler.golden import gemm
 from testbench.compiler.library import random_inputs
@@ -25,7 +25,7 @@ from testbench.compiler.transformer import (
     rotate_half_weight,
 )
 
-SMALL = rdu_config("small")
+SMALL = rdu_params("small")
 
 
 def _check_all(graph, config, report, inputs):
@@ -131,7 +131,7 @@ def test_decoder_layer_two_heads_fused_and_unfused(orchestration, sweep_seed, ru
     """Two heads on the 2 x 2 tile, fused and unfused, both orchestrations: bit-exact, and
     fused takes fewer launches."""
     rng = np.random.default_rng(sweep_seed)
-    config = rdu_config("tile2x2")
+    config = rdu_params("tile2x2")
     shape = DecoderShape(d_model=int(rng.integers(5, 12)), heads=2,
                          head_dim=2 * int(rng.integers(2, 5)), d_ff=int(rng.integers(6, 20)),
                          tokens=int(rng.integers(1, 12)))
@@ -158,7 +158,7 @@ def test_bench_kernels_workloads_compile_and_ratios():
         prefill_graph,
     )
 
-    config = rdu_config("tile2x2")
+    config = rdu_params("tile2x2")
     for graph in (decoder_graph(DECODE_SHAPE), prefill_graph(PREFILL_TOKENS, 16, 32)):
         unfused, fused = (compile_graph(graph, config, mode) for mode in ("unfused", "fused"))
         assert len(fused.kernels) < len(unfused.kernels)

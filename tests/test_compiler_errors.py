@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hdl.agcu.arguments import READ, pattern_addresses
-from hdl.rdu.config import UnitKind, rdu_config
+from hdl.rdu.config import UnitKind, rdu_params
 from hdl.tile.config_distributor import COUNT_BITS, TARGET_BITS
 from hdl.tile.targets import config_targets
 from pcu_pmu.pmu.config import PMUConfig
@@ -22,7 +22,7 @@ from testbench.compiler.library import kernel_graph, random_inputs
 from testbench.golden import numerics as g
 from testbench.golden.pmu import PMUModel
 
-SMALL = rdu_config("small")
+SMALL = rdu_params("small")
 
 
 def _raises(match, build, config=SMALL, mode="unfused"):
@@ -37,7 +37,7 @@ def test_too_many_units():
                       r"this RDU has 1", lambda: kernel_graph("swiglu"), mode="fused")
     assert "gemm" in message
     # The same graph fits a tile with two PCUs.
-    compile_graph(kernel_graph("swiglu"), rdu_config("tile2x2"), "fused")
+    compile_graph(kernel_graph("swiglu"), rdu_params("tile2x2"), "fused")
 
 
 def test_unary_chain_needs_one_pcu_per_tail_op():
@@ -117,7 +117,7 @@ def test_padding_that_would_change_a_reduction_is_repadded():
     gr.output(gr.row_sum(gr.exp(gr.input("x", (2, 5)))))
     # exp of the host's +0 padding is 1.0, not -0.0 (the identity of the sum): the
     # compiler inserts a masked select that repads exp0 with -0.0 before the row_sum.
-    compiled = compile_graph(gr, rdu_config("small"))
+    compiled = compile_graph(gr, rdu_params("small"))
     assert compiled.infos["exp0.pad80000000"].pad == 0x80000000
     assert any(k.name.startswith("pair_op(exp0, exp0.mask)") for k in compiled.kernels)
 

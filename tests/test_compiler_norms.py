@@ -16,7 +16,7 @@ import json
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.cli.main import main
 from testbench.compiler import CompileError, Graph, compile_graph, evaluate, run_compiled
 from testbench.compiler import golden as cg
@@ -36,7 +36,7 @@ from testbench.golden import transcendentals as tr
 from testbench.golden.fp_vectors import SPECIAL_F32, hard_f32_values
 
 SEEDS = [1, 2]
-SMALL = rdu_config("small")
+SMALL = rdu_params("small")
 LANES, DEPTH = SMALL.lanes, SMALL.pmu_depth
 NEG_ZERO = 0x80000000
 

@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.compiler import CompileError, Graph, compile_graph
 from testbench.compiler.graph import (
     BINARY_OPS,
@@ -21,7 +21,7 @@ from testbench.compiler.kinds import OpKind
 from testbench.compiler.library import KERNEL_NAMES, kernel_graph
 from testbench.compiler.lowering import PAIR_OPS, STAGE_PRIMS, Prim
 
-SMALL = rdu_config("small")
+SMALL = rdu_params("small")
 GENERIC = {"binary": BINARY_OPS, "unary": UNARY_OPS, "reduce": REDUCE_OPS, "row_op": ROW_OPS,
            "col_op": COL_OPS}
 GRAPH_OPS = ("gemm", *BINARY_OPS, *UNARY_OPS, *REDUCE_OPS, *ROW_OPS, *COL_OPS, *CONST_OPS,
@@ -70,7 +70,7 @@ def test_the_builder_table_covers_exactly_the_primitives():
 def test_every_library_kernel_compiles_through_the_table():
     seen = set()
     for name in KERNEL_NAMES:
-        compiled = compile_graph(kernel_graph(name), rdu_config("tile2x2"), "unfused")
+        compiled = compile_graph(kernel_graph(name), rdu_params("tile2x2"), "unfused")
         seen |= {OpKind(group[0].kind) for group in compiled.groups}
     assert {OpKind.GEMM_CHUNK, OpKind.PAIR_OP, OpKind.UNTRANSPOSE, OpKind.BROADCAST,
             OpKind.ADD, OpKind.ROW_SUM, OpKind.ROW_MAX} <= seen

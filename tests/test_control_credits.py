@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hdl.network.control import control_words
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from hdl.tile.config_distributor import COUNT_BITS, MARKER, TARGET_BITS
 from hdl.tile.output_tag import tag_word
 from hdl.tile.targets import (
@@ -42,7 +42,7 @@ OUTPUT_STALL = 2  # counter index: cycles a vector waited at the unit's output
 
 @pytest.mark.parametrize("host_stall", [pytest.param(0.0, marks=pytest.mark.regress), 0.3])
 def test_producer_waits_for_consumer_credits(host_stall, seed, run_name, waves):
-    config = rdu_config("tile2x2")
+    config = rdu_params("tile2x2")
     producer, consumer = credit_units(config)
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 1 << 32, (PASSES * ROWS, config.lanes), dtype=np.uint32)
@@ -91,7 +91,7 @@ def _record(image, config, name: str) -> list[int]:
 
 
 def test_builder_routes_credits_and_refuses_bad_wiring():
-    config = rdu_config("tile2x2")
+    config = rdu_params("tile2x2")
     producer, consumer = credit_units(config)
     image = credit_program(config, ROWS, PASSES, credits=True)
     select = {sink: None for sink in range(control_sinks(config))}
@@ -117,7 +117,7 @@ def test_builder_routes_credits_and_refuses_bad_wiring():
 
 
 def test_builder_sets_a_unit_flows_first_seq():
-    config = rdu_config("tile2x2")
+    config = rdu_params("tile2x2")
     producer, consumer = credit_units(config)
     image = (ProgramBuilder(config).flow(0, AGCU, [producer])
              .flow(1, producer, [consumer], first_seq=5).build())

@@ -18,7 +18,7 @@ import cocotb.task
 import numpy as np
 import pytest
 
-from hdl.rdu.config import RDUConfig, rdu_config
+from hdl.rdu.config import RDUParams, rdu_params
 from pcu_pmu.pcu.config import PCUConfig, TailOp
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
@@ -41,7 +41,7 @@ SEEDS = [1]
 DIVISOR = 4
 
 
-def bridged_rdu_design(config: RDUConfig) -> Design:
+def bridged_rdu_design(config: RDUParams) -> Design:
     return Design("rdu_fpga_bridged", "hdl.fpga.bridged_rdu:make_bridged_rdu",
                   {"preset": "small", "divisor": DIVISOR, **config.to_json()},
                   profile="quick")
@@ -53,7 +53,7 @@ def bridged_rdu_design(config: RDUConfig) -> Design:
 @cocotb.test()
 async def board_host_runs_kernels(dut):
     args, arrays = sim_args(), sim_inputs()
-    config = RDUConfig(**args["config"])
+    config = RDUParams(**args["config"])
     dut.rx.value = 1  # an idle line, also during reset
     await start_clock_and_reset(dut)
     wire = UartWire(dut, args["divisor"], random.Random(args["seed"]))
@@ -102,7 +102,7 @@ def _check(got, want, what):
 
 
 def test_fpga_rdu_runs_kernels_over_uart(seed, run_name, waves):
-    config = rdu_config("fpga")
+    config = rdu_params("fpga")
     script = HostScript(config)
     rng = np.random.default_rng(seed)
     board = prepare("vector_add", script, rng)
@@ -137,7 +137,7 @@ def test_fpga_rdu_runs_kernels_over_uart(seed, run_name, waves):
 
 
 def test_fpga_preset_builds_only_cheap_tail_ops():
-    config = rdu_config("fpga")
+    config = rdu_params("fpga")
     params = config.pcu_params()
     assert params.tail_ops == (TailOp.PASS, TailOp.BF16)
     assert not params.systolic and config.rows * config.cols == 2
@@ -149,11 +149,11 @@ def test_fpga_preset_builds_only_cheap_tail_ops():
 
 
 def test_tail_ops_parameter_is_checked_and_normalised():
-    assert rdu_config("small").pcu_params().tail_ops == tuple(TailOp)
+    assert rdu_params("small").pcu_params().tail_ops == tuple(TailOp)
     # JSON lists (command line, Design params) come back as TailOp-ordered name tuples.
-    assert rdu_config("small", tail_ops=["BF16", "EXP"]).tail_ops == ("PASS", "BF16", "EXP")
+    assert rdu_params("small", tail_ops=["BF16", "EXP"]).tail_ops == ("PASS", "BF16", "EXP")
     with pytest.raises(ValueError, match="tail_ops must be TailOp values or names"):
-        rdu_config("small", tail_ops=["SQRT"])
+        rdu_params("small", tail_ops=["SQRT"])
 
 
 def test_bridge_client_rejects_unaligned_and_out_of_window_access():

@@ -30,8 +30,8 @@ same bound).
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
-from hdl.system.config import SystemConfig
+from hdl.rdu.config import rdu_params
+from hdl.system.config import SystemParams
 from testbench.compiler import evaluate
 from testbench.compiler.graph import BF16
 from testbench.compiler.library import random_inputs
@@ -44,7 +44,7 @@ from testbench.compiler.transformer import (
 from testbench.golden import llama_reference as ref
 from testbench.system.tp_decoder import TPDecoder
 
-SMALL = rdu_config("small")
+SMALL = rdu_params("small")
 COMPILER_TEST_SHAPE = DecoderShape(d_model=7, heads=1, head_dim=6, d_ff=10, tokens=5)
 TP_SHAPE = DecoderShape(d_model=8, heads=4, head_dim=4, d_ff=8, tokens=3)
 
@@ -154,7 +154,7 @@ def _ffn_values(single: dict) -> dict:
     (2, TP_SHAPE), (4, DecoderShape(d_model=8, heads=4, head_dim=4, d_ff=12, tokens=3)),
     (2, DecoderShape(d_model=8, heads=2, head_dim=4, d_ff=10, tokens=4))])
 def test_tensor_parallel_golden_within_the_summation_order_bound(sockets, shape):
-    system = SystemConfig(sockets=sockets)
+    system = SystemParams(sockets=sockets)
     rdu = system.socket_rdu(0)
     tp = TPDecoder(system, shape)
     graph = decoder_graph(shape)

@@ -11,7 +11,7 @@ the same rows (nothing lost or duplicated).
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from pcu_pmu.pmu.config import PMUConfig, Port
 from testbench.bfm.words import assert_words_equal
 from testbench.programs.pmu_reorder import reorder_arguments, reorder_golden, reorder_program
@@ -24,7 +24,7 @@ BEATS = 8  # per stream: 16 flits, the whole reorder window
 
 @pytest.mark.parametrize("host_stall", [pytest.param(0.0, marks=pytest.mark.regress), 0.3])
 def test_pmu_writes_two_interleaved_streams_in_seq_order(host_stall, seed, run_name, waves):
-    config = rdu_config("small")
+    config = rdu_params("small")
     rng = np.random.default_rng(seed)
     first = "a" if rng.integers(2) == 0 else "b"
     x = rng.integers(0, 1 << 32, (2 * BEATS, config.lanes), dtype=np.uint32)
@@ -51,7 +51,7 @@ def test_pmu_writes_two_interleaved_streams_in_seq_order(host_stall, seed, run_n
 
 
 def test_reorder_program_checks():
-    config = rdu_config("small")
+    config = rdu_params("small")
     with pytest.raises(ProgramError, match="reorder window"):
         reorder_program(config, 9)
     with pytest.raises(ValueError, match="reorder_input needs write_port = VECTOR"):

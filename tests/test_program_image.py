@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from hdl.tile.config_distributor import COUNT_BITS, MARKER, TARGET_BITS
 from hdl.tile.targets import config_targets
 from pcu_pmu.pcu.config import CounterConfig, PCUConfig
@@ -12,7 +12,7 @@ from pcu_pmu.pmu.config import PMUConfig
 from testbench.runtime.image import IMAGE_VERSION, ImageError, ProgramImage
 from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
 
-CONFIG = rdu_config("tile2x2")
+CONFIG = rdu_params("tile2x2")
 
 
 def _pcu_config(**changes):
@@ -83,7 +83,7 @@ def test_damaged_images_are_refused_with_the_reason(damage, needle):
 def test_image_for_another_rdu_is_refused():
     image = _program()
     with pytest.raises(ImageError, match="another RDU configuration"):
-        image.check_for(rdu_config("tile2x2", flows=32))
+        image.check_for(rdu_params("tile2x2", flows=32))
 
 
 @pytest.mark.parametrize("build,needle", [

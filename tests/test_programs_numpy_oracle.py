@@ -26,7 +26,7 @@ cases with literal expected words pin the orders and the special values.
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from pcu_pmu.pcu.config import ReduceOp
 from testbench.programs.catalog import KERNELS, vector_add
 from testbench.programs.gemm import gemm_golden, pack_tiles
@@ -37,7 +37,7 @@ from testbench.programs.stage_credits import credit_golden
 from testbench.programs.vector_add import vector_add_golden
 from testbench.runtime.host_script import HostScript
 
-SMALL = rdu_config("small")
+SMALL = rdu_params("small")
 SEEDS = list(range(8))  # conftest parametrizes `seed` over these (or --seed)
 CANONICAL_NAN = np.uint32(0x7FC00000)
 
@@ -140,7 +140,7 @@ def test_vector_add_is_numpy_add(seed):
 
 
 def test_vector_add_on_two_pcus_is_numpy_add(seed):
-    prepared, (a, b) = _prepare("vector_add", seed, rdu_config("tile2x2"), units=2)
+    prepared, (a, b) = _prepare("vector_add", seed, rdu_params("tile2x2"), units=2)
     _assert_words(prepared.expected, numpy_add(a, b), "vector_add on two PCUs")
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hdl.bus import RESP_OKAY
-from hdl.rdu.config import DDR_BASE, rdu_config
-from hdl.rdu.memory_tiers import memory_tier_configs
+from hdl.rdu.config import DDR_BASE, rdu_params
+from hdl.rdu.memory_tiers import memory_tier_params
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.dram_tier import TierPort
 from testbench.bfm.tier_backdoor import TierBackdoor
@@ -20,7 +20,7 @@ from testbench.runtime.host_script import HostScript, rdu_design
 from testbench.sim.runner import simulate
 
 SEEDS = [1]
-CONFIG = rdu_config("coe")
+CONFIG = rdu_params("coe")
 HOST_STALL = 0.3
 
 
@@ -31,7 +31,7 @@ async def backdoor_rounds(dut):
     windows read through the host port against a byte model."""
     rng = random.Random(cocotb.RANDOM_SEED)
     await start_clock_and_reset(dut)
-    tiers = memory_tier_configs(CONFIG)
+    tiers = memory_tier_params(CONFIG)
     windows = {"hbm": (0, 20_000), "ddr": (DDR_BASE, 40_000)}
     model = {tier: bytearray(size) for tier, (_, size) in windows.items()}  # power-on: zero
     for _ in range(3):
@@ -105,8 +105,8 @@ def test_preloads_the_scripts_refuse():
     with pytest.raises(ValueError, match="at least one byte"):
         script.preload_at(DDR_BASE, np.zeros(0, np.uint8))
     with pytest.raises(ValueError, match="no memory tiers"):
-        HostScript(rdu_config("small")).preload_at(0, np.zeros(4, np.uint32))
-    small = HostScript(rdu_config("small"))
+        HostScript(rdu_params("small")).preload_at(0, np.zeros(4, np.uint32))
+    small = HostScript(rdu_params("small"))
     with pytest.raises(ValueError, match="no memory tiers"):
         small.preload(np.zeros(4, np.uint32))
     assert small.tensors.mark() == small.tensors.base, "a refused preload kept its allocation"

@@ -10,7 +10,7 @@ script fails if it ever fires).
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.bfm.words import assert_words_equal
 from testbench.programs.catalog import KERNELS, prepare, vector_add
 from testbench.runtime.host_program import Schedule
@@ -22,7 +22,7 @@ SEEDS = [1]
 @pytest.mark.parametrize("host_stall", [0.0, 0.3])
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 def test_kernel_end_to_end(kernel, host_stall, seed, run_name, waves):
-    script = HostScript(rdu_config("small"))
+    script = HostScript(rdu_params("small"))
     prepared = prepare(kernel, script, np.random.default_rng(seed))
     script.load(prepared.image)
     script.launch(prepared.arguments, "kernel")
@@ -32,7 +32,7 @@ def test_kernel_end_to_end(kernel, host_stall, seed, run_name, waves):
 
 
 def test_vector_add_across_two_pcus(seed, run_name, waves):
-    script = HostScript(rdu_config("tile2x2"))
+    script = HostScript(rdu_params("tile2x2"))
     prepared = vector_add(script, np.random.default_rng(seed), units=2)
     script.load(prepared.image)
     script.launch(prepared.arguments, "add")
@@ -47,7 +47,7 @@ def test_vector_add_across_two_pcus(seed, run_name, waves):
 
 def test_schedule_hardware_orchestrated_matches_software(seed, run_name, waves):
     """The same three kernels, issued one by one by the host and as one AGCU schedule."""
-    script = HostScript(rdu_config("small"))
+    script = HostScript(rdu_params("small"))
     order = ["vector_add", "reduce_sum", "gemm"]
     rng = np.random.default_rng(seed)
     software = [prepare(name, script, rng) for name in order]
@@ -76,7 +76,7 @@ def test_schedule_hardware_orchestrated_matches_software(seed, run_name, waves):
 
 
 def test_performance_counters_agree_with_observed_cycles(seed, run_name, waves):
-    script = HostScript(rdu_config("small"))
+    script = HostScript(rdu_params("small"))
     prepared = prepare("gemm", script, np.random.default_rng(seed))
     script.counters("before")
     script.load(prepared.image)
@@ -94,12 +94,12 @@ def test_performance_counters_agree_with_observed_cycles(seed, run_name, waves):
 
 
 def test_runtime_refuses_bad_images_before_the_hardware(seed, run_name, waves):
-    config = rdu_config("small")
+    config = rdu_params("small")
     script = HostScript(config)
     good = prepare("reduce_sum", script, np.random.default_rng(seed))
     blob = good.image.to_bytes()
     corrupted = blob[:-1] + bytes([blob[-1] ^ 1])
-    foreign = prepare("reduce_sum", HostScript(rdu_config("small", flows=32)),
+    foreign = prepare("reduce_sum", HostScript(rdu_params("small", flows=32)),
                       np.random.default_rng(seed)).image.to_bytes()
     script.load_refused(corrupted, "corrupted")
     script.load_refused(foreign, "foreign")
@@ -136,7 +136,7 @@ def test_schedule_larger_than_the_command_region_runs_in_parts(seed, run_name, w
     runtime runs it as several SCHEDULE commands, evicting resident programs between them."""
     from testbench.runtime.memory_map import command_region, schedule_entry_bytes
 
-    config = rdu_config("small", memory_bytes=4096)
+    config = rdu_params("small", memory_bytes=4096)
     script = HostScript(config)
     rng = np.random.default_rng(seed)
     kernels = [prepare(name, script, rng) for name in sorted(KERNELS) * 2]
@@ -157,7 +157,7 @@ def test_schedule_larger_than_the_command_region_runs_in_parts(seed, run_name, w
 def test_schedule_entry_larger_than_the_command_region_is_refused_before_simulation():
     from testbench.runtime.memory_map import OutOfDeviceMemory
 
-    config = rdu_config("small", memory_bytes=4096)
+    config = rdu_params("small", memory_bytes=4096)
     script = HostScript(config)
     kernel = prepare("vector_add", script, np.random.default_rng(1))
     with pytest.raises(OutOfDeviceMemory, match=r"schedule entry 1 needs \d+ bytes of the "

@@ -16,8 +16,8 @@ from cocotb.triggers import ClockCycles
 
 from hdl.bus import RESP_DECERR, RESP_OKAY
 from hdl.host.host_port import REGISTERS
-from hdl.rdu.config import DDR_BASE, rdu_config
-from hdl.rdu.memory_tiers import memory_tier_configs
+from hdl.rdu.config import DDR_BASE, rdu_params
+from hdl.rdu.memory_tiers import memory_tier_params
 from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.dram_tier import AxiProgress, TierPort
@@ -35,12 +35,12 @@ from testbench.runtime.host_script import HostScript, rdu_design
 from testbench.sim.runner import simulate
 
 SEEDS = [1]
-CONFIG = rdu_config("coe")
+CONFIG = rdu_params("coe")
 HOST_STALL = 0.3
 
 
 def _ddr_bytes_per_cycle() -> float:
-    return memory_tier_configs(CONFIG)["ddr"].peak_bytes_per_cycle
+    return memory_tier_params(CONFIG)["ddr"].peak_bytes_per_cycle
 
 
 def test_vector_add_with_tensors_in_hbm(seed, run_name, waves):
@@ -147,26 +147,26 @@ def test_runtime_refuses_copies_the_engine_cannot_do():
     with pytest.raises(ValueError, match="not inside one memory tier"):
         script.copy(DDR_BASE + CONFIG.ddr_bytes, 0, burst, "past DDR")
     with pytest.raises(ValueError, match="no copy engine"):
-        HostScript(rdu_config("small")).copy(DDR_BASE, 0, burst, "no tiers")
+        HostScript(rdu_params("small")).copy(DDR_BASE, 0, burst, "no tiers")
     assert not script.steps, "a refused copy became a step"
 
 
 def test_coe_preset_and_tier_validation():
-    assert CONFIG.memory == "tiers" and rdu_config("small").memory == "sram"
-    tiers = memory_tier_configs(CONFIG)
+    assert CONFIG.memory == "tiers" and rdu_params("small").memory == "sram"
+    tiers = memory_tier_params(CONFIG)
     assert tiers["hbm"].capacity == CONFIG.memory_bytes
     assert tiers["ddr"].capacity == CONFIG.ddr_bytes
     with pytest.raises(ValueError, match="memory must be one of"):
-        rdu_config("small", memory="flash")
+        rdu_params("small", memory="flash")
     with pytest.raises(ValueError, match="multiple of 16384"):
-        rdu_config("coe", memory_bytes=1 << 13)
+        rdu_params("coe", memory_bytes=1 << 13)
     with pytest.raises(ValueError, match="ddr_bytes"):
-        rdu_config("coe", ddr_bytes=1 << 16)
+        rdu_params("coe", ddr_bytes=1 << 16)
     with pytest.raises(ValueError, match="copy_burst_bytes"):
-        rdu_config("coe", copy_burst_bytes=96)
+        rdu_params("coe", copy_burst_bytes=96)
     for buffer in (128, 3000, 1 << 17):  # below one burst, not a power of two, too large
         with pytest.raises(ValueError, match="copy_buffer_bytes"):
-            rdu_config("coe", copy_buffer_bytes=buffer)
+            rdu_params("coe", copy_buffer_bytes=buffer)
 
 
 # ---- raw host view: address map, narrow and unaligned bursts, COPY_* registers -------------
@@ -309,7 +309,7 @@ async def host_view_of_the_tiers(dut):
         await ClockCycles(dut.clk, 8)
     assert status["errors"] == after["errors"], status
     cycles = await registers.read("COPY_CYCLES")
-    assert window / memory_tier_configs(CONFIG)["ddr"].peak_bytes_per_cycle <= cycles < 5000
+    assert window / memory_tier_params(CONFIG)["ddr"].peak_bytes_per_cycle <= cycles < 5000
     memory.bytes.update({destination + i: memory.bytes[source + i] for i in range(window)})
     await memory.check(destination, window, "copied window")
     await memory.check(0, window, "host burst during the copy request")

@@ -13,7 +13,7 @@ source/destination and link protocol checkers run throughout.
 import numpy as np
 import pytest
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from hdl.system.system import LINK_STATS
 from testbench.system.allreduce import allreduce_golden, allreduce_script
 
@@ -32,7 +32,7 @@ def _tensors(rng, sockets, lanes):
 
 
 def _run(sockets, seed, run_name, waves, rate=0.0):
-    system = SystemConfig(sockets=sockets)
+    system = SystemParams(sockets=sockets)
     tensors = _tensors(np.random.default_rng(seed), sockets, system.socket_rdu(0).lanes)
     script, phases = allreduce_script(system, tensors)
     result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.0,

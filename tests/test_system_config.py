@@ -5,8 +5,8 @@ channel with no buffer, a topology that does not connect the sockets."""
 import numpy as np
 import pytest
 
-from hdl.rdu.config import rdu_config
-from hdl.system.config import SystemConfig, SystemConfigError
+from hdl.rdu.config import rdu_params
+from hdl.system.config import SystemConfigError, SystemParams
 from hdl.system.system import SystemTop
 from testbench.runtime.program import ProgramBuilder
 from testbench.system.link_program import linked_image
@@ -27,14 +27,14 @@ def _empty_image(system):
     ({"topology": "mesh"}, "topology must be one of ring, full"),
     ({"sockets": 9}, "sockets must be an int from 1 to 8"),
     ({"latency": 100}, "latency 100 is outside"),
-    ({"rdu": (rdu_config("small"), rdu_config("small", lanes=8))}, "vectors differ"),
-    ({"sockets": 3, "rdu": (rdu_config("small"),) * 2}, "2 RDU configurations for 3 sockets"),
-    ({"rdu": "small"}, "rdu must be an RDUConfig"),
+    ({"rdu": (rdu_params("small"), rdu_params("small", lanes=8))}, "vectors differ"),
+    ({"sockets": 3, "rdu": (rdu_params("small"),) * 2}, "2 RDU configurations for 3 sockets"),
+    ({"rdu": "small"}, "rdu must be an RDUParams"),
     ({"timeout": 20}, "timeout 20 must be at least"),
 ])
 def test_bad_system_refused(changes, message):
     with pytest.raises(SystemConfigError, match=message):
-        SystemConfig(**changes)
+        SystemParams(**changes)
 
 
 @pytest.mark.parametrize("sockets, topology, socket, dest, message", [
@@ -44,36 +44,36 @@ def test_bad_system_refused(changes, message):
     (4, "ring", 7, 0, "socket 7 does not exist"),
 ])
 def test_route_to_missing_or_unlinked_socket_refused(sockets, topology, socket, dest, message):
-    system = SystemConfig(sockets=sockets, topology=topology)
+    system = SystemParams(sockets=sockets, topology=topology)
     with pytest.raises(SystemConfigError, match=message):
         linked_image(system, socket, _empty_image(system), routes={1: (dest, 1)})
 
 
 def test_far_flow_must_exist_at_the_destination():
-    system = SystemConfig(rdu=(rdu_config("small"), rdu_config("small", flows=8)))
+    system = SystemParams(rdu=(rdu_params("small"), rdu_params("small", flows=8)))
     with pytest.raises(ValueError, match="socket 1 has flows 0..7"):
         linked_image(system, 0, _empty_image(system), routes={1: (1, 12)})
 
 
 def test_per_socket_rdu_configs():
-    system = SystemConfig(rdu=(rdu_config("small"), rdu_config("small", memory_bytes=1 << 15)))
+    system = SystemParams(rdu=(rdu_params("small"), rdu_params("small", memory_bytes=1 << 15)))
     assert system.socket_rdu(1).memory_bytes == 1 << 15
-    assert SystemConfig.from_json(system.to_json()) == system
+    assert SystemParams.from_json(system.to_json()) == system
 
 
 def test_topologies_and_ports():
-    ring4 = SystemConfig(sockets=4)
+    ring4 = SystemParams(sockets=4)
     assert ring4.links() == [(0, 1), (1, 2), (2, 3), (3, 0)]
     assert ring4.neighbours(0) == [1, 3] and ring4.port_to(0, 3) == 1
-    full4 = SystemConfig(sockets=4, topology="full")
+    full4 = SystemParams(sockets=4, topology="full")
     assert len(full4.links()) == 6 and full4.neighbours(2) == [0, 1, 3]
-    assert SystemConfig(sockets=2).links() == [(0, 1)]
-    assert SystemConfig(sockets=1).links() == []
-    assert SystemConfig.from_json(ring4.to_json()) == ring4
+    assert SystemParams(sockets=2).links() == [(0, 1)]
+    assert SystemParams(sockets=1).links() == []
+    assert SystemParams.from_json(ring4.to_json()) == ring4
 
 
 def test_link_record_in_image():
-    system = SystemConfig(sockets=2)
+    system = SystemParams(sockets=2)
     image = linked_image(system, 0, _empty_image(system), routes={3: (1, 5)}, pair=(2, 4))
     flows = system.socket_rdu(0).flows
     header, record = image.words[0], np.array(image.words[1:flows + 2])
@@ -84,7 +84,7 @@ def test_link_record_in_image():
 
 
 def test_system_top_ports():
-    top = SystemTop(SystemConfig(sockets=2))
+    top = SystemTop(SystemParams(sockets=2))
     names = set(top.signature.members)
     assert {"s0_s_axil_awaddr", "s1_s_axi_rdata", "s1_link_error", "l0_ab_tx_replays",
             "l0_ba_rx_crc_errors", "link_seed"} <= names

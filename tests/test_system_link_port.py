@@ -19,7 +19,7 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles
 
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from hdl.system.flit_serializer import words_per_flit
 from hdl.system.link_node import link_record_words
 from hdl.system.link_port_harness import PEER, SOCKET
@@ -82,7 +82,7 @@ async def link_port_routes_and_pairs(dut):
                                                             "link_rx"), 10)}
     sinks = {name: sink(name, k) for k, name in enumerate(("tile_in", "agcu_in",
                                                           "link_tx"), 20)}
-    config = RDUConfig(lanes=LANES, flows=FLOWS)
+    config = RDUParams(lanes=LANES, flows=FLOWS)
     other = [record_header(0, 3), 11, 12, 13, record_header(4, 1), 14, record_header(2, 0)]
     cfg.send(other[:4] + link_record_words(config, {LINK_FLOW: (0, FAR_FLOW)},
                                            pair=(LOCAL_FLOW, PAIR_FLOW)) + other[4:])

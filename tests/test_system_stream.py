@@ -14,12 +14,12 @@ the links' source/destination checks run throughout.
 import numpy as np
 import pytest
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from hdl.system.system import DIRECTIONS, LINK_STATS
 from testbench.system.cross_socket_add import cross_socket_add_golden, cross_socket_add_script
 
 SEEDS = [1, 2]
-SYSTEM = SystemConfig(sockets=2)
+SYSTEM = SystemParams(sockets=2)
 VECTORS = 48
 SCALE = 0xBFC00000   # -1.5
 

@@ -18,7 +18,7 @@ and the links' checkers run throughout.
 import numpy as np
 import pytest
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from hdl.system.system import LINK_STATS
 from testbench.compiler import evaluate
 from testbench.compiler.library import random_inputs
@@ -60,7 +60,7 @@ def _relative_error(bits, reference):
 
 
 def _run(sockets, shape, seed, run_name, waves):
-    system = SystemConfig(sockets=sockets)
+    system = SystemParams(sockets=sockets)
     rdu = system.socket_rdu(0)
     graph = decoder_graph(shape)
     rng = np.random.default_rng(seed)
@@ -114,7 +114,7 @@ def _run(sockets, shape, seed, run_name, waves):
 def test_heads_and_ffn_columns_are_split_megatron_style():
     assert [socket_heads(4, 2, s) for s in range(2)] == [[0, 2], [1, 3]]
     shape = DecoderShape(d_model=8, heads=4, head_dim=4, d_ff=10, tokens=3)
-    tp = TPDecoder(SystemConfig(sockets=2), shape)
+    tp = TPDecoder(SystemParams(sockets=2), shape)
     assert [len(r) for r in tp.ff_ranges] == [5, 5]
     attn = tp.compiled[1]["attn"].graph
     assert attn.outputs == ["k1_new", "v1_new", "k3_new", "v3_new", "partial"]
@@ -126,9 +126,9 @@ def test_heads_and_ffn_columns_are_split_megatron_style():
     assert np.array_equal(local["w1"], inputs["w1"][:, 5:])
     assert np.array_equal(local["w2"], inputs["w2"][5:, :])
     with pytest.raises(ValueError, match="3 heads cannot be split evenly over 2 sockets"):
-        TPDecoder(SystemConfig(sockets=2), DecoderShape(d_model=8, heads=3, head_dim=4))
+        TPDecoder(SystemParams(sockets=2), DecoderShape(d_model=8, heads=3, head_dim=4))
     with pytest.raises(ValueError, match="d_model = 6 is not a multiple"):
-        TPDecoder(SystemConfig(sockets=2), DecoderShape(d_model=6, heads=2, head_dim=4))
+        TPDecoder(SystemParams(sockets=2), DecoderShape(d_model=6, heads=2, head_dim=4))
     with pytest.raises(ValueError, match="at least one head"):
         attention_shard_graph(shape, [])
 

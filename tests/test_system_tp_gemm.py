@@ -17,7 +17,7 @@ source/destination and protocol checkers run throughout.
 import numpy as np
 import pytest
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from hdl.system.system import LINK_STATS
 from testbench.compiler import evaluate
 from testbench.golden.fp_vectors import hard_f32_values
@@ -52,7 +52,7 @@ def _check_links(result):
 
 
 def _run(sockets, m, k, n, seed, run_name, waves):
-    system = SystemConfig(sockets=sockets)
+    system = SystemParams(sockets=sockets)
     rng = np.random.default_rng(seed)
     a, b = _bf16(rng, (m, k)), _bf16(rng, (k, n))
     tp = TPGemm(system, m, k, n)
@@ -74,7 +74,7 @@ def _run(sockets, m, k, n, seed, run_name, waves):
 
 
 def _run_columns(sockets, m, k, n, seed, run_name, waves):
-    system = SystemConfig(sockets=sockets)
+    system = SystemParams(sockets=sockets)
     rng = np.random.default_rng(seed)
     a, b = _bf16(rng, (m, k)), _bf16(rng, (k, n))
     tp = TPGemmColumns(system, m, k, n)

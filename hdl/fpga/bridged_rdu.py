@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from hdl.bus import AXI4Signature, connect_flat
 from hdl.memory.axi_register_slice import AXI4RegisterSlice
-from hdl.rdu.config import RDUConfig, rdu_config
+from hdl.rdu.config import RDUParams, rdu_params
 from hdl.rdu.top import HOST_LITE_ADDR_WIDTH, RDUTop
 from hdl.tile.tile import ADDR_WIDTH, MEM_ID_WIDTH
 
@@ -25,7 +25,7 @@ class BridgedRDU(wiring.Component):
     host launches kernels through the registers); STATUS bit 0 is the RDU's busy.
     """
 
-    def __init__(self, config: RDUConfig, divisor: int):
+    def __init__(self, config: RDUParams, divisor: int):
         self._config = config
         self._bridge = HostBridge(divisor)
         self._rdu = RDUTop(config)
@@ -33,7 +33,7 @@ class BridgedRDU(wiring.Component):
                           "error": Out(1)})
 
     @property
-    def config(self) -> RDUConfig:
+    def config(self) -> RDUParams:
         return self._config
 
     def emit_verilog(self, name: str) -> str:
@@ -62,5 +62,5 @@ class BridgedRDU(wiring.Component):
 def make_bridged_rdu(preset: str = "fpga", divisor: int = 4, **overrides) -> BridgedRDU:
     """``Design`` factory: an RDU preset (``None`` overrides keep the preset's value)
     behind the bridge."""
-    config = rdu_config(preset, **{k: v for k, v in overrides.items() if v is not None})
+    config = rdu_params(preset, **{k: v for k, v in overrides.items() if v is not None})
     return BridgedRDU(config, divisor)

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
 
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 
 from .board_top import heartbeat_led, uart_divisor
 from .bridged_rdu import BridgedRDU
@@ -24,7 +24,7 @@ class RDUBoardTop(Elaboratable):
     the PLL locks).
     """
 
-    def __init__(self, config: RDUConfig, baud: int = 115200, clock_mhz: float | None = None):
+    def __init__(self, config: RDUParams, baud: int = 115200, clock_mhz: float | None = None):
         if baud <= 0:
             raise ValueError(f"baud rate must be positive, not {baud}")
         self._config = config

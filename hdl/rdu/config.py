@@ -1,6 +1,6 @@
 """One configuration object for the whole RDU: tile grid, unit sizes, network, memory.
 
-Every RTL block of the RDU top reads its parameters from :class:`RDUConfig`;
+Every RTL block of the RDU top reads its parameters from :class:`RDUParams`;
 ``rdu verilog rdu -p preset=small -p rows=2`` emits any configuration. The
 tile is a ``rows x cols`` checkerboard of PCUs and PMUs (a PCU where
 ``row + col`` is even) with the AGCU on its west edge: the network is a
@@ -8,7 +8,7 @@ tile is a ``rows x cols`` checkerboard of PCUs and PMUs (a PCU where
 
 Device memory (``memory``): ``"sram"`` is on-chip SRAM of ``memory_bytes`` at
 address 0; ``"tiers"`` is the HBM tier at ``[0, memory_bytes)`` and the DDR tier at
-``[DDR_BASE, DDR_BASE + ddr_bytes)`` (``memory_ctrl.system.MemorySystem``, see
+``[DDR_BASE, DDR_BASE + ddr_bytes)`` (``memory_ctrl.memory_system.MemorySystem``, see
 hdl/rdu/memory_tiers.py), with the DDR <-> HBM copy engine moving
 ``copy_burst_bytes`` bursts through a buffer of ``copy_buffer_bytes``.
 """
@@ -19,7 +19,7 @@ from memory_ctrl.presets import DDR4_3200, HBM2
 from pcu_pmu.pcu.config import PCUParams, TailOp
 from pcu_pmu.pmu.params import PMUParams
 
-__all__ = ["RDUConfig", "PRESETS", "UnitKind", "rdu_config", "DDR_BASE", "MEMORY_KINDS",
+__all__ = ["RDUParams", "PRESETS", "UnitKind", "rdu_params", "DDR_BASE", "MEMORY_KINDS",
            "HBM_ROW_BYTES", "DDR_ROW_BYTES", "TIER_ATOM_BYTES"]
 
 #: device address of the DDR tier's first byte (memory="tiers")
@@ -41,7 +41,7 @@ class UnitKind:
 
 
 @dataclass(frozen=True)
-class RDUConfig:
+class RDUParams:
     """Parameters of one RDU (fixed when the Verilog is emitted)."""
 
     rows: int = 1
@@ -172,13 +172,13 @@ class RDUConfig:
 
 PRESETS = {
     # What `make test` builds: two units, 4 lanes.
-    "small": RDUConfig(),
+    "small": RDUParams(),
     # A 2 x 2 tile (2 PCUs, 2 PMUs) for integration programs across units.
-    "tile2x2": RDUConfig(rows=2, cols=2),
+    "tile2x2": RDUParams(rows=2, cols=2),
     # A 4 x 4 tile (8 PCUs, 8 PMUs): the simulation-speed benchmark's largest tile.
-    "tile4x4": RDUConfig(rows=4, cols=4),
+    "tile4x4": RDUParams(rows=4, cols=4),
     # Plasticine's unit sizes (16 lanes x 6 stages, 16 banks) on a 2 x 2 tile, for benchmarks.
-    "plasticine": RDUConfig(rows=2, cols=2, lanes=16, stages=6, systolic=False, pmu_depth=1024,
+    "plasticine": RDUParams(rows=2, cols=2, lanes=16, stages=6, systolic=False, pmu_depth=1024,
                             pcu_fifo_depth=4, memory_bytes=1 << 20),
     # The smallest useful tile for the LFE5U-85F prototype (hdl/fpga/bridged_rdu.py): one
     # PCU, one PMU. The lanes x stages fp32 datapath, the systolic array and the tail's
@@ -188,21 +188,21 @@ PRESETS = {
     # places at about 30k LUT4s, 15k FFs, 52 DSPs, 9 BRAMs, fmax ~47 MHz with the meshes'
     # link registers (`rdu fpga synth rdu_fpga`; critical path then in the PCU or AGCU).
     # Its links keep 2-deep buffers (half rate across a switch-to-switch link) for area.
-    "fpga": RDUConfig(lanes=2, stages=2, systolic=False, pcu_fifo_depth=2, pmu_depth=64,
+    "fpga": RDUParams(lanes=2, stages=2, systolic=False, pcu_fifo_depth=2, pmu_depth=64,
                       memory_bytes=1 << 13, tail_ops=("PASS", "BF16"), link_buffer_depth=2),
     # The small tile in front of the memory tiers, for the Composition-of-Experts driver:
     # 64 KiB of HBM2 (one channel, 4 rows per bank) and 256 KiB of DDR4-3200 (2 rows);
     # the copy engine with the defaults: 256-byte bursts (the experts' images are padded
     # to them) and an 8 KiB buffer (a copy rides through an HBM refresh).
-    "coe": RDUConfig(memory="tiers", memory_bytes=1 << 16, ddr_bytes=2 * DDR_ROW_BYTES),
+    "coe": RDUParams(memory="tiers", memory_bytes=1 << 16, ddr_bytes=2 * DDR_ROW_BYTES),
 }
 
 
-def rdu_config(preset: str = "small", **overrides) -> RDUConfig:
+def rdu_params(preset: str = "small", **overrides) -> RDUParams:
     """A preset with some fields replaced; unknown names are a clear error."""
     if preset not in PRESETS:
         raise ValueError(f"unknown RDU preset {preset!r}; presets: {', '.join(PRESETS)}")
-    names = {f.name for f in fields(RDUConfig)}
+    names = {f.name for f in fields(RDUParams)}
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ValueError(f"unknown RDU parameter(s) {', '.join(unknown)}; "

@@ -9,19 +9,19 @@ from amaranth.lib.wiring import In, Out
 from hdl.bus import AXI4Signature, connect_flat
 from hdl.host.host_port import copy_request_layout
 from hdl.memory.tier_bridge import Region, TierBridge
-from memory_ctrl.system import MemorySystem, tier_configs
+from memory_ctrl.memory_system import MemorySystem, tier_configs
 from memory_ctrl.tier import ADDR_WIDTH as TIER_ADDR_WIDTH
 
-from .config import DDR_BASE, DDR_ROW_BYTES, HBM_ROW_BYTES, TIER_ATOM_BYTES, RDUConfig
+from .config import DDR_BASE, DDR_ROW_BYTES, HBM_ROW_BYTES, TIER_ATOM_BYTES, RDUParams
 
-__all__ = ["MemoryTiers", "memory_tier_configs", "BackdoorSignature", "TIER_NAMES"]
+__all__ = ["MemoryTiers", "memory_tier_params", "BackdoorSignature", "TIER_NAMES"]
 
 #: the tiers of a memory="tiers" RDU, in device-address order
 TIER_NAMES = ("hbm", "ddr")
 
 
-def memory_tier_configs(config: RDUConfig) -> dict:
-    """The HBM and DDR :class:`memory_ctrl.tier.TierConfig` of ``config`` (memory="tiers").
+def memory_tier_params(config: RDUParams) -> dict:
+    """The HBM and DDR :class:`memory_ctrl.tier.TierParams` of ``config`` (memory="tiers").
 
     HBM2 with ``hbm_channels`` channels and DDR4-3200 (one channel, clocked on 8 of 9
     cycles), both with 64-byte AXI beats, sized to ``memory_bytes`` and ``ddr_bytes``.
@@ -39,7 +39,7 @@ class BackdoorSignature(wiring.Signature):
     ``row * atoms_per_row + column`` (:mod:`testbench.golden.dram` maps bytes to it):
     with ``pl_en`` high, ``pl_data`` is written at ``pl_index`` in that cycle, whatever
     the controllers do; ``dbg_rdata`` is the word at ``dbg_index`` one cycle later.
-    ``tier`` is the tier's :class:`~memory_ctrl.tier.TierConfig`.
+    ``tier`` is the tier's :class:`~memory_ctrl.tier.TierParams`.
     """
 
     def __init__(self, tier):
@@ -52,7 +52,7 @@ class BackdoorSignature(wiring.Signature):
 
 
 class MemoryTiers(wiring.Component):
-    """Device memory of a memory="tiers" :class:`RDUConfig`.
+    """Device memory of a memory="tiers" :class:`RDUParams`.
 
     ``host`` and ``agcu`` are AXI4 slaves (32-bit device addresses, ``vector_bits``
     data, 4-bit IDs) reaching HBM at ``[0, memory_bytes)`` and DDR at
@@ -69,13 +69,13 @@ class MemoryTiers(wiring.Component):
     either tier saw a violation.
     """
 
-    def __init__(self, config: RDUConfig):
+    def __init__(self, config: RDUParams):
         if config.memory != "tiers":
             raise ValueError(f"MemoryTiers needs memory='tiers', not {config.memory!r}")
         self._config = config
         self.axi_signature = AXI4Signature(addr_width=32, data_width=config.vector_bits,
                                            id_width=4)
-        tiers = memory_tier_configs(config)
+        tiers = memory_tier_params(config)
         super().__init__({
             **{f"{name}_backdoor": In(BackdoorSignature(tiers[name])) for name in TIER_NAMES},
             "host": In(self.axi_signature),
@@ -91,7 +91,7 @@ class MemoryTiers(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        tiers = memory_tier_configs(cfg)
+        tiers = memory_tier_params(cfg)
         m.submodules.system = system = MemorySystem(
             tiers["hbm"], tiers["ddr"], burst_bytes=cfg.copy_burst_bytes,
             buffer_bytes=cfg.copy_buffer_bytes)

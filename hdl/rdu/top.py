@@ -38,8 +38,8 @@ from hdl.tile.tile import ADDR_WIDTH, MEM_ID_WIDTH, Tile
 from hdl.tile.unit_counters import COUNTERS_PER_UNIT
 from pcu_pmu.pcu.shared_modules import SharedModules
 
-from .config import RDUConfig, rdu_config
-from .memory_tiers import TIER_NAMES, BackdoorSignature, MemoryTiers, memory_tier_configs
+from .config import RDUParams, rdu_params
+from .memory_tiers import TIER_NAMES, BackdoorSignature, MemoryTiers, memory_tier_params
 
 __all__ = ["RDUTop", "make_rdu"]
 
@@ -47,13 +47,13 @@ HOST_LITE_ADDR_WIDTH = 12
 
 
 class RDUTop(wiring.Component):
-    """Tile + device memory + host port for one :class:`RDUConfig`.
+    """Tile + device memory + host port for one :class:`RDUParams`.
 
     ``tile_factory(config, shared)`` builds the tile (default :class:`Tile`); ``shared``
     is where the PCUs' shared modules are registered (default: one registry per top).
     """
 
-    def __init__(self, config: RDUConfig, *, tile_factory=Tile,
+    def __init__(self, config: RDUParams, *, tile_factory=Tile,
                  shared: SharedModules | None = None):
         self._config = config
         self._shared = shared if shared is not None else SharedModules()
@@ -67,13 +67,13 @@ class RDUTop(wiring.Component):
                         "counter_events": Out(COUNTERS_PER_UNIT * len(config.units()))})
         if config.memory == "tiers":
             members["copy_busy"] = Out(1)
-            tiers = memory_tier_configs(config)
+            tiers = memory_tier_params(config)
             for name in TIER_NAMES:
                 members.update(flat_members(name, BackdoorSignature(tiers[name])))
         super().__init__(members)
 
     @property
-    def config(self) -> RDUConfig:
+    def config(self) -> RDUParams:
         return self._config
 
     def _memory_signature(self) -> AXI4Signature:
@@ -143,4 +143,4 @@ def make_rdu(preset: str = "small", **overrides) -> RDUTop:
 
     An override of ``None`` keeps the preset's value.
     """
-    return RDUTop(rdu_config(preset, **{k: v for k, v in overrides.items() if v is not None}))
+    return RDUTop(rdu_params(preset, **{k: v for k, v in overrides.items() if v is not None}))

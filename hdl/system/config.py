@@ -1,7 +1,7 @@
 """One description of a multi-socket RDU system, checked before any simulation.
 
-A :class:`SystemConfig` fixes the sockets (each an RDU of ``rdu``: one
-:class:`~hdl.rdu.config.RDUConfig` for every socket, or a tuple of one per socket;
+A :class:`SystemParams` fixes the sockets (each an RDU of ``rdu``: one
+:class:`~hdl.rdu.config.RDUParams` for every socket, or a tuple of one per socket;
 linked sockets must have the same vector width), the links between them
 (``topology``: ``"ring"``, ``"full"`` or an explicit tuple of socket pairs), the
 links' structure (``link_width``, ``buffer_depths`` per VC, ``max_payload``,
@@ -14,16 +14,16 @@ does not exist, zero credits, more credits than the receive buffer, a data
 virtual channel with no buffer, a topology that does not connect the sockets.
 
 Ports: socket ``s``'s link port ``p`` leads to ``neighbours(s)[p]``, the sockets
-linked to ``s`` in :meth:`SystemConfig.links` order.
+linked to ``s`` in :meth:`SystemParams.links` order.
 """
 
 from collections import deque
 from dataclasses import asdict, dataclass, fields
 
 from hdl.link.params import LinkParams
-from hdl.rdu.config import PRESETS, RDUConfig
+from hdl.rdu.config import PRESETS, RDUParams
 
-__all__ = ["SystemConfig", "SystemConfigError", "TOPOLOGIES", "MAX_SOCKETS"]
+__all__ = ["SystemParams", "SystemConfigError", "TOPOLOGIES", "MAX_SOCKETS"]
 
 TOPOLOGIES = ("ring", "full")
 MAX_SOCKETS = 8
@@ -34,7 +34,7 @@ class SystemConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class SystemConfig:
+class SystemParams:
     """Sockets, topology, link structure and settings, and the RDU of every socket."""
 
     sockets: int = 2
@@ -63,7 +63,7 @@ class SystemConfig:
         if not isinstance(self.sockets, int) or not 1 <= self.sockets <= MAX_SOCKETS:
             raise SystemConfigError(f"sockets must be an int from 1 to {MAX_SOCKETS}, "
                                     f"not {self.sockets!r}")
-        if not isinstance(self.rdu, RDUConfig) and len(self.rdu) != self.sockets:
+        if not isinstance(self.rdu, RDUParams) and len(self.rdu) != self.sockets:
             raise SystemConfigError(f"rdu lists {len(self.rdu)} RDU configurations for "
                                     f"{self.sockets} sockets")
         self._check_links()
@@ -130,9 +130,9 @@ class SystemConfig:
                                     f"trip of a largest frame ({least} cycles) and below 65536")
 
     # -- derived --------------------------------------------------------------------------
-    def socket_rdu(self, socket: int) -> RDUConfig:
+    def socket_rdu(self, socket: int) -> RDUParams:
         """The RDU configuration of socket ``socket``."""
-        return self.rdu if isinstance(self.rdu, RDUConfig) else self.rdu[socket]
+        return self.rdu if isinstance(self.rdu, RDUParams) else self.rdu[socket]
 
     def links(self) -> list[tuple[int, int]]:
         """Every link as (socket a, socket b); the channel ``ab`` runs from a to b."""
@@ -196,7 +196,7 @@ class SystemConfig:
 
     def to_json(self) -> dict:
         data = asdict(self)
-        data["rdu"] = (self.rdu.to_json() if isinstance(self.rdu, RDUConfig)
+        data["rdu"] = (self.rdu.to_json() if isinstance(self.rdu, RDUParams)
                        else [rdu.to_json() for rdu in self.rdu])
         data["buffer_depths"] = list(self.buffer_depths)
         if not isinstance(self.topology, str):
@@ -204,7 +204,7 @@ class SystemConfig:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> "SystemConfig":
+    def from_json(cls, data: dict) -> "SystemParams":
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -214,19 +214,19 @@ class SystemConfig:
 
 
 def _rdu_configs(rdu):
-    """One RDUConfig, or a tuple of them, from configs or their JSON dicts."""
+    """One RDUParams, or a tuple of them, from configs or their JSON dicts."""
     if isinstance(rdu, dict):
-        return RDUConfig(**rdu)
-    if isinstance(rdu, RDUConfig):
+        return RDUParams(**rdu)
+    if isinstance(rdu, RDUParams):
         return rdu
     if isinstance(rdu, str):
         return _bad(rdu)
     try:
-        return tuple(_rdu_configs(item) if isinstance(item, dict | RDUConfig) else _bad(item)
+        return tuple(_rdu_configs(item) if isinstance(item, dict | RDUParams) else _bad(item)
                      for item in rdu)
     except TypeError:
         return _bad(rdu)
 
 
 def _bad(rdu):
-    raise SystemConfigError(f"rdu must be an RDUConfig or one per socket, not {rdu!r}")
+    raise SystemConfigError(f"rdu must be an RDUParams or one per socket, not {rdu!r}")

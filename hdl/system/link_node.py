@@ -2,7 +2,7 @@
 
 Sits between the AGCU and the rest of its tile node (see
 :class:`~.linked_rdu.LinkedAGCU`), with ``ports`` link ports (port ``p`` leads to
-the ``p``-th neighbour of the socket, :meth:`SystemConfig.neighbours`):
+the ``p``-th neighbour of the socket, :meth:`SystemParams.neighbours`):
 
 * out to a link: a flit of a flow the program routes to a link, whether the AGCU
   sends it (a READ stream, straight from ``from_agcu``: it never enters the mesh)
@@ -42,7 +42,7 @@ from amaranth.lib.wiring import In, Out
 
 from hdl.network.arbiter import RoundRobinArbiter
 from hdl.network.flit import flit_layout
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from hdl.tile.config_distributor import COUNT_BITS, MARKER, TARGET_BITS, record_header
 from hdl.tile.flit_merge import FlitMerge
 from hdl.tile.targets import config_targets
@@ -55,17 +55,17 @@ _FLOW_BITS = 6
 _ENTRY_BITS = 1 + _PORT_BITS + _FLOW_BITS
 
 
-def link_target(config: RDUConfig) -> int:
+def link_target(config: RDUParams) -> int:
     """The Program Load target of the link port of a tile of ``config``."""
     return len(config_targets(config))
 
 
-def link_record_words(config: RDUConfig, routes: dict, pair=None) -> list[int]:
+def link_record_words(config: RDUParams, routes: dict, pair=None) -> list[int]:
     """The whole link record (header included) for a tile of ``config``.
 
     ``routes``: ``{flow: (port, far_flow)}``; ``pair``: ``(local_flow, link_flow)``
     or None. Ports and flows are range-checked here; whether the port exists in a
-    system is :meth:`SystemConfig.port_to`'s question.
+    system is :meth:`SystemParams.port_to`'s question.
     """
     flows = config.flows
     words = [0] * (flows + 1)
@@ -90,7 +90,7 @@ def link_record_words(config: RDUConfig, routes: dict, pair=None) -> list[int]:
 class LinkNode(wiring.Component):
     """Routes the AGCU node's flits between the AGCU, the tile and ``ports`` links."""
 
-    def __init__(self, config: RDUConfig, ports: int):
+    def __init__(self, config: RDUParams, ports: int):
         if not 0 <= ports <= MAX_PORTS:
             raise ValueError(f"a link node has 0..{MAX_PORTS} ports, not {ports}")
         self._config = config

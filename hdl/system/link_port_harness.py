@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from hdl.link.frame import recv_layout, send_layout
 from hdl.network.flit import flit_layout
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 
 from .flit_deserializer import FlitDeserializer
 from .flit_serializer import FlitSerializer
@@ -28,7 +28,7 @@ SOCKET, PEER = 0, 1
 class LinkPortHarness(wiring.Component):
     """A one-port link node with its serializer and deserializer (see module docstring)."""
 
-    def __init__(self, config: RDUConfig, word_width: int):
+    def __init__(self, config: RDUParams, word_width: int):
         self._config = config
         self._width = word_width
         flit = flit_layout(config.vector_bits)
@@ -64,4 +64,4 @@ class LinkPortHarness(wiring.Component):
 def make_link_port_harness(lanes: int = 4, flows: int = 16,
                            word_width: int = 32) -> LinkPortHarness:
     """Factory for the build cache."""
-    return LinkPortHarness(RDUConfig(lanes=lanes, flows=flows), word_width)
+    return LinkPortHarness(RDUParams(lanes=lanes, flows=flows), word_width)

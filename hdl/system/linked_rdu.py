@@ -15,7 +15,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from hdl.agcu.agcu import AGCU
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from hdl.rdu.top import RDUTop
 from hdl.tile.tile import Tile
 from pcu_pmu.pcu.shared_modules import SharedModules
@@ -63,7 +63,7 @@ class LinkedRDU(RDUTop):
     to (one per system, so each module is emitted once).
     """
 
-    def __init__(self, config: RDUConfig, ports: int, shared: SharedModules | None = None):
+    def __init__(self, config: RDUParams, ports: int, shared: SharedModules | None = None):
         self.link_node = node = LinkNode(config, ports)
 
         def linked_tile(tile_config, tile_shared):

@@ -1,9 +1,9 @@
-"""The system top: ``sockets`` RDUs joined by RDU-to-RDU links (one :class:`SystemConfig`).
+"""The system top: ``sockets`` RDUs joined by RDU-to-RDU links (one :class:`SystemParams`).
 
 Each socket is a :class:`~.linked_rdu.LinkedRDU` (tile, its own device memory,
 its own host port); every port of the RDU top appears here prefixed
 ``s<k>_`` (``s0_s_axil_awaddr``, ``s1_busy``, ...). Each link of
-:meth:`SystemConfig.links` joins two sockets' link nodes through a
+:meth:`SystemParams.links` joins two sockets' link nodes through a
 :class:`~hdl.link.endpoint.LinkEndpoint` per socket and one
 :class:`~hdl.link.channel.PhysicalChannel` per direction: flits for the link are
 cut into link words (:class:`~.flit_serializer.FlitSerializer`) on the data VC
@@ -31,7 +31,7 @@ from hdl.link.protocol_checker import LinkProtocolChecker
 from hdl.network.flit import flit_layout
 from pcu_pmu.pcu.shared_modules import SharedModules
 
-from .config import SystemConfig
+from .config import SystemParams
 from .flit_deserializer import FlitDeserializer
 from .flit_serializer import FlitSerializer
 from .linked_rdu import LinkedRDU
@@ -58,9 +58,9 @@ def channel_seed(link_seed: int, link: int, direction: int) -> int:
 class SystemTop(wiring.Component):
     """Sockets and links of ``config`` (see module docstring for the ports)."""
 
-    def __init__(self, config: SystemConfig):
-        if not isinstance(config, SystemConfig):
-            raise TypeError(f"config must be a SystemConfig, not {type(config).__name__}")
+    def __init__(self, config: SystemParams):
+        if not isinstance(config, SystemParams):
+            raise TypeError(f"config must be a SystemParams, not {type(config).__name__}")
         self._config = config
         self._shared = SharedModules()
         self.sockets = [LinkedRDU(config.socket_rdu(k), len(config.neighbours(k)),
@@ -79,7 +79,7 @@ class SystemTop(wiring.Component):
         super().__init__(members)
 
     @property
-    def config(self) -> SystemConfig:
+    def config(self) -> SystemParams:
         return self._config
 
     def emit_verilog(self, name: str) -> str:
@@ -164,5 +164,5 @@ class SystemTop(wiring.Component):
 
 
 def make_system(**params) -> SystemTop:
-    """``Design`` factory: ``hdl.system.system:make_system`` with SystemConfig JSON fields."""
-    return SystemTop(SystemConfig.from_json(params))
+    """``Design`` factory: ``hdl.system.system:make_system`` with SystemParams JSON fields."""
+    return SystemTop(SystemParams.from_json(params))

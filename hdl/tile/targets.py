@@ -1,6 +1,6 @@
 """Configuration targets of a tile: where each Program Load record goes.
 
-Unit ``i`` (in :meth:`RDUConfig.units` order) owns three targets: its
+Unit ``i`` (in :meth:`RDUParams.units` order) owns three targets: its
 configuration port, the tag of its vector output and the tag of its scalar
 output. After the units come the vector and scalar route tables, the control
 fabric and the AGCU node's flow split.
@@ -11,7 +11,7 @@ Control fabric ports: sources ``0 .. units-1`` are the units' done tokens,
 is unit ``i``'s credit line (:func:`credit_sink`; only PMUs use it).
 """
 
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 
 __all__ = ["config_targets", "TARGETS_PER_UNIT", "CONTROL_SINKS", "control_sources",
            "control_sinks", "pass_token_source", "credit_sink"]
@@ -21,7 +21,7 @@ TARGETS_PER_UNIT = 3
 CONTROL_SINKS = 4
 
 
-def config_targets(config: RDUConfig) -> dict[str, int]:
+def config_targets(config: RDUParams) -> dict[str, int]:
     """Target name -> index: ``unit<i>``, ``unit<i>.vec_tag``, ``unit<i>.scalar_tag``,
     ``vector_routes``, ``scalar_routes``, ``control``, ``agcu_split``."""
     targets = {}
@@ -35,21 +35,21 @@ def config_targets(config: RDUConfig) -> dict[str, int]:
     return targets
 
 
-def control_sources(config: RDUConfig) -> int:
+def control_sources(config: RDUParams) -> int:
     """Source lines of the control fabric: a done token and a pass token per unit."""
     return 2 * len(config.units())
 
 
-def control_sinks(config: RDUConfig) -> int:
+def control_sinks(config: RDUParams) -> int:
     """Sink lines of the control fabric: the AGCU's done sinks and a credit line per unit."""
     return CONTROL_SINKS + len(config.units())
 
 
-def pass_token_source(config: RDUConfig, unit: int) -> int:
+def pass_token_source(config: RDUParams, unit: int) -> int:
     """The control source of unit ``unit``'s pass token (PCU: a pass; PMU: a buffer drained)."""
     return len(config.units()) + unit
 
 
-def credit_sink(config: RDUConfig, unit: int) -> int:
+def credit_sink(config: RDUParams, unit: int) -> int:
     """The control sink of unit ``unit``'s credit line."""
     return CONTROL_SINKS + unit

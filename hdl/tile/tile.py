@@ -1,6 +1,6 @@
 """The tile: a checkerboard of PCUs and PMUs joined by the network, fed by an AGCU.
 
-Geometry (see :class:`~hdl.rdu.config.RDUConfig`): units sit on mesh nodes
+Geometry (see :class:`~hdl.rdu.config.RDUParams`): units sit on mesh nodes
 ``(r, c + 1)``; the AGCU sits on node ``(0, 0)``. Two meshes carry data, both
 with credits on every hop and static flow-ID routes: the vector fabric (one
 vector of ``lanes`` x 32 bits per flit) and the scalar fabric (32 bits). Each
@@ -54,7 +54,7 @@ from hdl.bus import AXI4Signature
 from hdl.network.control import ControlFabric
 from hdl.network.flit import flit_layout
 from hdl.network.mesh import Mesh
-from hdl.rdu.config import RDUConfig, UnitKind
+from hdl.rdu.config import RDUParams, UnitKind
 from pcu_pmu.pcu.pcu import PCU
 from pcu_pmu.pcu.shared_modules import SharedModules
 from pcu_pmu.pmu.pmu import PMU
@@ -92,10 +92,10 @@ class Tile(wiring.Component):
     port in front of it.
     """
 
-    def __init__(self, config: RDUConfig, shared: SharedModules | None = None, *,
+    def __init__(self, config: RDUParams, shared: SharedModules | None = None, *,
                  agcu_factory=AGCU):
-        if not isinstance(config, RDUConfig):
-            raise TypeError(f"config must be an RDUConfig, not {type(config).__name__}")
+        if not isinstance(config, RDUParams):
+            raise TypeError(f"config must be an RDUParams, not {type(config).__name__}")
         self._config = config
         self._shared = shared if shared is not None else SharedModules()
         self._agcu_factory = agcu_factory
@@ -117,7 +117,7 @@ class Tile(wiring.Component):
         })
 
     @property
-    def config(self) -> RDUConfig:
+    def config(self) -> RDUParams:
         return self._config
 
     @property

@@ -20,7 +20,7 @@ __all__ = ["TierBackdoor"]
 
 class TierBackdoor:
     """The backdoor ports ``<prefix>pl_*``/``<prefix>dbg_*`` of one tier of ``dut``
-    (``prefix`` e.g. ``"ddr_"``); ``config`` is the tier's TierConfig."""
+    (``prefix`` e.g. ``"ddr_"``); ``config`` is the tier's TierParams."""
 
     def __init__(self, dut, prefix: str, config):
         self.dut, self.config = dut, config

@@ -33,8 +33,8 @@ import argparse
 
 import numpy as np
 
-from hdl.rdu.config import rdu_config
-from hdl.rdu.memory_tiers import memory_tier_configs
+from hdl.rdu.config import rdu_params
+from hdl.rdu.memory_tiers import memory_tier_params
 from testbench.compiler.transformer import DecoderShape
 from testbench.farm.sweep import sweep_map
 from testbench.runtime.host_script import HostScript
@@ -61,7 +61,7 @@ SHARDED_EXPERTS = RUN_DEFAULTS["out"] / "bench" / "sharded_experts"
 
 
 def _copy_cycles(log) -> list[dict]:
-    config = rdu_config("coe")
+    config = rdu_params("coe")
     burst = config.copy_burst_bytes
     session = HostScript(config)
     rng = np.random.default_rng(1)
@@ -75,7 +75,7 @@ def _copy_cycles(log) -> list[dict]:
         blocks.append((size, data))
     log(f"coe: copy engine DDR -> HBM, blocks of {', '.join(map(str, SIZES))} bytes")
     result = session.run(run_name="bench_coe_copies")
-    peak = memory_tier_configs(config)["ddr"].peak_bytes_per_cycle
+    peak = memory_tier_params(config)["ddr"].peak_bytes_per_cycle
     rows = []
     for size, data in blocks:
         if not np.array_equal(result[f"back{size}"], data):
@@ -114,7 +114,7 @@ def run_bench(log):
     sessions = sweep_map(_session, [{}] + [{"switch_from": "host", "host_gbps": link}
                                            for link in HOST_LINKS_GBPS], log=log)
     summary = sessions[0]
-    peak = memory_tier_configs(rdu_config("coe"))["ddr"].peak_bytes_per_cycle
+    peak = memory_tier_params(rdu_params("coe"))["ddr"].peak_bytes_per_cycle
     switch_bytes = summary["bytes"]["ddr_to_hbm"]
     switch_cycles = summary["cycles"]["switch"]
     session_share = switch_bytes / peak / switch_cycles if switch_cycles else 0.0
@@ -173,12 +173,12 @@ def _sharded(log) -> list[dict]:
 
 
 def _sharded_point(sockets: int, log=_no_log) -> dict:
-    from hdl.system.config import SystemConfig
+    from hdl.system.config import SystemParams
 
     from ..coe.sharded import run_sharded_session
 
     log(f"coe: experts sharded across {sockets} socket(s), {SHARDED_REQUESTS} requests")
-    run = run_sharded_session(SystemConfig(sockets=sockets, rdu=rdu_config("coe")),
+    run = run_sharded_session(SystemParams(sockets=sockets, rdu=rdu_params("coe")),
                               SHARDED_EXPERTS, shape=SHARDED_SHAPE, requests=SHARDED_REQUESTS,
                               slots=1, max_tokens=RUN_DEFAULTS["max_tokens"],
                               run_name=f"bench_coe_sharded_{sockets}", log=log)

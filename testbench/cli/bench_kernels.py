@@ -24,7 +24,7 @@ hardware orchestration (no host round trip per launch) save.
 
 import numpy as np
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.compiler import (
     BF16,
     Graph,
@@ -72,7 +72,7 @@ def _workloads():
 def measure(log) -> dict:
     """Run every variant of both workloads in one simulation; per workload, its variants'
     figures (key ``<mode>/<orchestration>``) and ratios."""
-    config = rdu_config(PRESET, memory_bytes=MEMORY_BYTES)
+    config = rdu_params(PRESET, memory_bytes=MEMORY_BYTES)
     script = HostScript(config)
     workloads = _workloads()
     runs = []

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from hdl.agcu.commands import Command
-from hdl.rdu.config import RDUConfig, rdu_config
+from hdl.rdu.config import RDUParams, rdu_params
 from testbench.compiler import compile_graph, evaluate
 from testbench.compiler.execute import stage_buffers
 from testbench.compiler.graph import BF16
@@ -75,7 +75,7 @@ class GemmSchedule:
     lays out a hardware-orchestrated run (tensors, then every new program image, then
     every entry's argument block, then the schedule table, in the command region)."""
 
-    config: RDUConfig
+    config: RDUParams
     shape: tuple
     launches: int
     golden: np.ndarray
@@ -92,7 +92,7 @@ class GemmSchedule:
         return out.astype(np.uint16) if self.out_dtype == BF16 else out
 
 
-def gemm_schedule(config: RDUConfig, m: int, k: int, n: int, seed: int = 1) -> GemmSchedule:
+def gemm_schedule(config: RDUParams, m: int, k: int, n: int, seed: int = 1) -> GemmSchedule:
     graph = kernel_graph("gemm", m=m, k=k, n=n)
     compiled = compile_graph(graph, config, "fused")
     inputs = random_inputs(graph, np.random.default_rng(seed))
@@ -277,7 +277,7 @@ def measure(shape=GEMM_SHAPE, *, preset: str = "small", paths=None, log=print,
     """``paths`` (default: all of ``PATHS`` on preset "small", ``CORE_PATHS`` elsewhere) on
     one GEMM (inputs and stalls from ``seed``; ``host_stall`` for the Runtime paths): the
     rows, the ratios, whether cycles agree and results match."""
-    config = rdu_config(preset, **BENCH_PRESETS.get(preset, {}))
+    config = rdu_params(preset, **BENCH_PRESETS.get(preset, {}))
     paths = paths or (PATHS if preset == "small" else CORE_PATHS)
     schedule = gemm_schedule(config, *shape, seed=seed)
     rows = []
@@ -307,7 +307,7 @@ def measure(shape=GEMM_SHAPE, *, preset: str = "small", paths=None, log=print,
     return data
 
 
-def _cycles_agree(config: RDUConfig, rows) -> bool:
+def _cycles_agree(config: RDUParams, rows) -> bool:
     """The same window in every path. With memory tiers only the paths that share the host
     code (the cocotb ones) must agree: the DRAM's refresh phase when the doorbell rings
     depends on how many cycles the host's preload took, which differs in the C++ harness."""
@@ -324,7 +324,7 @@ def build_seconds(preset: str, log=print) -> dict:
 
     from testbench.sim.build_cache import build_model, verilog_for
 
-    design = rdu_design(rdu_config(preset, **BENCH_PRESETS.get(preset, {})))
+    design = rdu_design(rdu_params(preset, **BENCH_PRESETS.get(preset, {})))
     verilog, _ = verilog_for(design)
     saved = os.environ.get("RDU_CCACHE_DIR")
     times = {}

@@ -1,6 +1,6 @@
 """Benchmark of the ring AllReduce across sockets: cycles for 2 and 4 sockets, several sizes.
 
-One simulation per socket count (the system top of ``SystemConfig(sockets=N)``,
+One simulation per socket count (the system top of ``SystemParams(sockets=N)``,
 default link settings, clean channels, hosts' AXI channels never pausing): every
 size's tensors are written first (phase ``stage``), then the AllReduces run one
 after the other (testbench/system/allreduce.py: reduce-scatter in two colour
@@ -30,7 +30,7 @@ transfer time or per-phase overhead (program loads, launches, barriers) dominate
 
 import numpy as np
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from testbench.system.allreduce import allreduce_golden, enqueue_allreduce
 from testbench.system.script import SystemScript
 
@@ -44,7 +44,7 @@ def _tensors(rng, sockets: int, words: int, lanes: int) -> list:
 
 
 def _measure(sockets: int, log) -> list[dict]:
-    system = SystemConfig(sockets=sockets)
+    system = SystemParams(sockets=sockets)
     lanes = system.socket_rdu(0).lanes
     rng = np.random.default_rng(sockets)
     script = SystemScript(system)

@@ -175,7 +175,7 @@ def _make_experts(args) -> int:
 
 
 def _plan(args) -> int:
-    from hdl.rdu.config import rdu_config
+    from hdl.rdu.config import rdu_params
 
     from ..coe.machine import expert_image_bytes
 
@@ -190,7 +190,7 @@ def _plan(args) -> int:
     progress(args, f"routing {len(trace)} requests over {len(experts)} experts")
     routes = router.route_trace(trace)
     # Experts as `rdu coe run` holds them: weight images on the CoE RDU, not checkpoints.
-    image_bytes = expert_image_bytes(rdu_config("coe"), shape)
+    image_bytes = expert_image_bytes(rdu_params("coe"), shape)
     plan = plan_session(experts, router, trace, args.policy,
                         make_scheduler(args.scheduler, args.window), args.slots, routes=routes,
                         cache_tokens=shape.tokens, image_bytes=image_bytes)
@@ -224,19 +224,19 @@ RUN_DEFAULTS = {"experts": Path("sim_build/coe/decoder_experts"), "out": Path("s
 def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS) -> float:
     """Bytes per RDU cycle of the host link, scaled so that the model's DDR-tier peak stands
     for ``node_gbps``: ``DDR peak x host_gbps / node_gbps``."""
-    from hdl.rdu.config import rdu_config
-    from hdl.rdu.memory_tiers import memory_tier_configs
+    from hdl.rdu.config import rdu_params
+    from hdl.rdu.memory_tiers import memory_tier_params
 
     if host_gbps <= 0 or node_gbps <= 0:
         raise CommandError("--host-gbps and --node-gbps must be positive")
-    peak = memory_tier_configs(rdu_config("coe"))["ddr"].peak_bytes_per_cycle
+    peak = memory_tier_params(rdu_params("coe"))["ddr"].peak_bytes_per_cycle
     return peak * host_gbps / node_gbps
 
 
 def experts_ready(o, shape: DecoderShape, log) -> None:
     """Generate experts into ``o.experts`` if it holds none and that was asked for (the
     default directory, or ``--make-experts``); CommandError if it holds none otherwise."""
-    from hdl.rdu.config import rdu_config
+    from hdl.rdu.config import rdu_params
 
     from ..coe.machine import check_ddr_holds, expert_image_bytes
 
@@ -251,7 +251,7 @@ def experts_ready(o, shape: DecoderShape, log) -> None:
             f"--experts {directory} {state}; make experts with `rdu coe make-experts --out "
             f"{directory} --count {o.count} --d {o.d} --heads {o.heads} --head-dim "
             f"{o.head_dim} --f {o.f}`, or add --make-experts to generate them there")
-    config = rdu_config("coe")
+    config = rdu_params("coe")
     check_ddr_holds(o.count, expert_image_bytes(config, shape), config.ddr_bytes)
     log(f"no checkpoints in {directory}: writing {o.count} decoder-layer experts "
         f"(d={o.d}, {o.heads} head(s) of {o.head_dim}, d_ff={o.f}, seed {o.expert_seed})")
@@ -264,7 +264,7 @@ def simulate_session(options, log, run_name: str = "coe_session",
     (summary, text, every result bit-exact). While the simulator runs, a status per
     finished request goes to ``log``, or with ``live`` (a terminal stream) one status
     line is redrawn there (:class:`~testbench.coe.progress.SessionProgress`)."""
-    from hdl.rdu.config import rdu_config
+    from hdl.rdu.config import rdu_params
 
     from ..coe.demo_session import run_session
     from ..coe.report import format_table, timeline_png, write_json
@@ -286,7 +286,7 @@ def simulate_session(options, log, run_name: str = "coe_session",
             f"{o.host_gbps:g} GB/s link gets DDR peak x {o.host_gbps:g}/{o.node_gbps:g})")
     status = SessionProgress(log, live)
     try:
-        result = run_session(rdu_config("coe"), Path(o.experts), shape=shape,
+        result = run_session(rdu_params("coe"), Path(o.experts), shape=shape,
                              requests=o.requests, trace_seed=o.trace_seed, zipf=o.zipf,
                              max_tokens=o.max_tokens, slots=o.slots, policy=o.policy,
                              scheduler=o.scheduler, window=o.window, threshold=o.threshold,

@@ -6,8 +6,8 @@ Later units register here too, so ``rdu verilog NAME`` and ``rdu lint`` cover th
 from dataclasses import dataclass, fields
 
 from hdl.numerics.catalog import NUMERIC_UNITS
-from hdl.rdu.config import RDUConfig
-from hdl.system.config import SystemConfig
+from hdl.rdu.config import RDUParams
+from hdl.system.config import SystemParams
 
 from ..sim.build_cache import Design
 
@@ -36,7 +36,7 @@ DESIGNS: dict[str, DesignEntry] = {
     "systolic": DesignEntry("pcu_pmu.pcu.systolic:make_systolic", {"rows": 8, "cols": 8},
                             "PCU systolic body: output-stationary bf16 x bf16 -> fp32 array"),
     "rdu": DesignEntry("hdl.rdu.top:make_rdu",
-                       {"preset": "small", **{f.name: None for f in fields(RDUConfig)}},
+                       {"preset": "small", **{f.name: None for f in fields(RDUParams)}},
                        "RDU top: tile (PCUs, PMUs, meshes, AGCU), device memory, host port "
                        "(presets small, tile2x2, plasticine, fpga, coe; other parameters "
                        "override)"),
@@ -63,9 +63,9 @@ DESIGNS: dict[str, DesignEntry] = {
                                  "sockets": 2, "socket_a": 0, "socket_b": 1},
                                 "RDU-to-RDU link: two endpoints, lossy channel models, RTL "
                                 "traffic generators, checkers and protocol checkers"),
-    "system": DesignEntry("hdl.system.system:make_system", SystemConfig().to_json(),
+    "system": DesignEntry("hdl.system.system:make_system", SystemParams().to_json(),
                           "N RDUs joined by links at their AGCU nodes (ring, full or listed "
-                          "links; rdu = one RDUConfig for every socket)"),
+                          "links; rdu = one RDUParams for every socket)"),
 }
 
 

@@ -42,7 +42,7 @@ import zlib
 
 import numpy as np
 
-from hdl.rdu.config import PRESETS, rdu_config
+from hdl.rdu.config import PRESETS, rdu_params
 
 from .output import CommandError, emit, progress
 
@@ -163,7 +163,7 @@ def run(args):
     from ..compiler.library import kernel_graph
 
     try:
-        config = rdu_config(args.preset)
+        config = rdu_params(args.preset)
         graph = kernel_graph(args.name, rows=args.rows, cols=args.cols, m=args.m, k=args.k,
                              n=args.n, decoder=decoder_shape(args))
         compiled = compile_graph(graph, config, args.mode)

@@ -38,8 +38,8 @@ def run_traffic(design, *, pattern: str, size: int, seed: int = 1, axi: str = "s
                 run_name: str | None = None, waves: bool = False) -> dict:
     """Run one pattern on one tier of ``design``; return figures as a dict.
 
-    ``peak_bytes_per_cycle`` and ``tck_ns`` are per fabric cycle (``TierConfig.
-    peak_bytes_per_cycle`` and ``TierConfig.cycle_ns``), so GB/s is at the DRAM's clock.
+    ``peak_bytes_per_cycle`` and ``tck_ns`` are per fabric cycle (``TierParams.
+    peak_bytes_per_cycle`` and ``TierParams.cycle_ns``), so GB/s is at the DRAM's clock.
     """
     from testbench.sim.runner import simulate
 
@@ -73,7 +73,7 @@ def memory_system_design(**params):
     from testbench.sim.build_cache import Design
 
     # -O0: at -O2 its C++ took 185 s to compile; the traffic tests simulate for less.
-    return Design("memory_system", "memory_ctrl.system:make_memory_system", params,
+    return Design("memory_system", "memory_ctrl.memory_system:make_memory_system", params,
                   profile="quick")
 
 
@@ -85,7 +85,7 @@ def run_copy(*, size: int = 8 << 20, hbm: dict | None = None, ddr: dict | None =
     Returns cycles, bytes/cycle, % of the DDR tier's peak (per fabric cycle), the
     implied model-switch time at the DDR preset's clock, and preload / copy wall times.
     """
-    from memory_ctrl.system import tier_configs
+    from memory_ctrl.memory_system import tier_configs
     from testbench.sim.runner import simulate
 
     configs = tier_configs(hbm, ddr)
@@ -131,7 +131,7 @@ FULL_SYSTEM: dict = {}
 def bench_memory(*, patterns=PATTERNS, tiers=("hbm", "ddr"), size: int = 1 << 20,
                  copy_size: int = 8 << 20, seed: int = 1, system: dict | None = None) -> dict:
     """Everything ``rdu bench mem`` reports: each pattern on each tier, then the big copy."""
-    from memory_ctrl.system import bandwidth_ratio, capacity_ratio, tier_configs
+    from memory_ctrl.memory_system import bandwidth_ratio, capacity_ratio, tier_configs
 
     system = TEST_SYSTEM if system is None else system
     configs = tier_configs(**system)

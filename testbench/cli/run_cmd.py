@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from hdl.rdu.config import PRESETS, rdu_config
+from hdl.rdu.config import PRESETS, rdu_params
 
 from .output import CommandError, emit, progress
 
@@ -36,7 +36,7 @@ def run_kernels(names, preset: str, orchestration: str, seed: int, waves: bool =
     from ..runtime.host_script import HostScript
 
     try:
-        config = rdu_config(preset)
+        config = rdu_params(preset)
         script = HostScript(config)
         rng = np.random.default_rng(seed)
         kernels = [prepare(name, script, rng) for name in names]

@@ -2,10 +2,10 @@
 
 Two cocotb tests, chosen by the runner's ``testcase``:
 
-* ``play_on_rdu``: one RDU top, args ``config`` (RDUConfig JSON) and ``steps``; its
+* ``play_on_rdu``: one RDU top, args ``config`` (RDUParams JSON) and ``steps``; its
   leading :class:`~testbench.runtime.host_program.Preload` steps go through the memory
   tiers' backdoor after reset, before the host's cycle count starts.
-* ``play_on_system``: a multi-socket system top, args ``config`` (SystemConfig JSON),
+* ``play_on_system``: a multi-socket system top, args ``config`` (SystemParams JSON),
   ``phases`` (each socket's steps of a phase play at the same time, one Runtime per
   socket over its own host port; a phase ends when every socket is done) and the
   links' error-injection settings.
@@ -27,7 +27,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
-from hdl.rdu.config import DDR_BASE, RDUConfig
+from hdl.rdu.config import DDR_BASE, RDUParams
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.rdu_monitors import count_counter_events
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
@@ -150,16 +150,16 @@ async def _check_memory_tiers(runtime: Runtime, what: str) -> None:
         raise DeviceError(f"{what}: a DRAM timing checker fired during the session ({status})")
 
 
-async def _preload(dut, config: RDUConfig, steps: list, arrays: dict) -> int:
+async def _preload(dut, config: RDUParams, steps: list, arrays: dict) -> int:
     """Every :class:`~testbench.runtime.host_program.Preload` of ``steps`` through its
     tier's backdoor (``hbm_*``/``ddr_*`` ports of the top), in order; returns the cycles."""
     if not steps:
         return 0
     # imported here: the tiers' RTL modules cost start-up time where nothing is preloaded
-    from hdl.rdu.memory_tiers import memory_tier_configs
+    from hdl.rdu.memory_tiers import memory_tier_params
     from testbench.bfm.tier_backdoor import TierBackdoor
 
-    tiers = memory_tier_configs(config)
+    tiers = memory_tier_params(config)
     regions = {name: [] for name in tiers}
     for step in steps:
         data = arrays[step.array]
@@ -176,7 +176,7 @@ async def _preload(dut, config: RDUConfig, steps: list, arrays: dict) -> int:
 async def play_on_rdu(dut):
     """A :class:`~testbench.runtime.host_script.HostScript` on the RDU top."""
     args, arrays = sim_args(), sim_inputs()
-    config = RDUConfig(**args["config"])
+    config = RDUParams(**args["config"])
     steps = [hp.step_from_json(data) for data in args["steps"]]
     preloads = next((k for k, step in enumerate(steps) if not isinstance(step, hp.Preload)),
                     len(steps))
@@ -215,11 +215,11 @@ async def _play_steps(player: StepPlayer, steps: list) -> None:
 @cocotb.test()
 async def play_on_system(dut):
     """A :class:`~testbench.system.script.SystemScript` on the system top."""
-    from hdl.system.config import SystemConfig
+    from hdl.system.config import SystemParams
     from hdl.system.system import DIRECTIONS, LINK_STATS
 
     args, arrays = sim_args(), sim_inputs()
-    config = SystemConfig.from_json(args["config"])
+    config = SystemParams.from_json(args["config"])
     _freeze_imports()
     dut.link_flip_threshold.value = args["flip_threshold"]
     dut.link_drop_threshold.value = args["drop_threshold"]

@@ -38,7 +38,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 
 from hdl.agcu.commands import Command
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from testbench.bfm.clock_reset import CLOCK_PERIOD_NS, start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
 from testbench.runtime import host_registers as reg
@@ -88,7 +88,7 @@ def _save(outputs: dict, window, kernel_cycles: int, commands_done: int) -> None
 @cocotb.test()
 async def runtime_schedule(dut):
     args, arrays = sim_args(), sim_inputs()
-    config = RDUConfig(**args["config"])
+    config = RDUParams(**args["config"])
     await start_clock_and_reset(dut, impl="gpi")
     runtime = Runtime(dut, config, timeout_cycles=args["timeout_cycles"],
                       stall=args["host_stall"], seed=cocotb.RANDOM_SEED)

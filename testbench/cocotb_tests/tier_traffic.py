@@ -171,7 +171,7 @@ async def _run_copy(dut, source, src: int, dst: int, length: int, to_ddr: bool) 
 @cocotb.test()
 async def copy(dut):
     """Preload DDR through the backdoor, copy DDR -> HBM (and optionally back), verify."""
-    from memory_ctrl.system import tier_configs
+    from memory_ctrl.memory_system import tier_configs
     from testbench.golden.dram import image_from_words
 
     args = sim_args()

@@ -15,7 +15,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from testbench.compiler.transformer import DecoderShape
 from testbench.sim.toolchain import SIM_BUILD
 
@@ -41,7 +41,7 @@ class CoERun:
     mismatches: list[Mismatch]
 
 
-def run_session(config: RDUConfig, experts_dir: Path, *, shape: DecoderShape, requests: int,
+def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape, requests: int,
                 trace_seed: int = 1, zipf: float = 1.2, max_tokens: int = 4, slots: int = 3,
                 policy: str = "lru", scheduler: str = "fcfs", window: int = 8,
                 threshold: float = DEFAULT_THRESHOLD, clock_mhz: float = 1000.0,

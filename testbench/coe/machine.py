@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from testbench.compiler.compiler import CompiledGraph, compile_graph
 from testbench.compiler.execute import buffer_contents
 from testbench.compiler.graph import BF16
@@ -82,7 +82,7 @@ def pack_image(layout: WeightImage, contents_of) -> np.ndarray:
     return words
 
 
-def weight_image_layout(compiled: CompiledGraph, config: RDUConfig) -> WeightImage:
+def weight_image_layout(compiled: CompiledGraph, config: RDUParams) -> WeightImage:
     """Where each weight buffer of ``compiled`` sits in one image: in name order, each
     beat-aligned, the whole padded to copy-engine bursts."""
     return image_layout([(name, compiled.infos[name].words(config.lanes) * 4)
@@ -95,7 +95,7 @@ def weight_image(compiled: CompiledGraph, layout: WeightImage, weights: dict) ->
     return pack_image(layout, lambda name: buffer_contents(compiled, name, weights))
 
 
-def expert_image_bytes(config: RDUConfig, shape: DecoderShape) -> int:
+def expert_image_bytes(config: RDUParams, shape: DecoderShape) -> int:
     """Bytes of one expert's weight image (what a switch copies and a slot holds) for
     experts of ``shape`` on ``config``: the compiled decoder's weight buffers, rotated
     weights included, each padded to the copy burst."""
@@ -136,7 +136,7 @@ class CoEPrograms:
     """The router graph compiled for ``tokens`` rows and the experts' decoder graph of
     ``shape`` (``shape.tokens`` cached tokens) on ``config``."""
 
-    def __init__(self, config: RDUConfig, router: Router, shape: DecoderShape, tokens: int):
+    def __init__(self, config: RDUParams, router: Router, shape: DecoderShape, tokens: int):
         self.config, self.tokens, self.shape, self.d = config, tokens, shape, router.d
         self.router = compile_graph(router.graph(tokens), config, "unfused")
         self.expert = compile_graph(decoder_graph(shape), config, "unfused")
@@ -183,7 +183,7 @@ class CoEMachine:
     ``shape`` is the experts' decoder shape; its ``tokens`` is every request's K/V cache
     length."""
 
-    def __init__(self, config: RDUConfig, router: Router, experts: dict, trace, *,
+    def __init__(self, config: RDUParams, router: Router, experts: dict, trace, *,
                  slots: int, shape: DecoderShape):
         if config.memory != "tiers":
             raise ValueError("the CoE machine needs an RDU with memory='tiers' (preset 'coe')")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdl.rdu.config import rdu_config
+from hdl.rdu.config import rdu_params
 from testbench.compiler.golden import evaluate
 from testbench.compiler.graph import BF16, Graph
 
@@ -102,7 +102,7 @@ class Router:
                                     f"cover: {', '.join(sorted(expert_of)) or 'none'})")
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], not {threshold}")
-        preset = rdu_config("small")
+        preset = rdu_params("small")
         self.checkpoint = checkpoint
         self.expert_of = expert_of
         self.threshold = threshold

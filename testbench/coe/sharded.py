@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from testbench.compiler.execute import buffer_contents
 from testbench.compiler.transformer import DecoderShape
 from testbench.runtime.host_program import HostProgramResult
@@ -83,7 +83,7 @@ class ShardedCoE:
     """The CoE session of ``trace`` with every decoder expert (of ``shape``, ``shape.tokens``
     cached tokens) split across ``system``'s sockets as :class:`TPDecoder` splits it."""
 
-    def __init__(self, system: SystemConfig, router: Router, experts: dict, trace, *,
+    def __init__(self, system: SystemParams, router: Router, experts: dict, trace, *,
                  slots: int, shape: DecoderShape):
         self.system, self.router, self.experts, self.trace = system, router, experts, trace
         self.sockets = system.sockets
@@ -226,7 +226,7 @@ class ShardedCoE:
         return ShardedRun(plan, phase_cycles, engine_cycles, mismatches)
 
 
-def run_sharded_session(system: SystemConfig, experts_dir, *, shape, requests: int,
+def run_sharded_session(system: SystemParams, experts_dir, *, shape, requests: int,
                         trace_seed: int = 1, zipf: float = 1.2, max_tokens: int = 4,
                         slots: int = 2, policy: str = "lru", scheduler: str = "fcfs",
                         window: int = 8, run_name: str = "coe_sharded", seed: int = 1,

@@ -15,7 +15,7 @@ raises :class:`CompileError` naming the op and the resource.
 from dataclasses import dataclass
 
 from hdl.agcu.arguments import WRITE
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from testbench.runtime.memory_map import tensor_region
 
 from .errors import CompileError
@@ -48,7 +48,7 @@ class CompiledGraph:
     """
 
     graph: Graph
-    config: RDUConfig
+    config: RDUParams
     mode: str
     infos: dict            # tensor name -> TensorInfo (only tensors with a buffer)
     kernels: list          # Kernel, in launch order
@@ -63,7 +63,7 @@ class CompiledGraph:
         return sum(k.bytes_moved(self.beat_bytes) for k in self.kernels)
 
 
-def compile_graph(graph: Graph, config: RDUConfig, mode: str = "unfused") -> CompiledGraph:
+def compile_graph(graph: Graph, config: RDUParams, mode: str = "unfused") -> CompiledGraph:
     """Kernels and buffers for ``graph`` on ``config``; CompileError before any simulation."""
     if mode not in MODES:
         raise CompileError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
@@ -123,7 +123,7 @@ def _check_in_bounds(kernel: Kernel, stream: Stream, infos: dict, lanes: int) ->
                                f"{beats} beats of buffer {name}")
 
 
-def _check_device_memory(config: RDUConfig, infos: dict) -> None:
+def _check_device_memory(config: RDUParams, infos: dict) -> None:
     beat = config.vector_bits // 8
     _, size = tensor_region(config.memory_bytes)
     total = 0

@@ -14,7 +14,7 @@ read steps.
 import numpy as np
 
 from hdl.agcu.commands import Command
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from testbench.runtime import host_program as hp
 from testbench.runtime import host_registers as reg
 from testbench.runtime.image import ImageError, ProgramImage
@@ -34,7 +34,7 @@ class BoardHost:
     each poll already takes a UART round trip of simulated time).
     """
 
-    def __init__(self, rdu: RDUBridgeClient, config: RDUConfig, *, max_polls: int = 2000,
+    def __init__(self, rdu: RDUBridgeClient, config: RDUParams, *, max_polls: int = 2000,
                  poll=None):
         self.rdu, self.config = rdu, config
         self.max_polls, self.poll = max_polls, poll

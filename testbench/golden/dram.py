@@ -9,17 +9,17 @@ map, vectorised, so preloading costs one simulated cycle per index.
 
 import numpy as np
 
-from memory_ctrl.tier import TierConfig
+from memory_ctrl.tier import TierParams
 
 __all__ = ["backdoor_words", "image_from_words", "word_count", "atom_locations"]
 
 
-def word_count(config: TierConfig) -> int:
+def word_count(config: TierParams) -> int:
     p = config.dram
     return p.rows * p.atoms_per_row
 
 
-def _layout(config: TierConfig, base: int, length: int):
+def _layout(config: TierParams, base: int, length: int):
     p = config.dram
     if base % p.atom_bytes or length % p.atom_bytes:
         raise ValueError(f"backdoor regions must be multiples of {p.atom_bytes} B")
@@ -33,13 +33,13 @@ def _layout(config: TierConfig, base: int, length: int):
     return index, fields["channel"].astype(np.int64), fields["flat_bank"].astype(np.int64)
 
 
-def atom_locations(config: TierConfig, base: int, length: int):
+def atom_locations(config: TierParams, base: int, length: int):
     """(device index, channel, flat bank) arrays of every atom of ``[base, base + length)``
     (atom-aligned, inside the tier; ValueError otherwise)."""
     return _layout(config, base, length)
 
 
-def backdoor_words(config: TierConfig, image: bytes | np.ndarray, base: int = 0,
+def backdoor_words(config: TierParams, image: bytes | np.ndarray, base: int = 0,
                    fill: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(indices, words) to write so the tier holds ``image`` at ``base``.
 
@@ -58,7 +58,7 @@ def backdoor_words(config: TierConfig, image: bytes | np.ndarray, base: int = 0,
     return used, words[used].reshape(used.size, -1)
 
 
-def image_from_words(config: TierConfig, words: np.ndarray, base: int, length: int) -> bytes:
+def image_from_words(config: TierParams, words: np.ndarray, base: int, length: int) -> bytes:
     """The bytes [base, base + length) of a tier whose full backdoor dump is ``words``."""
     p = config.dram
     index, channel, bank = _layout(config, base, length)

@@ -11,7 +11,7 @@ and the PCU's.
 import numpy as np
 
 from hdl.agcu.arguments import READ, WRITE, StreamDescriptor, argument_words
-from hdl.rdu.config import RDUConfig, UnitKind
+from hdl.rdu.config import RDUParams, UnitKind
 from pcu_pmu.pcu.config import CounterConfig, Mode, PCUConfig
 from pcu_pmu.pmu.config import AddressGenConfig, PMUConfig
 from testbench.golden.pcu import run_program
@@ -20,7 +20,7 @@ from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
 __all__ = ["pack_tiles", "gemm_program", "gemm_arguments", "gemm_golden"]
 
 
-def _units(config: RDUConfig) -> tuple[int, int]:
+def _units(config: RDUParams) -> tuple[int, int]:
     kinds = [kind for kind, _ in config.units()]
     if not config.systolic:
         raise ProgramError("the GEMM program needs PCUs with the systolic array (systolic=True)")
@@ -34,7 +34,7 @@ def pack_tiles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a.transpose(0, 2, 1) | (b << 16)).reshape(-1, a.shape[1]).astype(np.uint32)
 
 
-def _pcu_config(config: RDUConfig, k: int, tiles: int) -> PCUConfig:
+def _pcu_config(config: RDUParams, k: int, tiles: int) -> PCUConfig:
     return PCUConfig(lanes=config.lanes, stages=config.stages, mode=Mode.SYSTOLIC,
                      counters=(CounterConfig(bound=k), CounterConfig(bound=tiles),
                                CounterConfig()))
@@ -45,7 +45,7 @@ def _pmu_config(rows: int) -> PMUConfig:
     return PMUConfig(write=dense, read=dense)
 
 
-def gemm_program(config: RDUConfig, k: int, tiles: int):
+def gemm_program(config: RDUParams, k: int, tiles: int):
     pmu, pcu = _units(config)
     if tiles * k > config.pmu_depth:
         raise ProgramError(f"{tiles} tiles of K={k} need {tiles * k} PMU rows; the PMU has "
@@ -58,14 +58,14 @@ def gemm_program(config: RDUConfig, k: int, tiles: int):
             .build())
 
 
-def gemm_arguments(config: RDUConfig, packed: int, out: int, k: int, tiles: int) -> list[int]:
+def gemm_arguments(config: RDUParams, packed: int, out: int, k: int, tiles: int) -> list[int]:
     return argument_words([
         StreamDescriptor(READ, 0, packed, (tiles * k, 1, 1), (1, 0, 0)),
         StreamDescriptor(WRITE, 2, out, (tiles * config.lanes, 1, 1), (1, 0, 0)),
     ], done_tokens=2)
 
 
-def gemm_golden(config: RDUConfig, packed: np.ndarray, k: int, tiles: int) -> np.ndarray:
+def gemm_golden(config: RDUParams, packed: np.ndarray, k: int, tiles: int) -> np.ndarray:
     """The C rows (tiles*lanes x lanes uint32) from the PCU golden model."""
     result = run_program(config.pcu_params(), [(_pcu_config(config, k, tiles), packed, [])])
     return np.array(result.vec_out, dtype=np.uint32)

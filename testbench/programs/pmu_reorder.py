@@ -14,7 +14,7 @@ flits fit the tile's reorder window, so no source can run a window ahead.
 import numpy as np
 
 from hdl.agcu.arguments import READ, WRITE, StreamDescriptor, argument_words
-from hdl.rdu.config import RDUConfig, UnitKind
+from hdl.rdu.config import RDUParams, UnitKind
 from hdl.tile.tile import REORDER_WINDOW
 from pcu_pmu.pmu.config import AddressGenConfig, PMUConfig
 from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
@@ -22,11 +22,11 @@ from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
 __all__ = ["reorder_program", "reorder_arguments", "reorder_golden"]
 
 
-def _pmu(config: RDUConfig) -> int:
+def _pmu(config: RDUParams) -> int:
     return [kind for kind, _ in config.units()].index(UnitKind.PMU)
 
 
-def reorder_program(config: RDUConfig, beats: int, reorder: bool = True):
+def reorder_program(config: RDUParams, beats: int, reorder: bool = True):
     """Image: flows 0 and 1 from the AGCU into the first PMU, flow 2 back to the AGCU."""
     rows = 2 * beats
     if rows > REORDER_WINDOW:
@@ -40,7 +40,7 @@ def reorder_program(config: RDUConfig, beats: int, reorder: bool = True):
             .build())
 
 
-def reorder_arguments(config: RDUConfig, x: int, out: int, beats: int,
+def reorder_arguments(config: RDUParams, x: int, out: int, beats: int,
                       first: str = "a") -> list[int]:
     """READ A = even rows, READ B = odd rows (stride 2 beats: one beat per request)."""
     beat = config.vector_bits // 8

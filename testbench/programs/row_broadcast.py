@@ -11,7 +11,7 @@ SCALAR, i.e. the row's scalar in every lane.
 import numpy as np
 
 from hdl.agcu.arguments import READ, WRITE, StreamDescriptor, argument_words
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from pcu_pmu.pcu.config import CounterConfig, PCUConfig, Src, StageConfig, StageOp
 from testbench.golden.pcu import run_program
 from testbench.runtime.program import AGCU, ProgramBuilder
@@ -21,7 +21,7 @@ from .vector_add import pcus
 __all__ = ["broadcast_program", "broadcast_arguments", "broadcast_golden"]
 
 
-def _pcu_config(config: RDUConfig, rows: int, row_beats: int, op: StageOp) -> PCUConfig:
+def _pcu_config(config: RDUParams, rows: int, row_beats: int, op: StageOp) -> PCUConfig:
     stages = [StageConfig(op=op, a=Src.PREV, b=Src.SCALAR)] + [StageConfig()] * (config.stages - 1)
     return PCUConfig(lanes=config.lanes, stages=config.stages, stage=tuple(stages),
                      use_scalar=True,
@@ -29,7 +29,7 @@ def _pcu_config(config: RDUConfig, rows: int, row_beats: int, op: StageOp) -> PC
                                CounterConfig()))
 
 
-def broadcast_program(config: RDUConfig, rows: int, row_beats: int,
+def broadcast_program(config: RDUParams, rows: int, row_beats: int,
                       op: StageOp = StageOp.FSUB):
     (pcu,) = pcus(config, 1)
     return (ProgramBuilder(config)
@@ -39,7 +39,7 @@ def broadcast_program(config: RDUConfig, rows: int, row_beats: int,
             .build())
 
 
-def broadcast_arguments(config: RDUConfig, x: int, s: int, out: int, rows: int,
+def broadcast_arguments(config: RDUParams, x: int, s: int, out: int, rows: int,
                         row_beats: int) -> list[int]:
     return argument_words([
         StreamDescriptor(READ, 0, x, (rows * row_beats, 1, 1), (1, 0, 0)),
@@ -48,7 +48,7 @@ def broadcast_arguments(config: RDUConfig, x: int, s: int, out: int, rows: int,
     ], done_tokens=1)
 
 
-def broadcast_golden(config: RDUConfig, x: np.ndarray, s: np.ndarray, row_beats: int,
+def broadcast_golden(config: RDUParams, x: np.ndarray, s: np.ndarray, row_beats: int,
                      op: StageOp = StageOp.FSUB) -> np.ndarray:
     """Expected output words (rows * row_beats x lanes) for ``x`` (same shape) and ``s``
     (one word per row)."""

@@ -14,7 +14,7 @@ in the network.
 import numpy as np
 
 from hdl.agcu.arguments import READ, WRITE, StreamDescriptor, argument_words
-from hdl.rdu.config import RDUConfig, UnitKind
+from hdl.rdu.config import RDUParams, UnitKind
 from pcu_pmu.pmu.config import AddressGenConfig, PMUConfig
 from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
 
@@ -23,7 +23,7 @@ __all__ = ["credit_units", "credit_program", "credit_arguments", "credit_golden"
 CONSUMER_BUFFERS = 1
 
 
-def credit_units(config: RDUConfig) -> tuple[int, int]:
+def credit_units(config: RDUParams) -> tuple[int, int]:
     """(producer, consumer): the first two PMUs."""
     found = [i for i, (kind, _) in enumerate(config.units()) if kind == UnitKind.PMU]
     if len(found) < 2:
@@ -31,7 +31,7 @@ def credit_units(config: RDUConfig) -> tuple[int, int]:
     return found[0], found[1]
 
 
-def credit_program(config: RDUConfig, rows: int, passes: int, credits: bool = True):
+def credit_program(config: RDUParams, rows: int, passes: int, credits: bool = True):
     producer, consumer = credit_units(config)
     dense = AddressGenConfig(base=0, bounds=(rows, 1, 1), strides=(1, 0, 0), lo=0, hi=rows)
     reverse = AddressGenConfig(base=rows - 1, bounds=(rows, 1, 1), strides=(-1, 0, 0),
@@ -50,7 +50,7 @@ def credit_program(config: RDUConfig, rows: int, passes: int, credits: bool = Tr
     return builder.build()
 
 
-def credit_arguments(config: RDUConfig, x: int, out: int, rows: int, passes: int) -> list[int]:
+def credit_arguments(config: RDUParams, x: int, out: int, rows: int, passes: int) -> list[int]:
     return argument_words([
         StreamDescriptor(READ, 0, x, (rows * passes, 1, 1), (1, 0, 0)),
         StreamDescriptor(WRITE, 2, out, (rows * passes, 1, 1), (1, 0, 0)),

@@ -9,7 +9,7 @@ loop's last iteration), so its result is ``(-0 + a) + b = a + b`` in binary32.
 import numpy as np
 
 from hdl.agcu.arguments import READ, WRITE, StreamDescriptor, argument_words
-from hdl.rdu.config import RDUConfig, UnitKind
+from hdl.rdu.config import RDUParams, UnitKind
 from pcu_pmu.pcu.config import CounterConfig, Emit, PCUConfig, StageConfig, StageOp
 from testbench.golden.pcu import run_program
 from testbench.runtime.program import AGCU, ProgramBuilder
@@ -17,7 +17,7 @@ from testbench.runtime.program import AGCU, ProgramBuilder
 __all__ = ["pcus", "vector_add_program", "vector_add_arguments", "vector_add_golden"]
 
 
-def pcus(config: RDUConfig, count: int) -> list[int]:
+def pcus(config: RDUParams, count: int) -> list[int]:
     """The first ``count`` PCU unit indices of ``config``."""
     found = [i for i, (kind, _) in enumerate(config.units()) if kind == UnitKind.PCU]
     if len(found) < count:
@@ -25,7 +25,7 @@ def pcus(config: RDUConfig, count: int) -> list[int]:
     return found[:count]
 
 
-def _pcu_config(config: RDUConfig, vectors: int) -> PCUConfig:
+def _pcu_config(config: RDUParams, vectors: int) -> PCUConfig:
     stages = [StageConfig(op=StageOp.FACC)] + [StageConfig()] * (config.stages - 1)
     return PCUConfig(lanes=config.lanes, stages=config.stages, stage=tuple(stages),
                      counters=(CounterConfig(bound=2), CounterConfig(bound=vectors),
@@ -33,7 +33,7 @@ def _pcu_config(config: RDUConfig, vectors: int) -> PCUConfig:
                      emit=Emit.INNER_LAST)
 
 
-def vector_add_program(config: RDUConfig, vectors: int, units: int = 2):
+def vector_add_program(config: RDUParams, vectors: int, units: int = 2):
     """Image for ``units`` PCUs adding ``vectors`` vectors each (flows 2k in, 2k+1 out)."""
     builder = ProgramBuilder(config)
     for k, unit in enumerate(pcus(config, units)):
@@ -42,7 +42,7 @@ def vector_add_program(config: RDUConfig, vectors: int, units: int = 2):
     return builder.done_tokens(pcus(config, units)).build()
 
 
-def vector_add_arguments(config: RDUConfig, a: int, b: int, out: int, vectors: int,
+def vector_add_arguments(config: RDUParams, a: int, b: int, out: int, vectors: int,
                          units: int = 2) -> list[int]:
     """Stream descriptors: PCU k adds vectors ``k*vectors .. (k+1)*vectors - 1``."""
     beat = config.vector_bits // 8
@@ -59,7 +59,7 @@ def vector_add_arguments(config: RDUConfig, a: int, b: int, out: int, vectors: i
     return argument_words(descriptors, done_tokens=units)
 
 
-def vector_add_golden(config: RDUConfig, a: np.ndarray, b: np.ndarray, units: int = 2):
+def vector_add_golden(config: RDUParams, a: np.ndarray, b: np.ndarray, units: int = 2):
     """Expected output words (vectors x lanes uint32) from the PCU golden model."""
     a = np.asarray(a, np.uint32).reshape(-1, config.lanes)
     b = np.asarray(b, np.uint32).reshape(-1, config.lanes)

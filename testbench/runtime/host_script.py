@@ -15,7 +15,7 @@ AXI traffic), for data whose transfer is not what a run measures.
 
 import numpy as np
 
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 
@@ -33,7 +33,7 @@ from .memory_map import (
 __all__ = ["HostScript", "rdu_design"]
 
 
-def rdu_design(config: RDUConfig) -> Design:
+def rdu_design(config: RDUParams) -> Design:
     """The RDU top for ``config`` as a cached build."""
     suffix = "_tiers" if config.memory == "tiers" else ""
     return Design(f"rdu_{config.rows}x{config.cols}_l{config.lanes}{suffix}",
@@ -44,7 +44,7 @@ def rdu_design(config: RDUConfig) -> Design:
 class HostScript:
     """Steps of one host program; :meth:`run` simulates them and returns what was read."""
 
-    def __init__(self, config: RDUConfig):
+    def __init__(self, config: RDUParams):
         self.config = config
         base, size = tensor_region(config.memory_bytes)
         self.tensors = DeviceMemory(size, config.vector_bits // 8, base)

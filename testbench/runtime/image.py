@@ -6,7 +6,7 @@ Layout (little-endian)::
     0       8     magic b"RDUPROG\\0"
     8       2     format version (IMAGE_VERSION)
     10      2     reserved, 0
-    12      4     fingerprint of the RDUConfig the program was built for (CRC-32)
+    12      4     fingerprint of the RDUParams the program was built for (CRC-32)
     16      4     number of 32-bit payload words N
     20      4     CRC-32 of the payload bytes
     24      4*N   payload: the Program Load word stream (config records, see
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 
 __all__ = ["IMAGE_VERSION", "ImageError", "ProgramImage", "config_fingerprint"]
 
@@ -36,7 +36,7 @@ class ImageError(ValueError):
     """A program image that cannot be loaded; the message says why."""
 
 
-def config_fingerprint(config: RDUConfig) -> int:
+def config_fingerprint(config: RDUParams) -> int:
     """CRC-32 of the configuration's canonical JSON: images run only where they were built for."""
     return zlib.crc32(json.dumps(config.to_json(), sort_keys=True).encode())
 
@@ -49,7 +49,7 @@ class ProgramImage:
     fingerprint: int
 
     @classmethod
-    def for_config(cls, config: RDUConfig, words) -> "ProgramImage":
+    def for_config(cls, config: RDUParams, words) -> "ProgramImage":
         words = tuple(int(w) for w in words)
         bad = [w for w in words if not 0 <= w < 1 << 32]
         if bad:
@@ -82,7 +82,7 @@ class ProgramImage:
         words = tuple(int(w) for w in np.frombuffer(payload, dtype="<u4"))
         return cls(words, fingerprint)
 
-    def check_for(self, config: RDUConfig) -> None:
+    def check_for(self, config: RDUParams) -> None:
         """Raise ImageError unless the image was built for ``config``."""
         if self.fingerprint != config_fingerprint(config):
             here = config_fingerprint(config)

@@ -6,7 +6,7 @@ below :func:`tensor_region`'s end, and with memory="tiers" also in the DDR tier
 (:func:`ddr_region`).
 """
 
-from hdl.rdu.config import DDR_BASE, RDUConfig
+from hdl.rdu.config import DDR_BASE, RDUParams
 
 __all__ = ["DeviceMemory", "OutOfDeviceMemory", "tensor_region", "command_region",
            "ddr_region", "tier_of", "check_copy", "check_preload", "beat_rounded_bytes",
@@ -37,7 +37,7 @@ def schedule_entry_bytes(beat_bytes: int, program_words: int, argument_words: in
                for words in (program_words, argument_words, 4))
 
 
-def check_schedule_fits(config: RDUConfig, entries) -> None:
+def check_schedule_fits(config: RDUParams, entries) -> None:
     """OutOfDeviceMemory, before any simulation, if one entry of a hardware-orchestrated
     schedule (``(program_words, argument_words)`` pairs) cannot fit in the command region
     even when it is empty. A schedule larger than the region as a whole still runs: the
@@ -54,7 +54,7 @@ def check_schedule_fits(config: RDUConfig, entries) -> None:
                 f"memory) holds {size} bytes")
 
 
-def ddr_region(config: RDUConfig) -> tuple[int, int]:
+def ddr_region(config: RDUParams) -> tuple[int, int]:
     """(base, size) of the DDR tier in device addresses; ValueError without memory="tiers"."""
     if config.memory != "tiers":
         raise ValueError(f"this RDU has no DDR tier (memory={config.memory!r}; "
@@ -62,7 +62,7 @@ def ddr_region(config: RDUConfig) -> tuple[int, int]:
     return DDR_BASE, config.ddr_bytes
 
 
-def tier_of(config: RDUConfig, address: int, nbytes: int) -> str:
+def tier_of(config: RDUParams, address: int, nbytes: int) -> str:
     """``"hbm"`` or ``"ddr"``: which tier holds ``[address, address + nbytes)`` whole;
     ValueError if none does (memory="sram": only ``"hbm"``, the on-chip memory)."""
     if 0 <= address and address + nbytes <= config.memory_bytes:
@@ -73,7 +73,7 @@ def tier_of(config: RDUConfig, address: int, nbytes: int) -> str:
     raise ValueError(f"[{address:#x}, {address + nbytes:#x}) is not inside one memory tier")
 
 
-def check_copy(config: RDUConfig, src: int, dst: int, nbytes: int) -> None:
+def check_copy(config: RDUParams, src: int, dst: int, nbytes: int) -> None:
     """ValueError unless the copy engine of ``config`` can copy ``nbytes`` from ``src`` to
     ``dst``: memory="tiers", one range in each tier, every number a multiple of
     ``copy_burst_bytes``."""
@@ -94,7 +94,7 @@ def check_copy(config: RDUConfig, src: int, dst: int, nbytes: int) -> None:
                          f"are both in {tiers.pop()}")
 
 
-def check_preload(config: RDUConfig, address: int, nbytes: int) -> str:
+def check_preload(config: RDUParams, address: int, nbytes: int) -> str:
     """The tier (``"hbm"`` or ``"ddr"``) a backdoor preload of ``nbytes`` at ``address``
     writes; ValueError unless ``config`` has memory tiers (the backdoor is theirs) and
     the range is non-empty and inside one tier. Any alignment: the player

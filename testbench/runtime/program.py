@@ -3,7 +3,7 @@
 This is the assembler level under the kernel compiler: a program names, per
 unit, its configuration record, and, per flow, which endpoint sends it and
 which endpoints receive it. Endpoints are unit indices (see
-:meth:`RDUConfig.units`) or ``"agcu"``. The builder checks everything it can
+:meth:`RDUParams.units`) or ``"agcu"``. The builder checks everything it can
 before any simulation starts (unit kinds, configurations against the unit
 parameters, flow ids, one sender per output port) and emits the Program Load
 records in a safe order: routes, output tags and token wiring first, unit
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from hdl.network.control import control_words
 from hdl.network.routes import route_words, xy_routes
-from hdl.rdu.config import RDUConfig, UnitKind
+from hdl.rdu.config import RDUParams, UnitKind
 from hdl.tile.config_distributor import record_header
 from hdl.tile.flow_split import scalar_flow_words
 from hdl.tile.output_tag import tag_word
@@ -57,7 +57,7 @@ class _Flow:
 class ProgramBuilder:
     """Collects one tile program for ``config``; :meth:`build` checks it and makes the image."""
 
-    config: RDUConfig
+    config: RDUParams
     unit_configs: dict = field(default_factory=dict)
     flows: dict = field(default_factory=dict)
     token_units: list = field(default_factory=list)

@@ -23,7 +23,7 @@ from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
 from hdl.agcu.commands import Command
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 
 from . import host_registers as reg
 from .image import ImageError, ProgramImage
@@ -61,7 +61,7 @@ class Launch:
 class Runtime:
     """Host API of one RDU top in a cocotb simulation."""
 
-    def __init__(self, dut, config: RDUConfig, *, timeout_cycles: int = 200_000,
+    def __init__(self, dut, config: RDUParams, *, timeout_cycles: int = 200_000,
                  poll_cycles: int = 8, stall: float = 0.0, seed: int = 1, transport=None,
                  prefix: str = ""):
         """``transport``: how registers and device memory are reached (see

@@ -35,7 +35,7 @@ schedule on any :class:`SystemScript` over tensors already in device memory;
 import numpy as np
 
 from hdl.agcu.arguments import READ, WRITE, StreamDescriptor, argument_words
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from testbench.golden.numerics import f32_add
 from testbench.programs.vector_add import pcus
 from testbench.runtime.program import AGCU, ProgramBuilder
@@ -51,7 +51,7 @@ __all__ = ["allreduce_script", "allreduce_golden", "enqueue_allreduce",
 FLOW_SEND, FLOW_RECV, FLOW_LOCAL, FLOW_SUM = 0, 1, 2, 3
 
 
-def _check(system: SystemConfig) -> None:
+def _check(system: SystemParams) -> None:
     n = system.sockets
     if n < 2:
         raise ValueError("an AllReduce needs at least two sockets")
@@ -159,7 +159,7 @@ def _phase(script: SystemScript, name: str) -> str:
     return name
 
 
-def allreduce_script(system: SystemConfig, tensors) -> tuple[SystemScript, list[str]]:
+def allreduce_script(system: SystemParams, tensors) -> tuple[SystemScript, list[str]]:
     """A script AllReducing ``tensors`` (one uint32 array of N x vectors x lanes words per
     socket); outputs ``out<k>`` (socket k's result). Returns the script and the names
     of its phases in order (each has a ``window(name)`` in the result)."""

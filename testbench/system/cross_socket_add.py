@@ -11,7 +11,7 @@ its AGCU, which writes it to ``dst``'s memory.
 import numpy as np
 
 from hdl.agcu.arguments import READ, WRITE, StreamDescriptor, argument_words
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from testbench.programs.vector_add import pcus
 from testbench.runtime.program import AGCU, ProgramBuilder
 
@@ -25,7 +25,7 @@ __all__ = ["FLOW_X", "FLOW_Y", "FLOW_Z", "FLOW_SUM", "cross_socket_add_script",
 FLOW_X, FLOW_Y, FLOW_Z, FLOW_SUM = 0, 1, 2, 3
 
 
-def _producer(system: SystemConfig, src: int, dst: int, vectors: int, scale_bits: int):
+def _producer(system: SystemParams, src: int, dst: int, vectors: int, scale_bits: int):
     cfg = system.socket_rdu(src)
     (pcu,) = pcus(cfg, 1)
     image = (ProgramBuilder(cfg).flow(FLOW_X, AGCU, [pcu]).flow(FLOW_Y, pcu, [AGCU])
@@ -33,7 +33,7 @@ def _producer(system: SystemConfig, src: int, dst: int, vectors: int, scale_bits
     return linked_image(system, src, image, routes={FLOW_Y: (dst, FLOW_Y)})
 
 
-def _consumer(system: SystemConfig, dst: int, vectors: int):
+def _consumer(system: SystemParams, dst: int, vectors: int):
     cfg = system.socket_rdu(dst)
     (pcu,) = pcus(cfg, 1)
     image = (ProgramBuilder(cfg).flow(FLOW_Y, AGCU, [pcu]).flow(FLOW_Z, AGCU, [pcu])
@@ -42,7 +42,7 @@ def _consumer(system: SystemConfig, dst: int, vectors: int):
     return linked_image(system, dst, image, pair=(FLOW_Z, FLOW_Y))
 
 
-def cross_socket_add_script(system: SystemConfig, x, z, scale_bits: int, src: int = 0,
+def cross_socket_add_script(system: SystemParams, x, z, scale_bits: int, src: int = 0,
                              dst: int = 1) -> SystemScript:
     """A script computing ``z + x * scale`` (uint32 words, vectors x lanes); output
     ``out`` (dst's memory), launches ``producer`` and ``consumer``, phase ``kernels``."""
@@ -71,7 +71,7 @@ def cross_socket_add_script(system: SystemConfig, x, z, scale_bits: int, src: in
     return script
 
 
-def cross_socket_add_golden(system: SystemConfig, x, z, scale_bits: int, src: int = 0,
+def cross_socket_add_golden(system: SystemParams, x, z, scale_bits: int, src: int = 0,
                             dst: int = 1) -> np.ndarray:
     """The PCU golden model of both sockets' passes: ``out`` as uint32 words."""
     first, second = system.socket_rdu(src), system.socket_rdu(dst)

@@ -8,25 +8,25 @@
 
 import numpy as np
 
-from hdl.rdu.config import RDUConfig
+from hdl.rdu.config import RDUParams
 from pcu_pmu.pcu.config import CounterConfig, Emit, PCUConfig, Src, StageConfig, StageOp
 from testbench.golden.pcu import run_program
 
 __all__ = ["scale_config", "pair_add_config", "golden_vectors", "interleave"]
 
 
-def _stages(config: RDUConfig, first: StageConfig) -> tuple:
+def _stages(config: RDUParams, first: StageConfig) -> tuple:
     return (first,) + (StageConfig(),) * (config.stages - 1)
 
 
-def scale_config(config: RDUConfig, vectors: int, scale_bits: int) -> PCUConfig:
+def scale_config(config: RDUParams, vectors: int, scale_bits: int) -> PCUConfig:
     """``vectors`` vectors, each multiplied by the binary32 ``scale_bits``."""
     first = StageConfig(op=StageOp.FMUL, a=Src.PREV, b=Src.IMM, imm=scale_bits)
     return PCUConfig(lanes=config.lanes, stages=config.stages, stage=_stages(config, first),
                      counters=(CounterConfig(bound=vectors), CounterConfig(), CounterConfig()))
 
 
-def pair_add_config(config: RDUConfig, vectors: int) -> PCUConfig:
+def pair_add_config(config: RDUParams, vectors: int) -> PCUConfig:
     """``vectors`` pairs in, ``vectors`` sums out."""
     return PCUConfig(lanes=config.lanes, stages=config.stages,
                      stage=_stages(config, StageConfig(op=StageOp.FACC)),
@@ -40,7 +40,7 @@ def interleave(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.stack([u, v], axis=1).reshape(-1, u.shape[-1])
 
 
-def golden_vectors(config: RDUConfig, pcu_config: PCUConfig, vectors) -> np.ndarray:
+def golden_vectors(config: RDUParams, pcu_config: PCUConfig, vectors) -> np.ndarray:
     """The PCU golden model's vector outputs (uint32, n x lanes) for one pass."""
     vectors = np.asarray(vectors, np.uint32).reshape(-1, config.lanes)
     result = run_program(config.pcu_params(), [(pcu_config, vectors, [])])

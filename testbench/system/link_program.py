@@ -6,14 +6,14 @@ socket) before anything is simulated. The link record goes first in the image,
 so a program's link routes are in place before its units start.
 """
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from hdl.system.link_node import link_record_words
 from testbench.runtime.image import ProgramImage
 
 __all__ = ["linked_image"]
 
 
-def linked_image(system: SystemConfig, socket: int, image: ProgramImage, routes=None,
+def linked_image(system: SystemParams, socket: int, image: ProgramImage, routes=None,
                  pair=None) -> ProgramImage:
     """``image`` (built for socket ``socket``'s RDU) with its link record.
 

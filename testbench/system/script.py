@@ -16,7 +16,7 @@ name, each launch's ``launch(name)`` (host cycles, AGCU kernel cycles) and
 
 import numpy as np
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from testbench.runtime import host_program as hp
 from testbench.runtime.image import ProgramImage
 from testbench.runtime.memory_map import DeviceMemory, tensor_region
@@ -26,7 +26,7 @@ from testbench.sim.runner import simulate
 __all__ = ["SystemScript", "system_design"]
 
 
-def system_design(config: SystemConfig) -> Design:
+def system_design(config: SystemParams) -> Design:
     """The system top for ``config`` as a cached build."""
     topology = config.topology if isinstance(config.topology, str) else "custom"
     return Design(f"system_{config.sockets}_{topology}_l{config.socket_rdu(0).lanes}",
@@ -37,7 +37,7 @@ def system_design(config: SystemConfig) -> Design:
 class SystemScript:
     """Phases of per-socket host steps; :meth:`run` simulates them."""
 
-    def __init__(self, config: SystemConfig):
+    def __init__(self, config: SystemParams):
         self.config = config
         self.tensors = []
         for k in range(config.sockets):

@@ -13,7 +13,7 @@ Outputs: those of :class:`~.script.SystemScript`, plus for every copy ``<name>``
 
 import numpy as np
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from testbench.runtime import host_program as hp
 from testbench.runtime.memory_map import DeviceMemory, check_copy, ddr_region
 
@@ -25,7 +25,7 @@ __all__ = ["TieredSystemScript"]
 class TieredSystemScript(SystemScript):
     """Per-socket host steps with DDR writes and copy-engine copies; :meth:`run` simulates."""
 
-    def __init__(self, config: SystemConfig):
+    def __init__(self, config: SystemParams):
         untiered = [k for k in range(config.sockets) if config.socket_rdu(k).memory != "tiers"]
         if untiered:
             raise ValueError(f"sockets {untiered} have no memory tiers (memory='tiers', e.g. "

@@ -71,7 +71,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from testbench.compiler import (
     BF16,
     CompiledGraph,
@@ -176,7 +176,7 @@ class TPDecoder:
     """One decode step of a decoder layer on the sockets of ``system``, heads and
     feed-forward columns split (module docstring); compiled on construction."""
 
-    def __init__(self, system: SystemConfig, shape: DecoderShape, mode: str = "unfused"):
+    def __init__(self, system: SystemParams, shape: DecoderShape, mode: str = "unfused"):
         n = system.sockets
         if shape.heads % n:
             raise ValueError(f"{shape.heads} heads cannot be split evenly over {n} sockets")

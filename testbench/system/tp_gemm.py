@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdl.system.config import SystemConfig
+from hdl.system.config import SystemParams
 from testbench.compiler import (
     BF16,
     CompiledGraph,
@@ -95,7 +95,7 @@ class TPGemm:
     """``C = A @ B`` (bf16 ``[m, k]`` x bf16 ``[k, n]`` -> fp32) on the sockets of ``system``
     with K split (see the module docstring); compiled for every socket on construction."""
 
-    def __init__(self, system: SystemConfig, m: int, k: int, n: int, mode: str = "unfused"):
+    def __init__(self, system: SystemParams, m: int, k: int, n: int, mode: str = "unfused"):
         self.system, self.m, self.k, self.n = system, m, k, n
         self.ranges = split_ranges(k, system.sockets, "K")
         self.compiled: list[CompiledGraph] = [

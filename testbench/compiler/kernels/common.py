@@ -10,7 +10,7 @@ configuration's passes.
 
 from dataclasses import replace
 
-from hdl.rdu.config import RDUConfig, UnitKind
+from hdl.rdu.config import RDUParams, UnitKind
 from pcu_pmu.pcu.config import MAX_BOUND, CounterConfig, PCUConfig
 from pcu_pmu.pmu.config import AddressGenConfig, PMUConfig, ReadLayout, WriteLayout
 from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
@@ -58,7 +58,7 @@ class KernelContext:
     beats one kernel that emits while it reads may stream in (a longer group is cut
     into several kernels)."""
 
-    def __init__(self, config: RDUConfig, infos: dict, builders: dict,
+    def __init__(self, config: RDUParams, infos: dict, builders: dict,
                  max_streamed_beats: int):
         self.config, self.infos, self.lanes = config, infos, config.lanes
         self.builders, self.max_streamed_beats = builders, max_streamed_beats

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from hdl.bus import connect_flat, flat_members
 
 from .copy_engine import CopyEngine
-from .tier import ADDR_WIDTH, ID_WIDTH, Tier, TierConfig
+from .tier import ADDR_WIDTH, ID_WIDTH, Tier, TierParams
 
 __all__ = ["MemorySystem", "make_memory_system", "tier_configs", "copy_descriptor_layout",
            "bandwidth_ratio", "capacity_ratio"]
@@ -31,7 +31,7 @@ class MemorySystem(wiring.Component):
     the host must have no transaction outstanding when it sends a descriptor.
     """
 
-    def __init__(self, hbm: TierConfig, ddr: TierConfig, *, burst_bytes: int = 4096,
+    def __init__(self, hbm: TierParams, ddr: TierParams, *, burst_bytes: int = 4096,
                  buffer_bytes: int = 16384):
         self._tiers = {"hbm": Tier(hbm), "ddr": Tier(ddr)}
         self._engines = {
@@ -132,14 +132,14 @@ DEFAULT_DDR = {"preset": "ddr4_3200", "channels": 1, "rows": 96, "data_bytes": 6
 
 
 def tier_configs(hbm: dict | None = None, ddr: dict | None = None) -> dict:
-    """The two :class:`TierConfig` of a memory system built with these overrides."""
+    """The two :class:`TierParams` of a memory system built with these overrides."""
     configs = {}
     for name, base, extra in (("hbm", DEFAULT_HBM, hbm), ("ddr", DEFAULT_DDR, ddr)):
         cfg = {**base, **(extra or {})}
         for key in ("order", "clock_enable"):  # JSON parameters arrive as lists
             if key in cfg:
                 cfg[key] = tuple(cfg[key])
-        configs[name] = TierConfig(**cfg)
+        configs[name] = TierParams(**cfg)
     return configs
 
 
@@ -155,7 +155,7 @@ def capacity_ratio(configs: dict) -> float:
 
 def make_memory_system(hbm: dict | None = None, ddr: dict | None = None,
                        **options) -> MemorySystem:
-    """``Design`` factory: ``memory_ctrl.system:make_memory_system(hbm={...}, ddr={...})``.
+    """``Design`` factory: ``memory_ctrl.memory_system:make_memory_system(hbm={...}, ddr={...})``.
 
     Defaults keep the tier ratios: HBM2 x4 channels (128 B/cycle) and DDR4-3200 x1
     channel clocked on 8 of 9 cycles (14.2 B/cycle): bandwidth 9x; capacity DDR = 24 x
