@@ -5,13 +5,12 @@ import random
 
 import cocotb
 import pytest
+from axi_common import burst_cycles, disjoint_regions, run_batch
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
-from hdl.bus import RESP_OKAY
 from hdl.memory.axi_register_slice import CHANNELS
 from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import start_clock_and_reset
-from testbench.bfm.cycle_counter import CycleCounter
 from testbench.bfm.dram_tier import AxiProgress
 from testbench.bfm.scoreboard import Scoreboard
 from testbench.bfm.sim_io import sim_args
@@ -65,37 +64,25 @@ async def random_traffic(dut):
     golden = bytearray(RAM_BYTES)
     board = Scoreboard("reads through the slice", formatter=lambda v: v.hex()[:64])
     written = 0
+
+    def pick():
+        size = rng.choice((None, None, 0, 1, 2))
+        length = rng.randint(1, BEAT * args["max_beats"])
+        start = rng.randrange(RAM_BYTES - length)
+        if size is not None:
+            start &= ~((1 << size) - 1)
+        return start, length, size
+
+    # distinct IDs, so the master keeps several bursts in flight through the slice
+    def write(start, data, size):
+        return progress.run(master.write(start, data, size=size, awid=rng.randrange(16)))
+
+    def read(start, length, size):
+        return progress.run(master.read(start, length, size=size, arid=rng.randrange(16)))
+
     for _ in range(args["batches"]):
-        regions = []
-        while len(regions) < args["per_batch"]:
-            size = rng.choice((None, None, 0, 1, 2))
-            length = rng.randint(1, BEAT * args["max_beats"])
-            start = rng.randrange(RAM_BYTES - length)
-            if size is not None:
-                start &= ~((1 << size) - 1)
-            if all(start + length <= s or s + n <= start for s, n, _ in regions):
-                regions.append((start, length, size))
-        tasks, kinds, writes = [], [], []
-        for start, length, size in regions:
-            # distinct IDs, so the master keeps several bursts in flight through the slice
-            if rng.random() < 0.5:
-                data = rng.randbytes(length)
-                writes.append((start, data))
-                kinds.append("write")
-                operation = master.write(start, data, size=size, awid=rng.randrange(16))
-            else:
-                board.expect([bytes(golden[start:start + length])])
-                kinds.append("read")
-                operation = master.read(start, length, size=size, arid=rng.randrange(16))
-            tasks.append(cocotb.start_soon(progress.run(operation)))
-        for kind, task in zip(kinds, tasks, strict=True):
-            result = await task
-            assert result.resp == RESP_OKAY, f"{kind} answered {result.resp}"
-            if kind == "read":
-                board.receive(bytes(result.data))
-        for start, data in writes:
-            golden[start:start + len(data)] = data
-            written += len(data)
+        regions = disjoint_regions(args["per_batch"], pick)
+        written += await run_batch(rng, regions, golden, board, write, read)
     board.check_done()
     assert written > 0, "no write went through the slice"
     memory = ram.read(0, RAM_BYTES)
@@ -111,16 +98,7 @@ async def full_throughput(dut):
     rng = random.Random(cocotb.RANDOM_SEED)
     await start_clock_and_reset(dut)
     master, _ = _ends(dut, rng, 0.0)
-    data = rng.randbytes(256 * BEAT)
-    cycles = {}
-    for name, operation in (("write", lambda: master.write(0, data)),
-                            ("read", lambda: master.read(0, len(data)))):
-        counter = CycleCounter(dut)
-        result = await operation()
-        cycles[name] = counter.stop()
-        assert result.resp == RESP_OKAY
-        if name == "read":
-            assert bytes(result.data) == data, "a 256-beat read came back different"
+    cycles = await burst_cycles(dut, master, rng.randbytes(256 * BEAT))
     dut._log.info(f"256-beat bursts through the slice: {cycles}")
     assert max(cycles.values()) <= 256 + 16, f"slice throttles bursts: {cycles}"
 

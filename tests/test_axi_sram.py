@@ -4,11 +4,11 @@ import random
 
 import cocotb
 import pytest
+from axi_common import burst_cycles, disjoint_regions, run_batch
 from cocotb.triggers import ClockCycles
 
 from hdl.bus import RESP_DECERR, RESP_OKAY, RESP_SLVERR
 from testbench.bfm.clock_reset import start_clock_and_reset
-from testbench.bfm.cycle_counter import CycleCounter
 from testbench.bfm.dram_tier import TierPort
 from testbench.bfm.scoreboard import Scoreboard
 from testbench.bfm.sim_io import sim_args
@@ -49,32 +49,17 @@ async def random_traffic(dut):
     golden = bytearray(SIZE)
     board = Scoreboard("sram reads", formatter=lambda v: v.hex()[:64])
     written = 0
+
+    def write(start, data, size):  # either port, at random
+        return rng.choice(ports).write(start, data, size=size)
+
+    def read(start, length, size):
+        return rng.choice(ports).read(start, length, size=size)
+
     for _ in range(args["batches"]):
-        regions = []
-        while len(regions) < args["per_batch"]:
-            start, length, size = _random_region(rng, args["max_beats"])
-            if all(start + length <= s or s + n <= start for s, n, _ in regions):
-                regions.append((start, length, size))
-        tasks, writes, kinds = [], [], []
-        for start, length, size in regions:
-            port = rng.choice(ports)
-            if rng.random() < 0.5:
-                data = rng.randbytes(length)
-                writes.append((start, data))
-                kinds.append("write")
-                tasks.append(cocotb.start_soon(port.write(start, data, size=size)))
-            else:
-                board.expect([bytes(golden[start:start + length])])
-                kinds.append("read")
-                tasks.append(cocotb.start_soon(port.read(start, length, size=size)))
-        for kind, task in zip(kinds, tasks, strict=True):
-            result = await task
-            assert result.resp == RESP_OKAY, f"{kind} answered {result.resp}"
-            if kind == "read":
-                board.receive(bytes(result.data))
-        for start, data in writes:
-            golden[start:start + len(data)] = data
-            written += len(data)
+        regions = disjoint_regions(args["per_batch"],
+                                   lambda: _random_region(rng, args["max_beats"]))
+        written += await run_batch(rng, regions, golden, board, write, read)
     for offset in range(0, SIZE, 1024):  # the whole memory, alternating ports
         board.expect([bytes(golden[offset:offset + 1024])])
         result = await ports[(offset // 1024) % 2].read(offset, 1024)
@@ -136,16 +121,7 @@ async def burst_throughput(dut):
     """One port alone reads and writes 256-beat bursts at about a beat per cycle."""
     await start_clock_and_reset(dut)
     port = TierPort(dut, "s0_axi")
-    data = random.Random(1).randbytes(256 * BEAT)
-    cycles = {}
-    for name, op in (("write", lambda: port.write(0, data)),
-                     ("read", lambda: port.read(0, len(data)))):
-        counter = CycleCounter(dut)
-        result = await op()
-        cycles[name] = counter.stop()
-        assert result.resp == RESP_OKAY
-        if name == "read":
-            assert bytes(result.data) == data
+    cycles = await burst_cycles(dut, port, random.Random(1).randbytes(256 * BEAT))
     dut._log.info(f"256-beat bursts: write {cycles['write']} cycles, read {cycles['read']} cycles")
     assert max(cycles.values()) < 256 + 20, f"bursts too slow: {cycles}"
 

@@ -8,6 +8,7 @@ nothing on stdout, one line on stderr), a good one reaches it.
 import io
 
 import pytest
+from coe_common import expert_directory
 
 import testbench.runtime.host_script
 from testbench.cli.main import main
@@ -42,9 +43,7 @@ def no_simulation(monkeypatch):
 
 @pytest.fixture(scope="module")
 def experts_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, 3, SHAPE, seed=4)
-    return directory
+    return expert_directory(tmp_path_factory, 3, SHAPE, seed=4)
 
 
 def _copy(source, target):

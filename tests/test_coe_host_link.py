@@ -8,10 +8,10 @@ import threading
 import time
 
 import pytest
+from coe_common import expert_directory
 
 from hdl.rdu.config import rdu_params
 from testbench.coe.demo_session import run_session
-from testbench.coe.experts import make_experts
 from testbench.coe.plan import Run, Switch
 from testbench.coe.progress import ProgressFollower
 from testbench.compiler.transformer import DecoderShape
@@ -68,9 +68,7 @@ def test_progress_follower_reports_lines_as_they_are_appended(tmp_path):
 
 @pytest.fixture(scope="module")
 def experts_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, 4, SHAPE, seed=7)
-    return directory
+    return expert_directory(tmp_path_factory, 4, SHAPE, seed=7)
 
 
 def test_host_link_session_bit_exact_and_throttled(experts_dir, seed, run_name, waves):

@@ -4,13 +4,13 @@ tile, counts that add up, FCFS and batching step patterns, determinism, clear er
 from dataclasses import replace
 
 import pytest
+from coe_common import expert_directory
 
 from testbench.coe.errors import DDRFull, ExpertTooLarge, UnknownExpert
-from testbench.coe.experts import ROUTER_FILE, load_experts, load_router, make_experts
 from testbench.coe.plan import LoadProgram, Route, Run, Switch, plan_session
 from testbench.coe.policies import POLICIES
 from testbench.coe.policy_compare import compare_policies, format_comparison
-from testbench.coe.router import Router
+from testbench.coe.router import load_experts_and_router
 from testbench.coe.scheduler import FCFS, ExpertBatching
 from testbench.coe.trace import make_trace
 from testbench.compiler.transformer import DecoderShape
@@ -21,10 +21,8 @@ SHAPE = DecoderShape(d_model=D, heads=1, head_dim=4, d_ff=8, tokens=4)
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, COUNT, SHAPE, seed=5)
-    experts = load_experts(directory, SHAPE)
-    router = Router(load_router(directory / ROUTER_FILE, D), experts)
+    experts, router = load_experts_and_router(
+        expert_directory(tmp_path_factory, COUNT, SHAPE, seed=5), SHAPE)
     trace = make_trace(router.checkpoint, 48, seed=3, zipf=1.0)
     return experts, router, trace, router.route_trace(trace)
 

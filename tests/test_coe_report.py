@@ -6,10 +6,11 @@ from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
+from coe_common import expert_directory
 
 from hdl.rdu.config import rdu_params
 from testbench.cli.main import main
-from testbench.coe.experts import ROUTER_FILE, load_experts, load_router, make_experts
+from testbench.coe.experts import load_experts
 from testbench.coe.machine import expert_image_bytes
 from testbench.coe.plan import LoadProgram, Route, Run, Switch, plan_session
 from testbench.coe.report import (
@@ -21,7 +22,7 @@ from testbench.coe.report import (
     timeline_png,
     write_json,
 )
-from testbench.coe.router import Router
+from testbench.coe.router import load_experts_and_router
 from testbench.coe.scheduler import ExpertBatching
 from testbench.coe.trace import make_trace
 from testbench.compiler.transformer import DecoderShape
@@ -33,10 +34,8 @@ PHASE_OF = {Route: "router", Switch: "switch", LoadProgram: "program_load", Run:
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, 6, SHAPE, seed=2)
-    experts = load_experts(directory, SHAPE)
-    router = Router(load_router(directory / ROUTER_FILE, SHAPE.d_model), experts)
+    experts, router = load_experts_and_router(
+        expert_directory(tmp_path_factory, 6, SHAPE, seed=2), SHAPE)
     trace = make_trace(router.checkpoint, 20, seed=4)
     return plan_session(experts, router, trace, "lru", ExpertBatching(4), 2)
 

@@ -3,6 +3,7 @@ the category map, and traces deterministic from their seed."""
 
 import numpy as np
 import pytest
+from coe_common import expert_directory
 
 from hdl.rdu.config import rdu_params
 from testbench.coe.errors import UnknownExpert
@@ -12,7 +13,6 @@ from testbench.coe.experts import (
     RouterCheckpoint,
     load_experts,
     load_router,
-    make_experts,
 )
 from testbench.coe.router import Router, pooled_scores, softmax_confidence
 from testbench.coe.trace import Request, make_trace, zipf_probabilities
@@ -28,8 +28,7 @@ SHAPE = DecoderShape(d_model=D, heads=1, head_dim=4, d_ff=8, tokens=4)
 
 @pytest.fixture(scope="module")
 def coe(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, COUNT, SHAPE, seed=11)
+    directory = expert_directory(tmp_path_factory, COUNT, SHAPE, seed=11)
     experts = load_experts(directory, SHAPE)
     return experts, load_router(directory / ROUTER_FILE, D)
 

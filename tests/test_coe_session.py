@@ -5,14 +5,15 @@ the device."""
 
 import numpy as np
 import pytest
+from coe_common import expert_directory
 
 from hdl.rdu.config import DDR_BASE, rdu_params
 from testbench.coe.decode_step import request_inputs
 from testbench.coe.demo_session import run_session
-from testbench.coe.experts import ROUTER_FILE, load_experts, load_router, make_experts
+from testbench.coe.experts import make_experts
 from testbench.coe.machine import CoEMachine
 from testbench.coe.plan import LoadProgram, Route, Run, Switch
-from testbench.coe.router import Router
+from testbench.coe.router import load_experts_and_router
 from testbench.coe.trace import make_trace
 from testbench.compiler.transformer import DecoderShape
 from testbench.runtime.memory_map import OutOfDeviceMemory
@@ -24,9 +25,7 @@ COUNT = 4
 
 @pytest.fixture(scope="module")
 def experts_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, COUNT, SHAPE, seed=7)
-    return directory
+    return expert_directory(tmp_path_factory, COUNT, SHAPE, seed=7)
 
 
 @pytest.mark.parametrize("scheduler,requests", [
@@ -59,9 +58,8 @@ def test_session_bit_exact_with_switches(experts_dir, scheduler, requests, seed,
 
 
 def test_ddr_full_is_refused_before_simulation(experts_dir, tmp_path):
-    experts = load_experts(experts_dir, SHAPE)
-    router = Router(load_router(experts_dir / ROUTER_FILE, SHAPE.d_model), experts,
-                    lanes=CONFIG.lanes, pmu_depth=CONFIG.pmu_depth)
+    experts, router = load_experts_and_router(experts_dir, SHAPE, lanes=CONFIG.lanes,
+                                              pmu_depth=CONFIG.pmu_depth)
     trace = make_trace(router.checkpoint, 2, 1)
     many = {f"e{i}": experts[i % COUNT] for i in range(1000)}
     with pytest.raises(OutOfDeviceMemory, match="experts in DDR"):
@@ -69,9 +67,8 @@ def test_ddr_full_is_refused_before_simulation(experts_dir, tmp_path):
 
 
 def test_weight_image_holds_every_decoder_weight_at_its_offset(experts_dir):
-    experts = load_experts(experts_dir, SHAPE)
-    router = Router(load_router(experts_dir / ROUTER_FILE, SHAPE.d_model), experts,
-                    lanes=CONFIG.lanes, pmu_depth=CONFIG.pmu_depth)
+    experts, router = load_experts_and_router(experts_dir, SHAPE, lanes=CONFIG.lanes,
+                                              pmu_depth=CONFIG.pmu_depth)
     trace = make_trace(router.checkpoint, 3, 2)
     machine = CoEMachine(CONFIG, router, {e.name: e for e in experts}, trace, slots=2,
                          shape=SHAPE)
@@ -95,8 +92,7 @@ def test_weight_image_holds_every_decoder_weight_at_its_offset(experts_dir):
 
 
 def test_request_caches_are_deterministic_and_per_request(experts_dir):
-    experts = load_experts(experts_dir, SHAPE)
-    router = Router(load_router(experts_dir / ROUTER_FILE, SHAPE.d_model), experts)
+    experts, router = load_experts_and_router(experts_dir, SHAPE)
     trace = make_trace(router.checkpoint, 2, 5, tokens=(3, 3))
     first, second = (request_inputs(r, SHAPE, trace.seed) for r in trace)
     again = request_inputs(trace.requests[0], SHAPE, trace.seed)

@@ -6,18 +6,15 @@ bit-exact against TPDecoder.golden, and a switch takes about half as long as on 
 
 import numpy as np
 import pytest
+from coe_common import expert_directory
 
 from hdl.rdu.config import rdu_params
 from hdl.system.config import SystemParams
 from testbench.coe.decode_step import decode_outputs, request_inputs
 from testbench.coe.experts import (
-    ROUTER_FILE,
     decoder_weights,
-    load_experts,
-    load_router,
-    make_experts,
 )
-from testbench.coe.router import Router
+from testbench.coe.router import load_experts_and_router
 from testbench.coe.sharded import ShardedCoE, run_sharded_session
 from testbench.coe.trace import make_trace
 from testbench.compiler.execute import buffer_contents
@@ -34,16 +31,13 @@ def system(sockets: int) -> SystemParams:
 
 @pytest.fixture(scope="module")
 def experts_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("experts")
-    make_experts(directory, 4, SHAPE, seed=7)
-    return directory
+    return expert_directory(tmp_path_factory, 4, SHAPE, seed=7)
 
 
 @pytest.fixture(scope="module")
 def parts(experts_dir):
-    experts = load_experts(experts_dir, SHAPE)
-    router = Router(load_router(experts_dir / ROUTER_FILE, D), experts, lanes=CONFIG.lanes,
-                    pmu_depth=CONFIG.pmu_depth)
+    experts, router = load_experts_and_router(experts_dir, SHAPE, lanes=CONFIG.lanes,
+                                              pmu_depth=CONFIG.pmu_depth)
     trace = make_trace(router.checkpoint, 2, 1, tokens=(1, 2))
     return experts, router, trace
 

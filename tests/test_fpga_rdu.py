@@ -23,6 +23,7 @@ from pcu_pmu.pcu.config import PCUConfig, TailOp
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
 from testbench.bfm.watchdog import Watchdog
+from testbench.bfm.words import assert_words_equal
 from testbench.fpga.blocking_transport import BlockingTransport
 from testbench.fpga.host_script import BridgeClient
 from testbench.fpga.rdu_client import MAGIC, RDUBridgeClient
@@ -92,15 +93,6 @@ async def board_host_runs_kernels(dut):
 # ---------------------------------------------------------------- pytest side
 
 
-def _check(got, want, what):
-    want = np.asarray(want, np.uint32).reshape(-1)
-    assert got.shape == want.shape, f"{what}: {got.shape} words, expected {want.shape}"
-    differ = np.flatnonzero(got != want)
-    assert not differ.size, (f"{what}: {differ.size} of {want.size} words differ, first at "
-                             f"{differ[0]}: got {got[differ[0]]:#010x} "
-                             f"want {want[differ[0]]:#010x}")
-
-
 def test_fpga_rdu_runs_kernels_over_uart(seed, run_name, waves):
     config = rdu_params("fpga")
     script = HostScript(config)
@@ -123,8 +115,9 @@ def test_fpga_rdu_runs_kernels_over_uart(seed, run_name, waves):
                             "runtime_count": int(by_runtime.expected.size)},
                       inputs=inputs)
     out = result.outputs
-    _check(out["add_out"], board.expected, "vector_add by the board host script")
-    _check(out["runtime_out"], by_runtime.expected, "reduce_sum by the Runtime over the bridge")
+    assert_words_equal(out["add_out"], board.expected, "vector_add by the board host script")
+    assert_words_equal(out["runtime_out"], by_runtime.expected,
+                       "reduce_sum by the Runtime over the bridge")
     assert int(out["add_kernel_cycles"][0]) > 0
     host_cycles, kernel_cycles = (int(v) for v in out["runtime_cycles"])
     assert 0 < kernel_cycles < host_cycles, out["runtime_cycles"]

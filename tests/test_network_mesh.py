@@ -94,14 +94,18 @@ class _Deliveries:
         assert not problems, "\n".join(problems)
 
 
+def _mesh_run():
+    """The run's arguments and inputs, its flit format and the mesh's nodes (row-major)."""
+    args = sim_args()
+    fmt = FlitFormat(args["data_width"], args["flow_bits"], args["seq_bits"])
+    nodes = [(r, c) for r in range(args["rows"]) for c in range(args["cols"])]
+    return args, sim_inputs(), fmt, nodes
+
+
 @cocotb.test()
 async def mesh_random_traffic(dut):
-    args = sim_args()
-    data = sim_inputs()
-    rows, cols = args["rows"], args["cols"]
-    fmt = FlitFormat(args["data_width"], args["flow_bits"], args["seq_bits"])
+    args, data, fmt, nodes = _mesh_run()
     seed = cocotb.RANDOM_SEED
-    nodes = [(r, c) for r in range(rows) for c in range(cols)]
     await start_clock_and_reset(dut)
     deliveries = _Deliveries(fmt)
     cfg = StreamSource(dut, "cfg", dut.clk, random.Random(seed), args["in_stall"])
@@ -152,13 +156,9 @@ async def mesh_random_traffic(dut):
 @cocotb.test()
 async def mesh_latency(dut):
     """Zero-load latency: one flit at a time, every (source, destination) pair."""
-    args = sim_args()
-    data = sim_inputs()
-    rows, cols = args["rows"], args["cols"]
-    fmt = FlitFormat(args["data_width"], args["flow_bits"], args["seq_bits"])
+    args, data, fmt, nodes = _mesh_run()
     await start_clock_and_reset(dut)
     cfg = StreamSource(dut, "cfg", dut.clk, random.Random(0))
-    nodes = [(r, c) for r in range(rows) for c in range(cols)]
     sources = {n: StreamSource(dut, f"inject_{n[0]}_{n[1]}", dut.clk, random.Random(0))
                for n in nodes}
     sinks = {n: StreamSink(dut, f"eject_{n[0]}_{n[1]}", dut.clk, random.Random(0)) for n in nodes}

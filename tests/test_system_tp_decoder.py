@@ -17,9 +17,9 @@ and the links' checkers run throughout.
 
 import numpy as np
 import pytest
+from system_common import check_bits, check_links
 
 from hdl.system.config import SystemParams
-from hdl.system.system import LINK_STATS
 from testbench.compiler import evaluate
 from testbench.compiler.library import random_inputs
 from testbench.compiler.transformer import (
@@ -40,15 +40,6 @@ from testbench.system.tp_decoder import (
     attention_shard_graph,
     socket_heads,
 )
-
-
-def _check(got, want, what):
-    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
-    differ = np.flatnonzero(got != want)
-    assert not differ.size, (
-        f"{what}: {differ.size} of {want.size} words differ, first at "
-        f"{np.unravel_index(differ[0], want.shape)}: got {got.flat[differ[0]]:#010x} "
-        f"want {want.flat[differ[0]]:#010x}")
 
 
 def _as_f64(bits):
@@ -73,17 +64,15 @@ def _run(sockets, shape, seed, run_name, waves):
     want = tp.golden(inputs)
     single = evaluate(graph, inputs, rdu.lanes, rdu.pmu_depth)
     for s in range(sockets):
-        _check(got.partials[s], want["attn"][s]["partial"], f"socket {s} attention partial")
-        _check(got.downs[s], want["ffn"][s]["down"], f"socket {s} down-projection partial")
-        _check(got.outputs[s], want["res"][s]["out"], f"socket {s} out")
-        _check(got.outputs[s], got.outputs[0], f"socket {s} out vs socket 0's")
+        check_bits(got.partials[s], want["attn"][s]["partial"], f"socket {s} attention partial")
+        check_bits(got.downs[s], want["ffn"][s]["down"], f"socket {s} down-projection partial")
+        check_bits(got.outputs[s], want["res"][s]["out"], f"socket {s} out")
+        check_bits(got.outputs[s], got.outputs[0], f"socket {s} out vs socket 0's")
         assert sorted(got.kv[s]) == sorted(f"{kv}{h}_new" for h in tp.heads[s] for kv in "kv")
         for name, value in got.kv[s].items():
-            _check(value, want["attn"][s][name], f"socket {s} {name}")
-            _check(value, single[name], f"socket {s} {name} vs the single-socket layer")
-    links = result["links"]
-    assert (links[:, :, LINK_STATS.index("violations")] == 0).all()
-    assert (links[:, 0, LINK_STATS.index("tx_data_frames")] > 0).all()
+            check_bits(value, want["attn"][s][name], f"socket {s} {name}")
+            check_bits(value, single[name], f"socket {s} {name} vs the single-socket layer")
+    check_links(result)
 
     out = got.outputs[0]
     reference = decoder_float64(inputs, shape)

@@ -16,9 +16,9 @@ source/destination and protocol checkers run throughout.
 
 import numpy as np
 import pytest
+from system_common import check_bits, check_links
 
 from hdl.system.config import SystemParams
-from hdl.system.system import LINK_STATS
 from testbench.compiler import evaluate
 from testbench.golden.fp_vectors import hard_f32_values
 from testbench.system.tp_gemm import TPGemm, gemm_graph, split_ranges
@@ -36,37 +36,27 @@ def _bf16(rng, shape, hard=0.05):
     return (words.astype(np.uint32) >> 16).astype(np.uint16).reshape(shape)
 
 
-def _check(got, want, what):
-    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
-    differ = np.flatnonzero(got != want)
-    assert not differ.size, (
-        f"{what}: {differ.size} of {want.size} words differ, first at "
-        f"{np.unravel_index(differ[0], want.shape)}: got {got.flat[differ[0]]:#010x} "
-        f"want {want.flat[differ[0]]:#010x}")
-
-
-def _check_links(result):
-    links = result["links"]
-    assert (links[:, :, LINK_STATS.index("violations")] == 0).all()
-    assert (links[:, 0, LINK_STATS.index("tx_data_frames")] > 0).all()
+def _simulate(split_gemm, sockets, m, k, n, seed, run_name, waves):
+    """``split_gemm`` (TPGemm or TPGemmColumns) on ``sockets`` sockets run on random
+    operands with the hosts' AXI channels pausing; returns (it, a, b, its results), the
+    links already checked."""
+    rng = np.random.default_rng(seed)
+    a, b = _bf16(rng, (m, k)), _bf16(rng, (k, n))
+    tp = split_gemm(SystemParams(sockets=sockets), m, k, n)
+    result = tp.script(a, b).run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
+                                 timeout_cycles=400_000)
+    check_links(result)
+    return tp, a, b, tp.collect(result)
 
 
 def _run(sockets, m, k, n, seed, run_name, waves):
-    system = SystemParams(sockets=sockets)
-    rng = np.random.default_rng(seed)
-    a, b = _bf16(rng, (m, k)), _bf16(rng, (k, n))
-    tp = TPGemm(system, m, k, n)
-    script = tp.script(a, b)
-    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
-                         timeout_cycles=400_000)
-    got = tp.collect(result)
+    tp, a, b, got = _simulate(TPGemm, sockets, m, k, n, seed, run_name, waves)
     partials, want = tp.golden(a, b)
     finite = np.isfinite(want.view(np.float32)).mean()
     assert finite > 0.25, f"only {finite:.0%} of C is finite: the test would check little"
     for s in range(sockets):
-        _check(got.partials[s], partials[s], f"socket {s} partial")
-        _check(got.outputs[s], want, f"socket {s} C")
-    _check_links(result)
+        check_bits(got.partials[s], partials[s], f"socket {s} partial")
+        check_bits(got.outputs[s], want, f"socket {s} C")
     print(f"TP GEMM [{m}, {k}] x [{k}, {n}] on {sockets} sockets (K slices "
           f"{[len(r) for r in tp.ranges]}): GEMM {got.gemm_cycles} host cycles per socket, "
           f"AllReduce of {tp.region_words} words {got.allreduce_cycles} cycles "
@@ -74,21 +64,13 @@ def _run(sockets, m, k, n, seed, run_name, waves):
 
 
 def _run_columns(sockets, m, k, n, seed, run_name, waves):
-    system = SystemParams(sockets=sockets)
-    rng = np.random.default_rng(seed)
-    a, b = _bf16(rng, (m, k)), _bf16(rng, (k, n))
-    tp = TPGemmColumns(system, m, k, n)
-    script = tp.script(a, b)
-    result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
-                         timeout_cycles=400_000)
-    got = tp.collect(result)
+    tp, a, b, got = _simulate(TPGemmColumns, sockets, m, k, n, seed, run_name, waves)
     want = tp.golden(a, b)
-    rdu = system.socket_rdu(0)
+    rdu = tp.system.socket_rdu(0)
     whole = evaluate(gemm_graph(m, k, n), {"a": a, "b": b}, rdu.lanes, rdu.pmu_depth)["c"]
-    _check(want, whole, "column blocks' golden vs the unsplit GEMM's")
+    check_bits(want, whole, "column blocks' golden vs the unsplit GEMM's")
     for s in range(sockets):
-        _check(got.outputs[s], want, f"socket {s} C")
-    _check_links(result)
+        check_bits(got.outputs[s], want, f"socket {s} C")
     print(f"column-split GEMM [{m}, {k}] x [{k}, {n}] on {sockets} sockets (N slices "
           f"{[len(r) for r in tp.ranges]}): GEMM {got.gemm_cycles} host cycles per socket, "
           f"all-gather {got.gather_cycles} cycles")

@@ -28,10 +28,9 @@ class FrameSerializer(wiring.Component):
         self._params = params
         self._socket = socket
         w, vcs = params.width, params.vcs
-        abits = (params.replay_depth - 1).bit_length()
         super().__init__({
             "wire": Out(FlitWire(w)),
-            "replay_addr": Out(abits), "replay_data": In(w),
+            "replay_addr": Out(params.replay_addr_bits), "replay_data": In(w),
             "head": In(COUNT_BITS), "tail": In(COUNT_BITS),
             "starts": In(COUNT_BITS).array(params.window),
             "seq_next": In(SEQ_BITS), "acked": In(SEQ_BITS),
@@ -47,8 +46,7 @@ class FrameSerializer(wiring.Component):
         m = Module()
         p = self._params
         w, vcs = p.width, p.vcs
-        abits = (p.replay_depth - 1).bit_length()
-        wbits = (p.window - 1).bit_length()
+        abits, wbits = p.replay_addr_bits, p.window_bits
         wire, send_ptr, tail = self.wire, self.send_ptr, self.tail
         starts = Array(self.starts)
 

@@ -27,12 +27,11 @@ class Packetizer(wiring.Component):
         self._params = params
         self._socket = socket
         w, vcs = params.width, params.vcs
-        abits = (params.replay_depth - 1).bit_length()
         super().__init__({
             "send": In(stream.Signature(send_layout(w))).array(vcs),
             "credit_limit": In(COUNT_BITS), "freed_remote": In(COUNT_BITS).array(vcs),
             "room": In(1),
-            "replay": In(WritePort.Signature(addr_width=abits, shape=w)),
+            "replay": In(WritePort.Signature(addr_width=params.replay_addr_bits, shape=w)),
             "tail": Out(COUNT_BITS), "seq_next": Out(SEQ_BITS),
             "starts": Out(COUNT_BITS).array(params.window),
             "busy": Out(1),
@@ -42,8 +41,8 @@ class Packetizer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self._params
-        vcs, window = p.vcs, p.window
-        abits = (p.replay_depth - 1).bit_length()
+        vcs = p.vcs
+        abits = p.replay_addr_bits
         tail, seq_next, wport = self.tail, self.seq_next, self.replay
         starts = Array(self.starts)
         build = Signal(COUNT_BITS)
@@ -108,7 +107,7 @@ class Packetizer(wiring.Component):
                 header = pack_header(KIND_DATA, vc=current, seq=seq_next,
                                      length=length, src=self._socket, dst=dest, eom=eom)
                 m.d.comb += [wport.addr.eq(tail[:abits]), wport.data.eq(header), wport.en.eq(1)]
-                m.d.sync += [starts[seq_next[:(window - 1).bit_length()]].eq(tail),
+                m.d.sync += [starts[seq_next[:p.window_bits]].eq(tail),
                              tail.eq(build), seq_next.eq(seq_next + 1),
                              rotate.eq(Mux(current == vcs - 1, 0, current + 1))]
                 m.next = "IDLE"

@@ -69,6 +69,16 @@ class LinkParams:
         return len(self.buffer_depths)
 
     @property
+    def replay_addr_bits(self) -> int:
+        """Address bits of the replay buffer (``replay_depth`` flits)."""
+        return (self.replay_depth - 1).bit_length()
+
+    @property
+    def window_bits(self) -> int:
+        """Bits indexing the retry window (``window`` packets), e.g. ``starts``."""
+        return (self.window - 1).bit_length()
+
+    @property
     def delay_slots(self) -> int:
         """Entries of the channel's delay line: a power of two above ``max_latency``."""
         slots = 2

@@ -127,7 +127,7 @@ class LinkTransmitter(wiring.Component):
         asks the serializer to rewind (go-back-N)."""
         acked, seq_next, tail = self.acked, packetizer.seq_next, packetizer.tail
         starts = Array(packetizer.starts)
-        wbits = (self._params.window - 1).bit_length()
+        wbits = self._params.window_bits
         timer = Signal(16)
         ack_distance = Signal(SEQ_BITS)
         m.d.comb += ack_distance.eq(self.peer_ack - acked)

@@ -22,17 +22,17 @@ import sys
 from pathlib import Path
 
 from ..coe.errors import CoEError
-from ..coe.experts import DEFAULT_CATEGORIES, ROUTER_FILE, load_experts, load_router, make_experts
+from ..coe.experts import DEFAULT_CATEGORIES, ROUTER_FILE, make_experts
 from ..coe.plan import plan_session, step_kind
 from ..coe.policies import POLICIES
 from ..coe.policy_compare import compare_policies, format_comparison
 from ..coe.progress import SessionProgress
-from ..coe.router import DEFAULT_THRESHOLD, Router
+from ..coe.router import DEFAULT_THRESHOLD, load_experts_and_router
 from ..coe.scheduler import make_scheduler
 from ..coe.trace import make_trace
 from ..compiler.transformer import DecoderShape
 from ..runtime.memory_map import OutOfDeviceMemory
-from .output import CommandError, emit, progress
+from .output import CommandError, add_output_options, emit, progress
 
 
 def register(sub):
@@ -118,10 +118,7 @@ def register(sub):
     r.add_argument("--seed", type=int, help="simulation seed")
     r.add_argument("--waves", action="store_true", help="dump a waveform")
     for action in (m, pl, r):
-        action.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                            help="print machine-readable JSON on stdout")
-        action.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
-                            help="no progress lines on stderr")
+        add_output_options(action, suppress=True)
     p.set_defaults(run=run)
     return p
 
@@ -182,9 +179,7 @@ def _plan(args) -> int:
     if args.requests < 1 or args.slots < 1 or args.max_tokens < 1:
         raise CommandError("--requests, --slots and --max-tokens must be positive")
     shape = decoder_shape(args)
-    experts = load_experts(args.experts, shape)
-    router = Router(load_router(args.experts / ROUTER_FILE, args.d), experts,
-                    threshold=args.threshold)
+    experts, router = load_experts_and_router(args.experts, shape, threshold=args.threshold)
     trace = make_trace(router.checkpoint, args.requests, args.trace_seed, zipf=args.zipf,
                        tokens=(1, args.max_tokens))
     progress(args, f"routing {len(trace)} requests over {len(experts)} experts")

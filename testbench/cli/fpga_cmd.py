@@ -1,13 +1,12 @@
 """``rdu fpga``: synthesise a design for a Lattice ECP5, or build a board bitstream."""
 
-import argparse
 import shutil
 from pathlib import Path
 
 from ..fpga.synth import DEVICES, FpgaResourceError, FpgaToolError, synthesize
 from ..sim.build_cache import Design
 from .designs import DESIGNS, design_named
-from .output import CommandError, emit, progress
+from .output import CommandError, add_output_options, emit, progress
 from .verilog_cmd import _parse_params
 
 BOARD_NAMES = ("ulx3s-85f",)
@@ -55,11 +54,8 @@ def register(sub):
                         "place and route must meet it")
     b.add_argument("-o", "--output", type=Path, help="copy the bitstream here")
     for action in (s, b):
-        # SUPPRESS: given after the action or before it (`rdu fpga --json synth`), both work.
-        action.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                            help="print machine-readable JSON on stdout")
-        action.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
-                            help="no progress lines on stderr")
+        # given after the action or before it (`rdu fpga --json synth`), both work
+        add_output_options(action, suppress=True)
     p.set_defaults(run=run)
     return p
 

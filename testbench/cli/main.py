@@ -5,7 +5,7 @@ import importlib
 import sys
 import warnings
 
-from .output import CommandError
+from .output import CommandError, add_output_options
 
 #: command name -> the module (in this package) whose ``register`` adds it; a command
 #: line naming one imports only that module (the others cost about a second to import)
@@ -31,9 +31,7 @@ def build_parser(argv=()) -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f".{module_name}", __package__)
         command = module.register(sub)
-        command.add_argument("--json", action="store_true",
-                             help="print machine-readable JSON on stdout")
-        command.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+        add_output_options(command)
     return parser
 
 

@@ -19,12 +19,11 @@ from hdl.rdu.config import RDUParams
 from testbench.compiler.transformer import DecoderShape
 from testbench.sim.toolchain import SIM_BUILD
 
-from .experts import ROUTER_FILE, load_experts, load_router
 from .machine import CoEMachine, Mismatch
 from .plan import Plan
 from .progress import ProgressFollower
 from .report import summarize
-from .router import DEFAULT_THRESHOLD, Router
+from .router import DEFAULT_THRESHOLD, load_experts_and_router
 from .scheduler import make_scheduler
 from .trace import make_trace
 
@@ -57,9 +56,8 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape, re
     from a thread while the simulator runs, once per finished Run
     (``[k/N] request i: expert e ...``)."""
     clock = _Stopwatch()
-    experts = load_experts(experts_dir, shape)
-    router = Router(load_router(Path(experts_dir) / ROUTER_FILE, shape.d_model), experts,
-                    threshold=threshold, lanes=config.lanes, pmu_depth=config.pmu_depth)
+    experts, router = load_experts_and_router(experts_dir, shape, threshold=threshold,
+                                              lanes=config.lanes, pmu_depth=config.pmu_depth)
     trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
                        tokens=(1, max_tokens))
     clock.lap("load")

@@ -16,6 +16,7 @@ below ``threshold`` the request goes to the ``general`` expert.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -24,10 +25,10 @@ from testbench.compiler.golden import evaluate
 from testbench.compiler.graph import BF16, Graph
 
 from .errors import UnknownExpert
-from .experts import GENERAL, RouterCheckpoint
+from .experts import GENERAL, ROUTER_FILE, RouterCheckpoint, load_experts, load_router
 
 __all__ = ["DEFAULT_THRESHOLD", "RouteDecision", "Router", "router_graph", "pooled_scores",
-           "softmax_confidence"]
+           "softmax_confidence", "load_experts_and_router"]
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -155,3 +156,11 @@ class Router:
     def route_trace(self, trace) -> dict:
         """``{request id: RouteDecision}`` for every request, padded to ``trace.tokens``."""
         return {request.id: self.route(request, trace.tokens) for request in trace}
+
+
+def load_experts_and_router(directory, shape, **options) -> tuple[list, Router]:
+    """The experts in ``directory`` (:func:`~.experts.load_experts`, checked first) and a
+    :class:`Router` over them from its router checkpoint; ``options`` go to the Router."""
+    experts = load_experts(directory, shape)
+    checkpoint = load_router(Path(directory) / ROUTER_FILE, shape.d_model)
+    return experts, Router(checkpoint, experts, **options)

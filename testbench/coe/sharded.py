@@ -42,7 +42,7 @@ from .decode_step import decode_io_bytes, request_inputs
 from .experts import Expert, decoder_weights
 from .machine import Mismatch, WeightImage, image_layout, pack_image, per_request_buffers
 from .plan import Plan, Run, Switch, plan_routed
-from .router import Router
+from .router import Router, load_experts_and_router
 
 __all__ = ["ShardedCoE", "ShardedRun", "shard_image_layout", "IMAGE_GRAPHS"]
 
@@ -235,16 +235,12 @@ def run_sharded_session(system: SystemParams, experts_dir, *, shape, requests: i
     (routes from the golden router) and simulate it sharded across ``system``'s sockets.
     ``shape`` (a :class:`~testbench.compiler.transformer.DecoderShape`) is what the
     checkpoints must hold; its ``tokens`` is every request's K/V cache length."""
-    from pathlib import Path
-
-    from .experts import ROUTER_FILE, load_experts, load_router
     from .scheduler import make_scheduler
     from .trace import make_trace
 
     config = system.socket_rdu(0)
-    experts = load_experts(experts_dir, shape)
-    router = Router(load_router(Path(experts_dir) / ROUTER_FILE, shape.d_model), experts,
-                    lanes=config.lanes, pmu_depth=config.pmu_depth)
+    experts, router = load_experts_and_router(experts_dir, shape, lanes=config.lanes,
+                                              pmu_depth=config.pmu_depth)
     trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
                        tokens=(1, max_tokens))
     sharded = ShardedCoE(system, router, {e.name: e for e in experts}, trace, slots=slots,

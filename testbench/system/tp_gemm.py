@@ -56,7 +56,7 @@ from .allreduce import allreduce_golden, enqueue_allreduce
 from .script import SystemScript
 from .socket_script import SocketScript
 
-__all__ = ["TPGemm", "TPGemmResult", "split_ranges", "gemm_graph", "AR_PREFIX"]
+__all__ = ["TPGemm", "TPGemmResult", "SocketGemms", "split_ranges", "gemm_graph", "AR_PREFIX"]
 
 AR_PREFIX = "ar_"
 
@@ -91,16 +91,65 @@ class TPGemmResult:
     allreduce_kernel_cycles: int   # the AllReduce's phases without the program loads
 
 
-class TPGemm:
+class SocketGemms:
+    """What the split GEMMs share: ``C = A @ B`` (bf16 ``[m, k]`` x bf16 ``[k, n]`` ->
+    fp32) as one GEMM per socket of ``system``, socket ``s`` over ``ranges[s]`` of the
+    split dimension with ``c = gemm(a, b)`` of ``shapes[s]`` (its ``(k, n)``), compiled on
+    construction. A subclass gives every socket's operands (:meth:`_inputs`)."""
+
+    def __init__(self, system: SystemParams, m: int, k: int, n: int, ranges: list[range],
+                 shapes: list[tuple[int, int]], mode: str):
+        self.system, self.m, self.k, self.n = system, m, k, n
+        self.ranges = ranges
+        self.compiled: list[CompiledGraph] = [
+            compile_graph(gemm_graph(m, *shape), system.socket_rdu(s), mode)
+            for s, shape in enumerate(shapes)]
+
+    def _inputs(self, socket: int, a, b) -> dict:
+        """Socket ``socket``'s ``{"a": ..., "b": ...}`` of the checked operands."""
+        raise NotImplementedError
+
+    def _operands(self, a, b):
+        a = np.asarray(a, np.uint16)
+        b = np.asarray(b, np.uint16)
+        if a.shape != (self.m, self.k) or b.shape != (self.k, self.n):
+            raise ValueError(f"A {a.shape} and B {b.shape} are not [{self.m}, {self.k}] and "
+                             f"[{self.k}, {self.n}] bf16 bit patterns")
+        return a, b
+
+    def _run_gemms(self, script: SystemScript, views: list[SocketScript], a, b) -> list[dict]:
+        """Queue on ``script``: every socket's operands written through its view (phase
+        ``stage``), then every socket's GEMM, outputs tagged ``s<k>_`` (phase ``gemm``).
+        Returns every socket's buffer addresses."""
+        addresses = [stage_buffers(c, view, self._inputs(s, a, b))
+                     for s, (c, view) in enumerate(zip(self.compiled, views, strict=True))]
+        script.barrier("stage")
+        for s, (compiled, view) in enumerate(zip(self.compiled, views, strict=True)):
+            enqueue_run(compiled, view, addresses[s], tag=f"s{s}_")
+        script.barrier("gemm")
+        return addresses
+
+    def _golden_outputs(self, a, b) -> list:
+        """Every socket's GEMM output ``c`` from the compiler's golden model."""
+        outputs = []
+        for s, compiled in enumerate(self.compiled):
+            rdu = self.system.socket_rdu(s)
+            outputs.append(evaluate(compiled.graph, self._inputs(s, a, b), rdu.lanes,
+                                    rdu.pmu_depth)["c"])
+        return outputs
+
+    def _reports(self, result) -> list:
+        """Every socket's GEMM report (:func:`~testbench.compiler.collect_run`)."""
+        return [collect_run(c, result, tag=f"s{s}_") for s, c in enumerate(self.compiled)]
+
+
+class TPGemm(SocketGemms):
     """``C = A @ B`` (bf16 ``[m, k]`` x bf16 ``[k, n]`` -> fp32) on the sockets of ``system``
     with K split (see the module docstring); compiled for every socket on construction."""
 
     def __init__(self, system: SystemParams, m: int, k: int, n: int, mode: str = "unfused"):
-        self.system, self.m, self.k, self.n = system, m, k, n
-        self.ranges = split_ranges(k, system.sockets, "K")
-        self.compiled: list[CompiledGraph] = [
-            compile_graph(gemm_graph(m, len(r), n), system.socket_rdu(s), mode)
-            for s, r in enumerate(self.ranges)]
+        ranges = split_ranges(k, system.sockets, "K")
+        super().__init__(system, m, k, n, ranges, [(len(r), n) for r in ranges], mode)
         lanes = system.socket_rdu(0).lanes
         words = {c.infos["c"].words(lanes) for c in self.compiled}
         if len(words) != 1:
@@ -119,25 +168,12 @@ class TPGemm:
         return {"a": np.ascontiguousarray(a[:, r.start:r.stop]),
                 "b": np.ascontiguousarray(b[r.start:r.stop, :])}
 
-    def _operands(self, a, b):
-        a = np.asarray(a, np.uint16)
-        b = np.asarray(b, np.uint16)
-        if a.shape != (self.m, self.k) or b.shape != (self.k, self.n):
-            raise ValueError(f"A {a.shape} and B {b.shape} are not [{self.m}, {self.k}] and "
-                             f"[{self.k}, {self.n}] bf16 bit patterns")
-        return a, b
-
     def script(self, a, b) -> SystemScript:
         """A script running the whole tensor-parallel GEMM on ``a``, ``b`` (uint16 bf16 bits)."""
         a, b = self._operands(a, b)
         script = SystemScript(self.system)
         sockets = [SocketScript(script, s) for s in range(self.system.sockets)]
-        addresses = [stage_buffers(c, view, self._inputs(s, a, b))
-                     for s, (c, view) in enumerate(zip(self.compiled, sockets, strict=True))]
-        script.barrier("stage")
-        for s, (compiled, view) in enumerate(zip(self.compiled, sockets, strict=True)):
-            enqueue_run(compiled, view, addresses[s], tag=f"s{s}_")
-        script.barrier("gemm")
+        addresses = self._run_gemms(script, sockets, a, b)
         bases = [addr["c"] for addr in addresses]
         self.allreduce_phases = enqueue_allreduce(script, bases, self.chunk_vectors,
                                                   AR_PREFIX)
@@ -148,24 +184,19 @@ class TPGemm:
 
     def golden(self, a, b) -> tuple[list, np.ndarray]:
         """(every socket's partial, C) in the documented order (uint32 ``[m, n]``)."""
-        a, b = self._operands(a, b)
-        cfg = self.system.socket_rdu(0)
-        partials, regions = [], []
-        cpad = padded_cols(self.n, cfg.lanes)
-        for s, compiled in enumerate(self.compiled):
-            rdu = self.system.socket_rdu(s)
-            partial = evaluate(compiled.graph, self._inputs(s, a, b), rdu.lanes,
-                               rdu.pmu_depth)["c"]
+        partials = self._golden_outputs(*self._operands(a, b))
+        cpad = padded_cols(self.n, self.system.socket_rdu(0).lanes)
+        regions = []
+        for partial in partials:
             region = np.zeros((self.region_words // cpad, cpad), np.uint32)
             region[:self.m, :self.n] = partial
-            partials.append(partial)
             regions.append(region)
         total = allreduce_golden(regions).reshape(-1, cpad)
         return partials, total[:self.m, :self.n]
 
     def collect(self, result: HostProgramResult) -> TPGemmResult:
         """The :class:`TPGemmResult` of a run of :meth:`script`."""
-        reports = [collect_run(c, result, tag=f"s{s}_") for s, c in enumerate(self.compiled)]
+        reports = self._reports(result)
         lanes = self.system.socket_rdu(0).lanes
         cpad = padded_cols(self.n, lanes)
         outputs = [np.asarray(result[f"out{s}"], np.uint32).reshape(self.m, cpad)[:, :self.n]

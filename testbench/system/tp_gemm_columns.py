@@ -27,19 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdl.system.config import SystemParams
-from testbench.compiler import (
-    CompiledGraph,
-    collect_run,
-    compile_graph,
-    enqueue_run,
-    evaluate,
-    stage_buffers,
-)
 
 from .allreduce import enqueue_all_gather
 from .script import SystemScript
 from .socket_script import SocketScript
-from .tp_gemm import gemm_graph, split_ranges
+from .tp_gemm import SocketGemms, split_ranges
 
 __all__ = ["TPGemmColumns", "TPGemmColumnsResult", "AG_PREFIX"]
 
@@ -55,27 +47,16 @@ class TPGemmColumnsResult:
     gather_cycles: int      # first all-gather phase start to last phase end (loads included)
 
 
-class TPGemmColumns:
+class TPGemmColumns(SocketGemms):
     """``C = A @ B`` (bf16 ``[m, k]`` x bf16 ``[k, n]`` -> fp32) on the sockets of ``system``
     with N split (see the module docstring); compiled for every socket on construction."""
 
     def __init__(self, system: SystemParams, m: int, k: int, n: int, mode: str = "unfused"):
-        self.system, self.m, self.k, self.n = system, m, k, n
-        self.ranges = split_ranges(n, system.sockets, "N")
-        self.compiled: list[CompiledGraph] = [
-            compile_graph(gemm_graph(m, k, len(r)), system.socket_rdu(s), mode)
-            for s, r in enumerate(self.ranges)]
+        ranges = split_ranges(n, system.sockets, "N")
+        super().__init__(system, m, k, n, ranges, [(k, len(r)) for r in ranges], mode)
         self.lanes = system.socket_rdu(0).lanes
         self.chunk_words = max(c.infos["c"].words(self.lanes) for c in self.compiled)
         self.gather_phases: list[str] = []
-
-    def _operands(self, a, b):
-        a = np.asarray(a, np.uint16)
-        b = np.asarray(b, np.uint16)
-        if a.shape != (self.m, self.k) or b.shape != (self.k, self.n):
-            raise ValueError(f"A {a.shape} and B {b.shape} are not [{self.m}, {self.k}] and "
-                             f"[{self.k}, {self.n}] bf16 bit patterns")
-        return a, b
 
     def _inputs(self, socket: int, a, b) -> dict:
         r = self.ranges[socket]
@@ -92,12 +73,7 @@ class TPGemmColumns:
         views = [SocketScript(script, s, placed={"c": (regions[s] + s * chunk_bytes,
                                                          chunk_bytes)})
                  for s in range(sockets)]
-        addresses = [stage_buffers(c, view, self._inputs(s, a, b))
-                     for s, (c, view) in enumerate(zip(self.compiled, views, strict=True))]
-        script.barrier("stage")
-        for s, (compiled, view) in enumerate(zip(self.compiled, views, strict=True)):
-            enqueue_run(compiled, view, addresses[s], tag=f"s{s}_")
-        script.barrier("gemm")
+        self._run_gemms(script, views, a, b)
         self.gather_phases = enqueue_all_gather(script, regions, self.chunk_words // self.lanes,
                                                 AG_PREFIX)
         for s, region in enumerate(regions):
@@ -106,15 +82,11 @@ class TPGemmColumns:
 
     def golden(self, a, b) -> np.ndarray:
         """C (uint32 ``[m, n]``): every socket's block from the compiler's golden GEMM."""
-        a, b = self._operands(a, b)
-        rdu = self.system.socket_rdu(0)
-        blocks = [evaluate(c.graph, self._inputs(s, a, b), rdu.lanes, rdu.pmu_depth)["c"]
-                  for s, c in enumerate(self.compiled)]
-        return np.concatenate(blocks, axis=1)
+        return np.concatenate(self._golden_outputs(*self._operands(a, b)), axis=1)
 
     def collect(self, result: dict) -> TPGemmColumnsResult:
         """The :class:`TPGemmColumnsResult` of a run of :meth:`script`."""
-        reports = [collect_run(c, result, tag=f"s{s}_") for s, c in enumerate(self.compiled)]
+        reports = self._reports(result)
         outputs = []
         for s in range(self.system.sockets):
             chunks = np.asarray(result[f"out{s}"], np.uint32).reshape(self.system.sockets, -1)
