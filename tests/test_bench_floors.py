@@ -88,9 +88,14 @@ def test_bench_coe_exit_follows_the_largest_copy(monkeypatch, capsys, share, sta
               for size, s in ((1024, 0.4), (16384, share))]
     summary = {"switches": 2, "bytes": {"ddr_to_hbm": 64}, "cycles": {"switch": 10}}
     monkeypatch.setattr("testbench.cli.bench_coe._copy_cycles", lambda log: copies)
-    monkeypatch.setattr("testbench.cli.bench_coe._session", lambda log, **_: summary)
+    points = []
+    monkeypatch.setattr("testbench.cli.bench_coe.experts_ready", lambda *_: None)
+    monkeypatch.setattr("testbench.cli.bench_coe._session",
+                        lambda overrides, log=None: points.append(overrides) or summary)
     monkeypatch.setattr("testbench.cli.bench_coe._sharded", lambda log: [])
     got, data = _bench_json(capsys, "coe")
     assert got == status
     # only the largest block has a floor: the 1 KiB copy's 40% is mostly latency
     assert [c.get("passed") for c in data["copies"]] == [None, status == 0]
+    assert points == [{}, {"switch_from": "host", "host_gbps": 64.0},
+                      {"switch_from": "host", "host_gbps": 32.0}]
