@@ -124,6 +124,20 @@ def test_tail_op_hard_values(op, seed, waves, run_name):
         assert (every != jobs[0][1]).any(), f"{op.name} passed its inputs through unchanged"
 
 
+def test_tail_op_switches_between_images(seed, waves, run_name):
+    """Images with other tail ops back to back, under stalls, bit-exact: a unit left idle
+    (held still) by the images before resumes in step with the tail."""
+    rng = np.random.default_rng([seed, 99])
+    ops = [TailOp.EXP, TailOp.GELU, TailOp.PASS, TailOp.EXP, TailOp.RSQRT, TailOp.SILU,
+           TailOp.RECIP, TailOp.GELU, TailOp.BF16, TailOp.SILU]
+    beats = 16
+    jobs = [(_pass_through(op, beats),
+             hard_values(rng, op, beats * PARAMS.lanes).reshape(beats, -1),
+             np.zeros(0, dtype=np.uint32)) for op in ops]
+    run_jobs(PARAMS, jobs, test_module="test_pcu_tail", seed=seed, run_name=run_name,
+             waves=waves, pattern="heavy_both", stall_rng=rng)
+
+
 def test_stochastic_rounding_reproducible(seed, waves, run_name):
     """Same image, same bits (other stalls, another image in between); another seed differs;
     the generator steps on beats that are not emitted."""

@@ -4,6 +4,10 @@ Every stage register moves when the output either holds nothing or is being
 taken, so the pipeline accepts one operand set per cycle and only stalls when a
 result is waiting at the output. Input ``ready`` depends on output ``ready``
 combinationally, never the other way round, as ``amaranth.lib.stream`` requires.
+
+Only the valid bits have a reset: data means nothing without its valid, and
+Verilator re-evaluates whatever depends on the ``rst`` input at every eval,
+however still the registers hold.
 """
 
 from amaranth.hdl import Signal, Value
@@ -39,7 +43,7 @@ class StallPipeline:
             self._m.d.sync += valid.eq(self._valid)
             for name, value in values.items():
                 value = Value.cast(value)
-                reg = Signal(value.shape(), name=f"s{self.depth}_{name}")
+                reg = Signal(value.shape(), name=f"s{self.depth}_{name}", reset_less=True)
                 self._m.d.sync += reg.eq(value)
                 regs[name] = reg
         self._valid = valid

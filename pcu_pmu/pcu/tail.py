@@ -10,6 +10,11 @@ unit's latency, so it has one fixed latency, :data:`TAIL_LATENCY`. With a
 :class:`~.shared_modules.SharedModules` registry each unit's Verilog is emitted
 once and instantiated per lane.
 
+A unit moves only while ``op`` selects it (its ``o.ready`` is ``advance`` and
+the selection); the others hold still, full since reset, so a simulator skips
+most of their datapath, and as ``op`` changes only with the tail empty the
+selected unit is in step again from its first beat.
+
 The stochastic rounder of lane ``l`` restarts its xorshift32 generator from
 ``lane_seed(seed, l)`` when ``load_seed`` is high and steps once per valid beat
 (not per advance: bubbles depend on stalls, and a run must be reproducible from
@@ -98,6 +103,8 @@ class Tail(wiring.Component):
             self.o.meta.eq(delayed(m, adv, self.i.meta, TAIL_LATENCY, "meta")),
             self.busy.eq(Cat(*valid[1:]).any()),
         ]
+        # Idle units hold still so Verilator skips their enable-gated next-state logic.
+        selected = {op: adv & (self.op == op) for op in self._ops}
         for lane in range(self._lanes):
             x = self.i.data[lane]
             joins = defaultdict(list)  # latency -> [(op, unit output)]
@@ -109,7 +116,8 @@ class Tail(wiring.Component):
                 else:
                     name = f"tail_{tail_op.name.lower()}"
                     shared = (self._shared, f"pcu_{name}") if self._shared is not None else ()
-                    out = run_in_step(m, f"{name}{lane}", factory, adv, x, *shared)
+                    out = run_in_step(m, f"{name}{lane}", factory, selected[tail_op], x,
+                                      *shared)
                 joins[factory.latency].append((tail_op, out))
             m.d.comb += self.o.data[lane].eq(self._delay_line(m, lane, x, joins))
         return m
@@ -123,7 +131,7 @@ class Tail(wiring.Component):
         """
         value = x
         for depth in range(1, TAIL_LATENCY + 1):
-            reg = Signal(32, name=f"line{lane}_d{depth}")
+            reg = Signal(32, name=f"line{lane}_d{depth}", reset_less=True)
             with m.If(self.advance):
                 m.d.sync += reg.eq(value)
             value = reg
