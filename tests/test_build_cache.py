@@ -1,7 +1,9 @@
 """The one build path: cached by content, built once even when two processes ask at once."""
 
+import json
 import multiprocessing
 
+from testbench.sim import build_cache
 from testbench.sim.build_cache import Design, build_model, design_sources, verilog_for
 
 DESIGN = Design("cache_probe", "hdl.numerics.catalog:numeric_array",
@@ -101,3 +103,33 @@ def test_verilog_key_follows_only_the_sources_a_design_imports():
     assert not any(name.startswith("hdl.link") for name in rdu)
     assert design_sources("hdl.fpga.bridged") == every
     assert rdu < every
+
+
+def _forget_imports():
+    for cached in (build_cache._import_graph, build_cache._imported_modules,
+                   build_cache.design_sources):
+        cached.cache_clear()
+
+
+def test_imports_read_once_per_source_version(tmp_path, monkeypatch):
+    """The imports parsed from each RTL source are kept in the build directory; a kept
+    entry whose source digest no longer matches is read again, not trusted."""
+    monkeypatch.setattr(build_cache, "SIM_BUILD", tmp_path)
+    _forget_imports()
+    try:
+        fresh = design_sources("hdl.rdu.top")
+        kept = json.loads((tmp_path / "import_graph.json").read_text())
+        assert "hdl.rdu.top" in kept and "hdl.rdu.config" in kept
+        # A later process takes the imports from the file: poison one entry's imports
+        # with its true digest (used) and another's digest (ignored, re-read).
+        digest, imports = kept["hdl.rdu.top"]
+        kept["hdl.rdu.top"] = [digest, [*imports, "hdl.link.wire"]]
+        kept["hdl.rdu.config"] = ["0" * 64, []]
+        (tmp_path / "import_graph.json").write_text(json.dumps(kept))
+        _forget_imports()
+        poisoned = design_sources("hdl.rdu.top")
+        assert poisoned == fresh | design_sources("hdl.link.wire") and poisoned != fresh
+        reread = json.loads((tmp_path / "import_graph.json").read_text())["hdl.rdu.config"]
+        assert reread[0] != "0" * 64 and reread[1]
+    finally:
+        _forget_imports()

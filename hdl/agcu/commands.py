@@ -1,8 +1,10 @@
 """AGCU commands: the record the host (or a schedule) hands to the AGCU."""
 
 import enum
+from typing import TYPE_CHECKING
 
-from amaranth.lib import data
+if TYPE_CHECKING:
+    from amaranth.lib import data
 
 __all__ = ["Command", "command_layout"]
 
@@ -16,6 +18,10 @@ class Command(enum.IntEnum):
     SCHEDULE = 4         # run `length` schedule entries at `addr` (4 words each)
 
 
-def command_layout() -> data.StructLayout:
+def command_layout() -> "data.StructLayout":
     """``op`` (4 bits, :class:`Command`), ``addr`` (32, byte address), ``length`` (32)."""
+    # Imported here: the host runtime reads this module in the simulator process,
+    # which has no use for Amaranth (a fifth of a second to import).
+    from amaranth.lib import data
+
     return data.StructLayout({"op": 4, "addr": 32, "length": 32})

@@ -18,8 +18,10 @@ Version 2 added w2 (``seed``); version-1 images are rejected.
 
 import enum
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from amaranth.lib import data
+if TYPE_CHECKING:
+    from amaranth.lib import data
 
 __all__ = [
     "Mode", "StageOp", "Src", "TailOp", "ReduceOp", "Emit", "CounterConfig", "StageConfig",
@@ -153,8 +155,12 @@ def _flat_fields(stages: int):
     return fields
 
 
-def config_layout(stages: int) -> data.StructLayout:
+def config_layout(stages: int) -> "data.StructLayout":
     """The image as an Amaranth layout (first field at bit 0), for the RTL to decode."""
+    # Imported here: the host runtime reads this module in the simulator process,
+    # which has no use for Amaranth (a fifth of a second to import).
+    from amaranth.lib import data
+
     return data.StructLayout(dict(_flat_fields(stages)))
 
 

@@ -24,20 +24,3 @@ Semantics in one place:
   bank_shift + log2(banks))`` pick the bank, the remaining bits (low bits first)
   the row.
 """
-
-from .config import (
-    CONFIG_BYTES,
-    CONFIG_WORDS,
-    AddressGenConfig,
-    PMUConfig,
-    PMUConfigLayout,
-    Port,
-    ReadLayout,
-    WriteLayout,
-)
-from .params import PMUParams
-
-__all__ = [
-    "CONFIG_BYTES", "CONFIG_WORDS", "AddressGenConfig", "PMUConfig", "PMUConfigLayout",
-    "PMUParams", "Port", "ReadLayout", "WriteLayout",
-]

@@ -262,7 +262,7 @@ def simulate_session(options, log, run_name: str = "coe_session",
     from hdl.rdu.config import rdu_params
 
     from ..coe.demo_session import run_session
-    from ..coe.report import format_table, timeline_png, write_json
+    from ..coe.report import format_table, import_plotting_meanwhile, timeline_png, write_json
 
     o = options
     if min(o.requests, o.slots, o.max_tokens, o.count) < 1:
@@ -287,7 +287,8 @@ def simulate_session(options, log, run_name: str = "coe_session",
                              scheduler=o.scheduler, window=o.window, threshold=o.threshold,
                              clock_mhz=o.clock_mhz, seed=o.seed, waves=o.waves,
                              switch_from=o.switch_from, host_bytes_per_cycle=host_rate,
-                             progress=status, run_name=run_name)
+                             progress=status, run_name=run_name,
+                             while_simulating=import_plotting_meanwhile)
     except (CoEError, OutOfDeviceMemory) as error:  # raised before the simulation starts
         raise _input_error(error) from None
     finally:

@@ -47,14 +47,15 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape, re
                 run_name: str = "coe_session", seed: int = 1, waves: bool = False,
                 host_stall: float = 0.0, timeout_cycles: int = 200_000,
                 switch_from: str = "ddr", host_bytes_per_cycle: float | None = None,
-                progress=None) -> CoERun:
+                progress=None, while_simulating=None) -> CoERun:
     """Plan and simulate a session of ``requests`` requests over the experts in
     ``experts_dir``; nothing is loaded on the device before every file checked out.
 
     ``switch_from="host"`` is the host-link baseline (see :meth:`CoEMachine.build`):
     switches are host writes at ``host_bytes_per_cycle``. ``progress(line)`` is called
     from a thread while the simulator runs, once per finished Run
-    (``[k/N] request i: expert e ...``)."""
+    (``[k/N] request i: expert e ...``). ``while_simulating()`` is called as the
+    simulator starts (work for this process while it waits, e.g. imports)."""
     clock = _Stopwatch()
     experts, router = load_experts_and_router(experts_dir, shape, threshold=threshold,
                                               lanes=config.lanes, pmu_depth=config.pmu_depth)
@@ -76,6 +77,8 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape, re
                             host_bytes_per_cycle=host_bytes_per_cycle,
                             progress_file=progress_file)
     clock.lap("host_program")
+    if while_simulating is not None:
+        while_simulating()
     try:
         with ProgressFollower(progress_file, progress) if progress else nullcontext():
             result = session.run(run_name=run_name, seed=seed, waves=waves,

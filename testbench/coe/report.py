@@ -10,13 +10,14 @@ request of the next Route or Run (the one they prepare).
 """
 
 import json
+import threading
 import warnings
 from pathlib import Path
 
 from .plan import LoadProgram, Plan, Route, Run, Switch
 
 __all__ = ["PHASES", "DEFAULT_CLOCK_MHZ", "step_phase", "step_requests", "timeline", "summarize",
-           "format_table", "write_json", "timeline_png"]
+           "format_table", "write_json", "timeline_png", "import_plotting_meanwhile"]
 
 PHASES = ("router", "switch", "program_load", "compute")
 PHASE_COLOURS = {"router": "#4c72b0", "switch": "#dd8452", "program_load": "#8172b3",
@@ -149,12 +150,29 @@ def timeline_png(plan: Plan, cycles: dict, path, clock_mhz: float = DEFAULT_CLOC
         return _draw(plan, segments, Path(path), clock_mhz)
 
 
-def _draw(plan: Plan, segments: list, path: Path, clock_mhz: float) -> Path:
-    import matplotlib
+def _import_plotting():
+    """matplotlib (headless) and what :func:`_draw` uses of it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # as in timeline_png
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
+    return plt, Patch
+
+
+def import_plotting_meanwhile() -> threading.Thread:
+    """Start importing matplotlib on a background thread (about half a second) so that
+    it is done by the time :func:`timeline_png` runs: call it before a simulation, when
+    this process mostly waits for the simulator's."""
+    thread = threading.Thread(target=_import_plotting, name="import matplotlib", daemon=True)
+    thread.start()
+    return thread
+
+
+def _draw(plan: Plan, segments: list, path: Path, clock_mhz: float) -> Path:
+    plt, Patch = _import_plotting()
 
     requests = sorted({s["request"] for s in segments})
     row_of = {request: i for i, request in enumerate(requests)}

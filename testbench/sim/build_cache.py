@@ -124,10 +124,45 @@ def _rtl_sources() -> dict[str, bytes]:
     return sources
 
 
+#: where the imports read from each RTL module's source are kept between processes
+#: (parsing every source costs a few tenths of a second on each simulation's start)
+_IMPORT_GRAPH = "import_graph.json"
+
+
+@functools.cache
+def _import_graph() -> dict:
+    """``{module: [sha256 of its source, its imports or None]}`` from earlier processes."""
+    try:
+        graph = json.loads((SIM_BUILD / _IMPORT_GRAPH).read_text())
+    except (OSError, ValueError):
+        return {}
+    return graph if isinstance(graph, dict) else {}
+
+
+def _save_import_graph() -> None:
+    """Write :func:`_import_graph` back (atomically: processes may share the cache)."""
+    SIM_BUILD.mkdir(parents=True, exist_ok=True)
+    temporary = SIM_BUILD / f".{_IMPORT_GRAPH}.{os.getpid()}"
+    temporary.write_text(json.dumps(_import_graph(), sort_keys=True))
+    os.replace(temporary, SIM_BUILD / _IMPORT_GRAPH)
+
+
 @functools.cache
 def _imported_modules(name: str) -> frozenset[str] | None:
     """The RTL modules ``name`` imports (its packages' ``__init__`` included); None if it
-    imports by a name computed at run time, which no reading of the source can follow."""
+    imports by a name computed at run time, which no reading of the source can follow.
+    Read from the source once per version of it (:func:`_import_graph`)."""
+    digest = hashlib.sha256(_rtl_sources()[name]).hexdigest()
+    known = _import_graph().get(name)
+    if isinstance(known, list) and len(known) == 2 and known[0] == digest:
+        return None if known[1] is None else frozenset(known[1])
+    imported = _parse_imports(name)
+    _import_graph()[name] = [digest, None if imported is None else sorted(imported)]
+    return imported
+
+
+def _parse_imports(name: str) -> frozenset[str] | None:
+    """:func:`_imported_modules` from the source itself."""
     sources = _rtl_sources()
     tree = ast.parse(sources[name])
     is_package = f"{name}.__init__" in sources or any(key.startswith(name + ".")
@@ -165,6 +200,15 @@ def design_sources(module_name: str) -> frozenset[str]:
     sources = _rtl_sources()
     if module_name not in sources:  # a factory outside the RTL packages: assume the worst
         return frozenset(sources)
+    before = dict(_import_graph())
+    try:
+        return _reached(module_name, sources)
+    finally:
+        if _import_graph() != before:
+            _save_import_graph()
+
+
+def _reached(module_name: str, sources: dict) -> frozenset[str]:
     reached, pending = set(), [module_name]
     while pending:
         name = pending.pop()
