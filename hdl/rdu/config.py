@@ -20,7 +20,8 @@ from pcu_pmu.pcu.config import PCUParams, TailOp
 from pcu_pmu.pmu.params import PMUParams
 
 __all__ = ["RDUParams", "PRESETS", "UnitKind", "rdu_params", "DDR_BASE", "MEMORY_KINDS",
-           "HBM_ROW_BYTES", "DDR_ROW_BYTES", "TIER_ATOM_BYTES"]
+           "HBM_ROW_BYTES", "DDR_ROW_BYTES", "TIER_ATOM_BYTES", "peak_flops_per_cycle",
+           "pmu_bytes"]
 
 #: device address of the DDR tier's first byte (memory="tiers")
 DDR_BASE = 0x4000_0000
@@ -170,6 +171,23 @@ class RDUParams:
         return asdict(self)
 
 
+def peak_flops_per_cycle(config: RDUParams) -> int:
+    """Peak bf16 FLOPs per cycle of the tile: every PCU's ``lanes x lanes`` systolic array
+    does one multiply-add (2 FLOPs) per PE per cycle (one k per cycle)."""
+    if not config.systolic:
+        raise ValueError("peak FLOPs count the PCUs' systolic arrays; this RDU has none "
+                         "(systolic=False)")
+    pcus = sum(kind == UnitKind.PCU for kind, _ in config.units())
+    return pcus * config.lanes * config.lanes * 2
+
+
+def pmu_bytes(config: RDUParams) -> int:
+    """On-chip scratchpad bytes of all PMUs: banks x depth words of ``width`` bits each."""
+    p = config.pmu_params()
+    pmus = sum(kind == UnitKind.PMU for kind, _ in config.units())
+    return pmus * p.banks * p.depth * p.width // 8
+
+
 PRESETS = {
     # What `make test` builds: two units, 4 lanes.
     "small": RDUParams(),
@@ -195,6 +213,36 @@ PRESETS = {
     # the copy engine with the defaults: 256-byte bursts (the experts' images are padded
     # to them) and an 8 KiB buffer (a copy rides through an HBM refresh).
     "coe": RDUParams(memory="tiers", memory_bytes=1 << 16, ddr_bytes=2 * DDR_ROW_BYTES),
+    # The SN40L's ratios on a 4 x 4 tile (8 PCUs, 8 PMUs) in front of the memory tiers.
+    # Every number below is computed by the functions named (tests/test_sn40l_preset.py):
+    # * compute: 8 PCUs x an 8 x 8 systolic array x 2 FLOPs (a bf16 multiply-add per PE per
+    #   cycle) = 1024 FLOPs per cycle (peak_flops_per_cycle). 8 lanes need 4 stages for a
+    #   cross-lane sum (log2(lanes) + 1); 6 stages as Plasticine's PCU.
+    # * HBM: 4 HBM2 channels x 32 B per cycle (a 64 B atom every tBL = 2 cycles) = 128 B per
+    #   cycle (hbm_peak_bytes_per_cycle): 1024 / 128 = 8 FLOPs per HBM byte
+    #   (flops_per_hbm_byte). A batch-B GEMV on bf16 weights does 2B FLOPs per 2-byte weight,
+    #   B FLOPs per byte, so it turns compute-bound at B = 8: batch-1 decode (1 FLOP per
+    #   byte) is memory-bound, a prefill of 64 tokens (64 FLOPs per byte) compute-bound.
+    #   The SN40L: 638 BF16 TFLOPS over about 1.8 TB/s, about 350 FLOPs per byte (crossover
+    #   at a batch of about 350).
+    # * DDR: one DDR4-3200 channel, 16 B per DRAM cycle on 8 of 9 fabric cycles = 14.2 B
+    #   per cycle: HBM / DDR = 9.0x (bandwidth_ratio; the SN40L about 1.8 TB/s over about
+    #   200 GB/s). The `coe` preset's single HBM channel gives 2.25x.
+    # * capacity: HBM 2 MiB (4 channels x 16 banks x 32 rows x 1 KiB), DDR 48 MiB (384 rows
+    #   of 128 KiB): 24x (capacity_ratio; the SN40L 1.5 TiB over 64 GiB). On chip: 8 PMUs x
+    #   8 banks x 64 words x 4 B = 16 KiB (pmu_bytes), 1/128 of HBM (the SN40L: 520 MiB,
+    #   1/126).
+    # * experts: a decoder-layer expert of d_model 64, 4 heads of 16, d_ff 128 (64 cached
+    #   tokens) has a 197,120-byte weight image (testbench.coe.machine.expert_image_bytes),
+    #   12x the PMUs' 16 KiB. HBM's tensor region (the lower 3/4, 1.5 MiB) holds the
+    #   router and scratch buffers (149,504 B for 16 experts and requests of up to 8 tokens)
+    #   and 7 expert slots; DDR holds 255 such experts.
+    # The ratios are the tiers' own: the AGCU's port to device memory is one 32-byte
+    # vector wide, so a kernel reads at most 32 B per cycle from either tier (32 FLOPs per
+    # byte it reads). Emitting the Verilog takes about 3 CPU minutes (25 MB).
+    "sn40l": RDUParams(rows=4, cols=4, lanes=8, stages=6, memory="tiers",
+                       memory_bytes=4 * 32 * HBM_ROW_BYTES, hbm_channels=4,
+                       ddr_bytes=384 * DDR_ROW_BYTES),
 }
 
 

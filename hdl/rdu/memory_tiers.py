@@ -12,9 +12,17 @@ from hdl.memory.tier_bridge import Region, TierBridge
 from memory_ctrl.memory_system import MemorySystem, tier_configs
 from memory_ctrl.tier import ADDR_WIDTH as TIER_ADDR_WIDTH
 
-from .config import DDR_BASE, DDR_ROW_BYTES, HBM_ROW_BYTES, TIER_ATOM_BYTES, RDUParams
+from .config import (
+    DDR_BASE,
+    DDR_ROW_BYTES,
+    HBM_ROW_BYTES,
+    TIER_ATOM_BYTES,
+    RDUParams,
+    peak_flops_per_cycle,
+)
 
-__all__ = ["MemoryTiers", "memory_tier_params", "BackdoorSignature", "TIER_NAMES"]
+__all__ = ["MemoryTiers", "memory_tier_params", "BackdoorSignature", "TIER_NAMES",
+           "hbm_peak_bytes_per_cycle", "flops_per_hbm_byte"]
 
 #: the tiers of a memory="tiers" RDU, in device-address order
 TIER_NAMES = ("hbm", "ddr")
@@ -30,6 +38,17 @@ def memory_tier_params(config: RDUParams) -> dict:
     return tier_configs(
         hbm={"channels": config.hbm_channels, "rows": hbm_rows, "data_bytes": TIER_ATOM_BYTES},
         ddr={"rows": config.ddr_bytes // DDR_ROW_BYTES, "data_bytes": TIER_ATOM_BYTES})
+
+
+def hbm_peak_bytes_per_cycle(config: RDUParams) -> float:
+    """Peak bytes per fabric cycle of the HBM tier of ``config`` (its channels' data buses)."""
+    return memory_tier_params(config)["hbm"].peak_bytes_per_cycle
+
+
+def flops_per_hbm_byte(config: RDUParams) -> float:
+    """Peak FLOPs per HBM byte: the batch at which a bf16 GEMV (B FLOPs per weight byte
+    at batch B) turns from memory-bound to compute-bound."""
+    return peak_flops_per_cycle(config) / hbm_peak_bytes_per_cycle(config)
 
 
 class BackdoorSignature(wiring.Signature):
