@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hdl.rdu.config import DDR_BASE, UnitKind, rdu_params  # noqa: E402
-from hdl.rdu.memory_tiers import memory_tier_params  # noqa: E402
+from hdl.rdu.tier_params import memory_tier_params  # noqa: E402
 
 COLOURS = {UnitKind.PCU: "#f4a582", UnitKind.PMU: "#92c5de", "agcu": "#b8e186",
            "host": "#e0e0e0", "memory": "#fddbc7", "link": "#d8daeb", "switch": "#ffffff"}

@@ -7,10 +7,10 @@ from amaranth.lib.wiring import In, Out
 from hdl.bus import connect_flat, flat_members
 
 from .copy_engine import CopyEngine
-from .tier import ADDR_WIDTH, ID_WIDTH, Tier, TierParams
+from .tier import ID_WIDTH, Tier
+from .tier_params import ADDR_WIDTH, TierParams, tier_configs
 
-__all__ = ["MemorySystem", "make_memory_system", "tier_configs", "copy_descriptor_layout",
-           "bandwidth_ratio", "capacity_ratio"]
+__all__ = ["MemorySystem", "make_memory_system", "copy_descriptor_layout"]
 
 TIER_NAMES = ("hbm", "ddr")
 
@@ -125,34 +125,6 @@ class MemorySystem(wiring.Component):
 # clock ticks on 8 of 9 fabric cycles, so DDR peaks at 16 x 8/9 = 14.2 B per fabric cycle:
 # 9.0x.
 # Capacity: 4 x 16 banks x 8 rows x 1 KiB = 512 KiB HBM, 16 x 96 x 8 KiB = 12 MiB DDR: 24x.
-DEFAULT_HBM = {"preset": "hbm2", "channels": 4, "rows": 8, "data_bytes": 128,
-               "order": ("channel", "column", "group", "bank", "row"), "closed_page": True}
-DEFAULT_DDR = {"preset": "ddr4_3200", "channels": 1, "rows": 96, "data_bytes": 64,
-               "clock_enable": (8, 9)}
-
-
-def tier_configs(hbm: dict | None = None, ddr: dict | None = None) -> dict:
-    """The two :class:`TierParams` of a memory system built with these overrides."""
-    configs = {}
-    for name, base, extra in (("hbm", DEFAULT_HBM, hbm), ("ddr", DEFAULT_DDR, ddr)):
-        cfg = {**base, **(extra or {})}
-        for key in ("order", "clock_enable"):  # JSON parameters arrive as lists
-            if key in cfg:
-                cfg[key] = tuple(cfg[key])
-        configs[name] = TierParams(**cfg)
-    return configs
-
-
-def bandwidth_ratio(configs: dict) -> float:
-    """HBM peak / DDR peak (bytes per fabric cycle) of :func:`tier_configs`' result."""
-    return configs["hbm"].peak_bytes_per_cycle / configs["ddr"].peak_bytes_per_cycle
-
-
-def capacity_ratio(configs: dict) -> float:
-    """DDR capacity / HBM capacity of :func:`tier_configs`' result."""
-    return configs["ddr"].capacity / configs["hbm"].capacity
-
-
 def make_memory_system(hbm: dict | None = None, ddr: dict | None = None,
                        **options) -> MemorySystem:
     """``Design`` factory: ``memory_ctrl.memory_system:make_memory_system(hbm={...}, ddr={...})``.

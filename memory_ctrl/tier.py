@@ -1,7 +1,5 @@
 """A memory tier: N DRAM channels (controller + device + checker) behind one AXI4 slave port."""
 
-from dataclasses import dataclass
-
 from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
@@ -13,95 +11,17 @@ from hdl.bus import (
     flat_members,
 )
 
-from .address_map import DEFAULT_ORDER, AddressMap
 from .burst_tracker import BurstTracker
 from .clock_enable import FractionalClockEnable
 from .controller import ChannelController
 from .device import DramDevice
-from .presets import DramPreset, preset
 from .reorder_buffer import ReorderBuffer
+from .tier_params import ADDR_WIDTH, TierParams
 from .timing_checker import CYCLE_BITS, TimingChecker
 
-__all__ = ["TierParams", "Tier", "TierTop", "make_tier", "checker_ports"]
+__all__ = ["Tier", "TierTop", "make_tier", "checker_ports"]
 
-ADDR_WIDTH = 34
 ID_WIDTH = 4
-
-
-@dataclass(frozen=True)
-class TierParams:
-    """Everything that fixes one tier's RTL. ``rows`` scales capacity (None: the preset's).
-
-    ``clock_enable = (k, n)``: the DRAM clock (controllers, devices, checkers) ticks on
-    k of every n fabric cycles, so all DRAM timing is in DRAM cycles while the AXI
-    front end runs at the fabric clock. Figures per cycle below are per fabric cycle.
-    """
-
-    preset: str = "hbm2"
-    channels: int = 4
-    rows: int | None = None
-    data_bytes: int = 128          # AXI data width in bytes
-    order: tuple = DEFAULT_ORDER
-    queue_depth: int = 8
-    response_depth: int = 16
-    rob_beats: int = 64
-    starvation_bound: int = 16
-    closed_page: bool = False
-    clock_enable: tuple = (1, 1)
-
-    @property
-    def dram_cycles_per_cycle(self) -> float:
-        """DRAM clock / fabric clock."""
-        numerator, denominator = self.clock_enable
-        return numerator / denominator
-
-    @property
-    def cycle_ns(self) -> float:
-        """Fabric-cycle time implied by running the DRAM at its preset's tCK."""
-        return self.dram.tck_ns * self.dram_cycles_per_cycle
-
-    @property
-    def dram(self) -> DramPreset:
-        base = preset(self.preset)
-        return base if self.rows is None else base.with_rows(self.rows)
-
-    @property
-    def address_map(self) -> AddressMap:
-        return AddressMap(self.dram, self.channels, self.order)
-
-    @property
-    def capacity(self) -> int:
-        return self.address_map.capacity
-
-    @property
-    def lanes(self) -> int:
-        return self.data_bytes // self.dram.atom_bytes
-
-    @property
-    def peak_bytes_per_cycle(self) -> float:
-        """Data-bus peak of all channels per fabric cycle."""
-        return self.dram.peak_bytes_per_cycle * self.channels * self.dram_cycles_per_cycle
-
-    def check(self) -> None:
-        p = self.dram
-        if self.data_bytes < p.atom_bytes or self.data_bytes % p.atom_bytes:
-            raise ValueError(f"AXI width {self.data_bytes} B must be a multiple of the "
-                             f"{p.atom_bytes} B atom of {p.name}")
-        lanes = self.lanes
-        if lanes & (lanes - 1) or lanes > self.channels:
-            raise ValueError(f"{lanes} atoms per AXI beat need a power of two <= channels "
-                             f"({self.channels})")
-        if lanes > 1 and self.order[0] != "channel":
-            raise ValueError("with several atoms per AXI beat the channel must be the lowest "
-                             f"address field (each atom of a beat goes to its own channel), "
-                             f"not {self.order}")
-        if self.address_map.address_bits >= ADDR_WIDTH:
-            raise ValueError(f"capacity {self.capacity} B does not fit {ADDR_WIDTH}-bit addresses")
-        numerator, denominator = self.clock_enable
-        if not 1 <= numerator <= denominator:
-            raise ValueError(f"clock_enable {numerator}/{denominator}: need 1 <= k <= n")
-        if self.rob_beats < 2 or self.rob_beats & (self.rob_beats - 1):
-            raise ValueError(f"rob_beats must be a power of two >= 2, not {self.rob_beats}")
 
 
 def checker_ports() -> dict:

@@ -9,7 +9,7 @@ must be within 8x..10x.
 
 import pytest
 
-from memory_ctrl.memory_system import bandwidth_ratio, tier_configs
+from memory_ctrl.tier_params import bandwidth_ratio, tier_configs
 from testbench.cli.mem_traffic import TEST_SYSTEM, memory_system_design, run_traffic
 
 SYSTEM = TEST_SYSTEM  # 8 MiB HBM (2 channels), 192 MiB DDR: one build

@@ -15,7 +15,7 @@ The simulations are ``regress``: this design's build (2.4 MB of Verilog) took 30
 import numpy as np
 import pytest
 
-from memory_ctrl.memory_system import bandwidth_ratio, capacity_ratio, tier_configs
+from memory_ctrl.tier_params import bandwidth_ratio, capacity_ratio, tier_configs
 from testbench.cli.mem_traffic import FULL_SYSTEM, memory_system_design, run_copy, run_traffic
 from testbench.sim.runner import simulate
 

@@ -11,8 +11,8 @@ import pytest
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from hdl.bus import RESP_DECERR, RESP_OKAY, RESP_SLVERR
-from memory_ctrl.memory_system import tier_configs
 from memory_ctrl.presets import preset
+from memory_ctrl.tier_params import tier_configs
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.dram_tier import TierPort
 from testbench.bfm.scoreboard import Scoreboard

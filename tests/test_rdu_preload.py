@@ -10,7 +10,7 @@ import pytest
 
 from hdl.bus import RESP_OKAY
 from hdl.rdu.config import DDR_BASE, rdu_params
-from hdl.rdu.memory_tiers import memory_tier_params
+from hdl.rdu.tier_params import memory_tier_params
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.dram_tier import TierPort
 from testbench.bfm.tier_backdoor import TierBackdoor

@@ -17,7 +17,7 @@ from cocotb.triggers import ClockCycles
 from hdl.bus import RESP_DECERR, RESP_OKAY
 from hdl.host.host_port import REGISTERS
 from hdl.rdu.config import DDR_BASE, rdu_params
-from hdl.rdu.memory_tiers import memory_tier_params
+from hdl.rdu.tier_params import memory_tier_params
 from testbench.bfm.axi_pauses import pause_axi_master
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.dram_tier import AxiProgress, TierPort

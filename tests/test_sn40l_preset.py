@@ -15,8 +15,8 @@ from hdl.rdu.config import (
     pmu_bytes,
     rdu_params,
 )
-from hdl.rdu.memory_tiers import flops_per_hbm_byte, hbm_peak_bytes_per_cycle, memory_tier_params
-from memory_ctrl.memory_system import bandwidth_ratio, capacity_ratio
+from hdl.rdu.tier_params import flops_per_hbm_byte, hbm_peak_bytes_per_cycle, memory_tier_params
+from memory_ctrl.tier_params import bandwidth_ratio, capacity_ratio
 from testbench.coe.machine import CoEMachine, expert_image_bytes
 from testbench.coe.router import load_experts_and_router
 from testbench.coe.trace import make_trace

@@ -9,47 +9,13 @@ from amaranth.lib.wiring import In, Out
 from hdl.bus import AXI4Signature, connect_flat
 from hdl.host.host_port import copy_request_layout
 from hdl.memory.tier_bridge import Region, TierBridge
-from memory_ctrl.memory_system import MemorySystem, tier_configs
-from memory_ctrl.tier import ADDR_WIDTH as TIER_ADDR_WIDTH
+from memory_ctrl.memory_system import MemorySystem
+from memory_ctrl.tier_params import ADDR_WIDTH as TIER_ADDR_WIDTH
 
-from .config import (
-    DDR_BASE,
-    DDR_ROW_BYTES,
-    HBM_ROW_BYTES,
-    TIER_ATOM_BYTES,
-    RDUParams,
-    peak_flops_per_cycle,
-)
+from .config import DDR_BASE, RDUParams
+from .tier_params import TIER_NAMES, memory_tier_params
 
-__all__ = ["MemoryTiers", "memory_tier_params", "BackdoorSignature", "TIER_NAMES",
-           "hbm_peak_bytes_per_cycle", "flops_per_hbm_byte"]
-
-#: the tiers of a memory="tiers" RDU, in device-address order
-TIER_NAMES = ("hbm", "ddr")
-
-
-def memory_tier_params(config: RDUParams) -> dict:
-    """The HBM and DDR :class:`memory_ctrl.tier.TierParams` of ``config`` (memory="tiers").
-
-    HBM2 with ``hbm_channels`` channels and DDR4-3200 (one channel, clocked on 8 of 9
-    cycles), both with 64-byte AXI beats, sized to ``memory_bytes`` and ``ddr_bytes``.
-    """
-    hbm_rows = config.memory_bytes // (config.hbm_channels * HBM_ROW_BYTES)
-    return tier_configs(
-        hbm={"channels": config.hbm_channels, "rows": hbm_rows, "data_bytes": TIER_ATOM_BYTES},
-        ddr={"rows": config.ddr_bytes // DDR_ROW_BYTES, "data_bytes": TIER_ATOM_BYTES})
-
-
-def hbm_peak_bytes_per_cycle(config: RDUParams) -> float:
-    """Peak bytes per fabric cycle of the HBM tier of ``config`` (its channels' data buses)."""
-    return memory_tier_params(config)["hbm"].peak_bytes_per_cycle
-
-
-def flops_per_hbm_byte(config: RDUParams) -> float:
-    """Peak FLOPs per HBM byte: the batch at which a bf16 GEMV (B FLOPs per weight byte
-    at batch B) turns from memory-bound to compute-bound."""
-    return peak_flops_per_cycle(config) / hbm_peak_bytes_per_cycle(config)
-
+__all__ = ["MemoryTiers", "BackdoorSignature"]
 
 class BackdoorSignature(wiring.Signature):
     """One tier's backdoor, seen from the testbench that drives it (simulation only).

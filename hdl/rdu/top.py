@@ -39,7 +39,8 @@ from hdl.tile.unit_counters import COUNTERS_PER_UNIT
 from pcu_pmu.pcu.shared_modules import SharedModules
 
 from .config import RDUParams, rdu_params
-from .memory_tiers import TIER_NAMES, BackdoorSignature, MemoryTiers, memory_tier_params
+from .memory_tiers import BackdoorSignature, MemoryTiers
+from .tier_params import TIER_NAMES, memory_tier_params
 
 __all__ = ["RDUTop", "make_rdu"]
 

@@ -34,7 +34,7 @@ import argparse
 import numpy as np
 
 from hdl.rdu.config import rdu_params
-from hdl.rdu.memory_tiers import memory_tier_params
+from hdl.rdu.tier_params import memory_tier_params
 from testbench.compiler.transformer import DecoderShape
 from testbench.farm.sweep import sweep_map
 from testbench.runtime.host_script import HostScript

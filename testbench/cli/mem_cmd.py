@@ -52,7 +52,7 @@ def run(args):
         result = run_copy(size=args.size, seed=args.seed, **TEST_SYSTEM)
         emit(args, result, _summary(f"copy DDR -> HBM, {args.size} bytes", result))
         return 0
-    from memory_ctrl.memory_system import tier_configs
+    from memory_ctrl.tier_params import tier_configs
 
     cfg = tier_configs(**TEST_SYSTEM)[args.tier]
     if args.size > cfg.capacity:

@@ -85,7 +85,7 @@ def run_copy(*, size: int = 8 << 20, hbm: dict | None = None, ddr: dict | None =
     Returns cycles, bytes/cycle, % of the DDR tier's peak (per fabric cycle), the
     implied model-switch time at the DDR preset's clock, and preload / copy wall times.
     """
-    from memory_ctrl.memory_system import tier_configs
+    from memory_ctrl.tier_params import tier_configs
     from testbench.sim.runner import simulate
 
     configs = tier_configs(hbm, ddr)
@@ -131,7 +131,7 @@ FULL_SYSTEM: dict = {}
 def bench_memory(*, patterns=PATTERNS, tiers=("hbm", "ddr"), size: int = 1 << 20,
                  copy_size: int = 8 << 20, seed: int = 1, system: dict | None = None) -> dict:
     """Everything ``rdu bench mem`` reports: each pattern on each tier, then the big copy."""
-    from memory_ctrl.memory_system import bandwidth_ratio, capacity_ratio, tier_configs
+    from memory_ctrl.tier_params import bandwidth_ratio, capacity_ratio, tier_configs
 
     system = TEST_SYSTEM if system is None else system
     configs = tier_configs(**system)

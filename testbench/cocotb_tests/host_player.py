@@ -156,7 +156,7 @@ async def _preload(dut, config: RDUParams, steps: list, arrays: dict) -> int:
     if not steps:
         return 0
     # imported here: the tiers' RTL modules cost start-up time where nothing is preloaded
-    from hdl.rdu.memory_tiers import memory_tier_params
+    from hdl.rdu.tier_params import memory_tier_params
     from testbench.bfm.tier_backdoor import TierBackdoor
 
     tiers = memory_tier_params(config)

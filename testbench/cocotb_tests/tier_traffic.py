@@ -143,7 +143,7 @@ async def dump(dut, prefix: str, config, indices) -> np.ndarray:
 
 
 def _descriptor(src: int, dst: int, length: int, to_ddr: bool) -> int:
-    from memory_ctrl.tier import ADDR_WIDTH
+    from memory_ctrl.tier_params import ADDR_WIDTH
 
     return src | (dst << ADDR_WIDTH) | (length << 2 * ADDR_WIDTH) | (int(to_ddr) << 3 * ADDR_WIDTH)
 
@@ -171,7 +171,7 @@ async def _run_copy(dut, source, src: int, dst: int, length: int, to_ddr: bool) 
 @cocotb.test()
 async def copy(dut):
     """Preload DDR through the backdoor, copy DDR -> HBM (and optionally back), verify."""
-    from memory_ctrl.memory_system import tier_configs
+    from memory_ctrl.tier_params import tier_configs
     from testbench.golden.dram import image_from_words
 
     args = sim_args()

@@ -9,7 +9,7 @@ map, vectorised, so preloading costs one simulated cycle per index.
 
 import numpy as np
 
-from memory_ctrl.tier import TierParams
+from memory_ctrl.tier_params import TierParams
 
 __all__ = ["backdoor_words", "image_from_words", "word_count", "atom_locations"]
 
