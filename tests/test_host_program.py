@@ -41,3 +41,22 @@ def test_result_reads_windows_launches_and_reasons_by_step_name():
     assert set(result) == {"k0_window", "k1_window", "k1_cycles", "r_reason", "out"}
     with pytest.raises(KeyError):
         result.window("k2")
+
+
+def test_a_host_program_larger_than_an_environment_variable_runs(tmp_path):
+    """The steps reach the simulator in a file: a program whose JSON is larger than the
+    128 KiB Linux allows one environment variable (a long CoE session) still runs."""
+    from hdl.rdu.config import rdu_params
+    from testbench.runtime.host_script import HostScript
+
+    config = rdu_params("small")
+    script = HostScript(config)
+    words = np.arange(16, dtype=np.uint32) * 0x01010101
+    address = script.write(words)
+    report = tmp_path / "progress.txt"
+    line = "x" * 200_000
+    script.progress(str(report), line)
+    script.read("back", address, words.size)
+    result = script.run(run_name="large_host_program")
+    np.testing.assert_array_equal(result["back"], words)
+    assert report.read_text().startswith(line + " at cycle ")

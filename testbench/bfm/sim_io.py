@@ -9,8 +9,12 @@ __all__ = ["sim_args", "sim_inputs", "save_outputs"]
 
 
 def sim_args() -> dict:
-    """The JSON arguments the runner passed to this test."""
-    return json.loads(os.environ.get("RDU_SIM_ARGS", "{}"))
+    """The JSON arguments the runner passed to this test (the file ``RDU_SIM_ARGS`` names)."""
+    path = os.environ.get("RDU_SIM_ARGS")
+    if not path:
+        return {}
+    with open(path) as arguments:
+        return json.loads(arguments.read())
 
 
 def sim_inputs() -> dict:

@@ -2,8 +2,9 @@
 
 Data crosses the process boundary as files, never per cycle: arrays go to the
 simulation as ``inputs.npz`` and come back as ``outputs.npz``, and the test's
-arguments travel as JSON in ``RDU_SIM_ARGS``. The cocotb side reads them with
-:mod:`testbench.bfm.sim_io`.
+arguments as JSON in ``args.json`` (a file: the steps of a long host program
+outgrow the 128 KiB Linux allows one environment variable). The cocotb side reads
+them with :mod:`testbench.bfm.sim_io`.
 """
 
 import contextlib
@@ -94,6 +95,8 @@ def _run_in(run_dir: Path, model: BuiltModel, test_module: str, *, run_name: str
 
     inputs_path, outputs_path = run_dir / "inputs.npz", run_dir / "outputs.npz"
     np.savez(inputs_path, **(inputs or {}))
+    args_path = run_dir / "args.json"
+    args_path.write_text(json.dumps(args or {}))
     suffix = ".fst" if fst_available() else ".vcd"
     waves = run_dir / f"{_safe(run_name)}{suffix}" if model.waves else None
     results = run_dir / "results.xml"
@@ -105,7 +108,7 @@ def _run_in(run_dir: Path, model: BuiltModel, test_module: str, *, run_name: str
             sys.path.append(path)
     env = dict(tool_env())
     env.update({
-        "RDU_SIM_ARGS": json.dumps(args or {}),
+        "RDU_SIM_ARGS": str(args_path),
         "RDU_SIM_INPUTS": str(inputs_path),
         "RDU_SIM_OUTPUTS": str(outputs_path),
         "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO"),
