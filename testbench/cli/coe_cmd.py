@@ -15,6 +15,10 @@ simulator runs, stderr shows requests done / total, the current expert and the h
 far (one line redrawn in place on a terminal, else a line per request). ``--switch-from host``
 is the host-link baseline: every switch writes the expert from host memory over the
 host port, throttled to a link rate (``--host-gbps`` scaled against ``--node-gbps``).
+``rdu coe compare`` runs every slot policy under both schedulers as sessions on the RTL,
+one trace routed once, and prints the measured hit rate, switches and cycles per phase
+beside the planner's prediction (``--scheduler``/``--cluster`` spread the sessions over
+a Dask cluster).
 """
 
 import argparse
@@ -32,6 +36,7 @@ from ..coe.scheduler import make_scheduler
 from ..coe.trace import make_trace
 from ..compiler.transformer import DecoderShape
 from ..runtime.memory_map import OutOfDeviceMemory
+from .cluster_options import add_cluster_options, cluster_spec
 from .output import CommandError, add_output_options, emit, progress
 
 
@@ -117,7 +122,8 @@ def register(sub):
                         "(the SN40L paper's ~1 TB/s per node)")
     r.add_argument("--seed", type=int, help="simulation seed")
     r.add_argument("--waves", action="store_true", help="dump a waveform")
-    for action in (m, pl, r):
+    c = _compare_parser(actions)
+    for action in (m, pl, r, c):
         add_output_options(action, suppress=True)
     p.set_defaults(run=run)
     return p
@@ -148,6 +154,8 @@ def run(args) -> int:
             return _make_experts(args)
         if args.coe_action == "run":
             return _run(args)
+        if args.coe_action == "compare":
+            return _compare(args)
         return _plan(args)
     except (CoEError, ValueError, OutOfDeviceMemory) as error:
         raise _input_error(error) from None
@@ -220,7 +228,7 @@ def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS) ->
     """Bytes per RDU cycle of the host link, scaled so that the model's DDR-tier peak stands
     for ``node_gbps``: ``DDR peak x host_gbps / node_gbps``."""
     from hdl.rdu.config import rdu_params
-    from hdl.rdu.memory_tiers import memory_tier_params
+    from hdl.rdu.tier_params import memory_tier_params
 
     if host_gbps <= 0 or node_gbps <= 0:
         raise CommandError("--host-gbps and --node-gbps must be positive")
@@ -316,3 +324,131 @@ def _run(args) -> int:
                                          live=live)
     emit(args, summary, text)
     return 0 if ok else 1
+
+
+#: where `rdu coe compare` keeps its experts when --experts is not given (generated there)
+COMPARE_EXPERTS = Path("sim_build/coe/compare_experts")
+#: `run`'s trace and shape defaults (not its policy and scheduler: `--scheduler` here is
+#: the Dask one), with more experts, slots and requests, so that the slots are contended
+#: and the policies differ
+COMPARE_DEFAULTS = {**{key: RUN_DEFAULTS[key] for key in (
+                        "make_experts", "expert_seed", "d", "heads", "head_dim", "f",
+                        "cache_tokens", "trace_seed", "zipf", "max_tokens", "window",
+                        "threshold", "seed")},
+                    "experts": COMPARE_EXPERTS, "count": 16, "slots": 3, "requests": 24,
+                    "policies": ",".join(POLICIES), "schedulers": "fcfs,batch"}
+
+
+def _compare_parser(actions):
+    d = COMPARE_DEFAULTS
+    c = actions.add_parser(
+        "compare", help="every slot policy under both schedulers, simulated on the RTL",
+        description="Make and route one Zipf trace, then run one session on the RTL per "
+                    "(scheduler, policy) pair (as `run`, switches DDR -> HBM), every result "
+                    "checked against the golden model; print per pair the measured hit rate, "
+                    "switches, evictions, bytes and cycles per phase beside the planner's "
+                    "prediction (`plan`'s figures, which the RTL must match exactly; switch "
+                    "cycles as the plan's bytes at the DDR tier's peak; a total calibrated on "
+                    "the fcfs/lru session). Exit status 1 if any result differs from the "
+                    "golden model or any row from its plan. Without --experts the default "
+                    "directory is used and generated on first use (--count experts of the "
+                    "shape options, whose defaults are `run`'s, and --expert-seed).")
+    c.set_defaults(**d)
+    c.add_argument("--experts", type=Path,
+                   help=f"checkpoint directory (default {d['experts']}, generated on first "
+                        f"use)")
+    c.add_argument("--make-experts", action="store_true",
+                   help="generate experts (--count, --expert-seed) into --experts if it holds "
+                        "no checkpoints")
+    c.add_argument("--count", type=int, help=f"experts to generate (default {d['count']})")
+    c.add_argument("--expert-seed", type=int,
+                   help=f"seed of generated experts (default {d['expert_seed']})")
+    _shape_arguments(c, defaults=False)
+    c.add_argument("--cache-tokens", type=int,
+                   help=f"cached tokens each request's decode step attends to (default "
+                        f"{d['cache_tokens']})")
+    c.add_argument("--requests", type=int, help=f"default {d['requests']}")
+    c.add_argument("--trace-seed", type=int, help=f"default {d['trace_seed']}")
+    c.add_argument("--zipf", type=float, help=f"popularity skew (default {d['zipf']})")
+    c.add_argument("--max-tokens", type=int,
+                   help=f"tokens per request: 1..this (default {d['max_tokens']})")
+    c.add_argument("--slots", type=int, help=f"HBM expert slots (default {d['slots']})")
+    c.add_argument("--policies",
+                   help=f"comma-separated slot policies to compare (default {d['policies']})")
+    c.add_argument("--schedulers",
+                   help=f"comma-separated request schedulers to compare (default "
+                        f"{d['schedulers']}); not --scheduler, the Dask scheduler's address")
+    c.add_argument("--window", type=int, help=f"batching window (default {d['window']})")
+    c.add_argument("--threshold", type=float,
+                   help=f"router confidence below which the general expert serves (default "
+                        f"{d['threshold']})")
+    c.add_argument("--seed", type=int, help=f"simulation seed (default {d['seed']})")
+    add_cluster_options(c, "the sessions")
+    return c
+
+
+def _names(option: str) -> list[str]:
+    return [name.strip() for name in option.split(",") if name.strip()]
+
+
+def _compare(args) -> int:
+    from hdl.rdu.config import rdu_params
+
+    from ..coe.rtl_compare import (
+        SCHEDULERS,
+        check_pairs,
+        compare_on_rtl,
+        ddr_peak_bytes_per_cycle,
+        format_rtl_comparison,
+        other_cycles_per_request,
+        reference_row,
+    )
+    from ..farm.cluster import ClusterError
+    from ..farm.sweep import sweeping_on
+
+    if args.scheduler in SCHEDULERS:
+        raise CommandError(f"--scheduler is the address of a Dask scheduler; the request "
+                           f"schedulers to compare are --schedulers {args.scheduler}")
+    for name in ("requests", "slots", "max_tokens", "count", "window"):
+        if getattr(args, name) < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be at least 1, not "
+                               f"{getattr(args, name)}")
+    policies, schedulers = _names(args.policies), _names(args.schedulers)
+    check_pairs(policies, schedulers, slots=args.slots, requests=args.requests,
+                max_tokens=args.max_tokens, window=args.window)
+    spec = cluster_spec(args, default_cluster=None)
+    shape = decoder_shape(args)
+    options = argparse.Namespace(**vars(args))
+    options.make_experts = args.make_experts or Path(args.experts) == COMPARE_EXPERTS
+
+    def log(message):
+        progress(args, message)
+
+    experts_ready(options, shape, log)
+    log(f"{len(policies) * len(schedulers)} CoE sessions on the RTL ({', '.join(policies)} "
+        f"under {', '.join(schedulers)}): {args.requests} decode steps over the experts in "
+        f"{args.experts}, {args.slots} HBM slots, one trace (seed {args.trace_seed}, "
+        f"Zipf {args.zipf:g})")
+    config = rdu_params("coe")
+    try:
+        with sweeping_on(spec):
+            rows = compare_on_rtl(config, Path(args.experts), shape=shape,
+                                  requests=args.requests, trace_seed=args.trace_seed,
+                                  zipf=args.zipf, max_tokens=args.max_tokens,
+                                  slots=args.slots, policies=policies, schedulers=schedulers,
+                                  window=args.window, threshold=args.threshold,
+                                  seed=args.seed, log=log)
+    except ClusterError as error:
+        raise CommandError(str(error)) from None
+    peak = ddr_peak_bytes_per_cycle(config)
+    reference = reference_row(rows)
+    data = {"rows": rows, "experts": str(args.experts), "requests": args.requests,
+            "trace_seed": args.trace_seed, "zipf": args.zipf, "max_tokens": args.max_tokens,
+            "slots": args.slots, "window": args.window,
+            "model": {"ddr_peak_bytes_per_cycle": peak,
+                      "reference": [reference["scheduler"], reference["policy"]],
+                      "other_cycles_per_request": other_cycles_per_request(reference)},
+            "bit_exact": all(r["bit_exact"] for r in rows),
+            "plan_agrees": all(r["plan_agrees"] for r in rows)}
+    emit(args, data, format_rtl_comparison(rows, peak))
+    return 0 if data["bit_exact"] and data["plan_agrees"] else 1

@@ -25,7 +25,7 @@ from .progress import ProgressFollower
 from .report import summarize
 from .router import DEFAULT_THRESHOLD, load_experts_and_router
 from .scheduler import make_scheduler
-from .trace import make_trace
+from .trace import Trace, make_trace
 
 __all__ = ["CoERun", "run_session"]
 
@@ -40,14 +40,16 @@ class CoERun:
     mismatches: list[Mismatch]
 
 
-def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape, requests: int,
-                trace_seed: int = 1, zipf: float = 1.2, max_tokens: int = 4, slots: int = 3,
+def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
+                requests: int | None = None, trace_seed: int = 1, zipf: float = 1.2,
+                max_tokens: int = 4, slots: int = 3,
                 policy: str = "lru", scheduler: str = "fcfs", window: int = 8,
                 threshold: float = DEFAULT_THRESHOLD, clock_mhz: float = 1000.0,
                 run_name: str = "coe_session", seed: int = 1, waves: bool = False,
                 host_stall: float = 0.0, timeout_cycles: int = 200_000,
                 switch_from: str = "ddr", host_bytes_per_cycle: float | None = None,
-                progress=None, while_simulating=None) -> CoERun:
+                progress=None, while_simulating=None, trace: Trace | None = None,
+                routes: dict | None = None) -> CoERun:
     """Plan and simulate a session of ``requests`` requests over the experts in
     ``experts_dir``; nothing is loaded on the device before every file checked out.
 
@@ -55,17 +57,27 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape, re
     switches are host writes at ``host_bytes_per_cycle``. ``progress(line)`` is called
     from a thread while the simulator runs, once per finished Run
     (``[k/N] request i: expert e ...``). ``while_simulating()`` is called as the
-    simulator starts (work for this process while it waits, e.g. imports)."""
+    simulator starts (work for this process while it waits, e.g. imports).
+
+    ``trace``: a trace made before (it stands for ``requests``, ``trace_seed``, ``zipf``
+    and ``max_tokens``), with its ``routes`` (:meth:`~.router.Router.route_trace` with
+    a router of ``config``'s lanes and ``threshold``; routed here when None), so that
+    several sessions share one routed trace."""
+    if trace is None and requests is None:
+        raise ValueError("run_session needs a request count or a trace")
     clock = _Stopwatch()
     experts, router = load_experts_and_router(experts_dir, shape, threshold=threshold,
                                               lanes=config.lanes, pmu_depth=config.pmu_depth)
-    trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
-                       tokens=(1, max_tokens))
+    if trace is None:
+        trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
+                           tokens=(1, max_tokens))
     clock.lap("load")
     machine = CoEMachine(config, router, {e.name: e for e in experts}, trace, slots=slots,
                          shape=shape)
     clock.lap("compile")
-    plan = machine.plan(router.route_trace(trace), policy, make_scheduler(scheduler, window))
+    if routes is None:
+        routes = router.route_trace(trace)
+    plan = machine.plan(routes, policy, make_scheduler(scheduler, window))
     clock.lap("plan")
     progress_file = None
     if progress:
