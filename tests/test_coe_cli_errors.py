@@ -258,3 +258,20 @@ def test_session_progress_live_line_redraws_in_place():
     narrow(request_line(1, 2, 0, "e1", 1))
     assert narrow.live.getvalue() == "\r[#####.....] 1/2 | hit r\x1b[K"  # 24 columns
 
+
+
+def test_the_rdu_is_a_preset_with_tiers_and_its_overrides(experts_dir, capsys, tmp_path):
+    """--preset and -p choose the RDU; one without memory tiers, an unknown preset or
+    parameter is one error line; a larger HBM holds more slots."""
+    base = ["--experts", str(experts_dir)]
+    assert _refused([*base, "--preset", "small"], capsys, tmp_path) == (
+        "--preset small has memory='sram'; a CoE session needs the HBM and DDR tiers "
+        "(memory='tiers', e.g. preset coe)")
+    assert _refused([*base, "--preset", "huge"], capsys, tmp_path).startswith(
+        "--preset huge: unknown RDU preset 'huge'")
+    assert "unknown RDU parameter(s) hbm_size" in _refused(
+        [*base, "-p", "hbm_size=1"], capsys, tmp_path)
+    assert "at most 24 slots fit" in _refused([*base, "--slots", "30"], capsys, tmp_path)
+    with pytest.raises(Simulated):  # four times the HBM: 30 slots fit
+        main(["coe", "run", *base, "--slots", "30", "-p", "memory_bytes=262144", "--quiet",
+              "--out", str(tmp_path / "out")])

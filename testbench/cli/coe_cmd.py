@@ -38,6 +38,7 @@ from ..compiler.transformer import DecoderShape
 from ..runtime.memory_map import OutOfDeviceMemory
 from .cluster_options import add_cluster_options, cluster_spec
 from .output import CommandError, add_output_options, emit, progress
+from .params import add_param_option, parse_params
 
 
 def register(sub):
@@ -62,6 +63,7 @@ def register(sub):
     pl.add_argument("--experts", type=Path, required=True,
                     help="directory written by `rdu coe make-experts`")
     _shape_arguments(pl, defaults=True)
+    _rdu_arguments(pl)
     pl.add_argument("--cache-tokens", type=int, default=RUN_DEFAULTS["cache_tokens"],
                     help="K/V cache length of every request (byte counts only)")
     pl.add_argument("--requests", type=int, default=64)
@@ -98,6 +100,7 @@ def register(sub):
                    help="experts to generate (default directory, or --make-experts)")
     r.add_argument("--expert-seed", type=int, help="seed of generated experts")
     _shape_arguments(r, defaults=False)
+    _rdu_arguments(r)
     r.add_argument("--cache-tokens", type=int,
                    help="cached tokens each request's decode step attends to")
     r.add_argument("--requests", type=int)
@@ -140,6 +143,30 @@ def _shape_arguments(parser, defaults: bool) -> None:
     parser.add_argument("--f", type=int, help="feed-forward width d_ff", **default("f"))
 
 
+def _rdu_arguments(parser) -> None:
+    """The RDU the experts run on: a preset with memory tiers, and parameter overrides."""
+    parser.add_argument("--preset", default="coe",
+                        help="RDU preset with HBM and DDR tiers (default coe; sn40l: the "
+                             "balanced 4x4 tile)")
+    add_param_option(parser, "an RDU parameter of the preset, e.g. -p memory_bytes=1048576")
+
+
+def coe_rdu(options):
+    """The :class:`~hdl.rdu.config.RDUParams` of ``--preset`` and ``-p`` (CommandError if it
+    is unknown, invalid or has no memory tiers)."""
+    from hdl.rdu.config import rdu_params
+
+    preset = getattr(options, "preset", "coe")
+    try:
+        config = rdu_params(preset, **parse_params(getattr(options, "param", [])))
+    except (ValueError, TypeError) as error:
+        raise CommandError(f"--preset {preset}: {error}") from None
+    if config.memory != "tiers":
+        raise CommandError(f"--preset {preset} has memory={config.memory!r}; a CoE session "
+                           f"needs the HBM and DDR tiers (memory='tiers', e.g. preset coe)")
+    return config
+
+
 def decoder_shape(options, cache_tokens: int | None = None) -> DecoderShape:
     """The experts' :class:`DecoderShape` from the shape options (``tokens``: the cache
     length, ``options.cache_tokens`` unless given)."""
@@ -180,8 +207,6 @@ def _make_experts(args) -> int:
 
 
 def _plan(args) -> int:
-    from hdl.rdu.config import rdu_params
-
     from ..coe.machine import expert_image_bytes
 
     if args.requests < 1 or args.slots < 1 or args.max_tokens < 1:
@@ -193,7 +218,7 @@ def _plan(args) -> int:
     progress(args, f"routing {len(trace)} requests over {len(experts)} experts")
     routes = router.route_trace(trace)
     # Experts as `rdu coe run` holds them: weight images on the CoE RDU, not checkpoints.
-    image_bytes = expert_image_bytes(rdu_params("coe"), shape)
+    image_bytes = expert_image_bytes(coe_rdu(args), shape)
     plan = plan_session(experts, router, trace, args.policy,
                         make_scheduler(args.scheduler, args.window), args.slots, routes=routes,
                         cache_tokens=shape.tokens, image_bytes=image_bytes)
@@ -224,23 +249,22 @@ RUN_DEFAULTS = {"experts": Path("sim_build/coe/decoder_experts"), "out": Path("s
                 "host_gbps": 64.0, "node_gbps": NODE_DDR_TO_HBM_GBPS}
 
 
-def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS) -> float:
-    """Bytes per RDU cycle of the host link, scaled so that the model's DDR-tier peak stands
-    for ``node_gbps``: ``DDR peak x host_gbps / node_gbps``."""
+def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS,
+                   config=None) -> float:
+    """Bytes per RDU cycle of the host link, scaled so that the DDR-tier peak of ``config``
+    (default: preset coe) stands for ``node_gbps``: ``DDR peak x host_gbps / node_gbps``."""
     from hdl.rdu.config import rdu_params
     from hdl.rdu.tier_params import memory_tier_params
 
     if host_gbps <= 0 or node_gbps <= 0:
         raise CommandError("--host-gbps and --node-gbps must be positive")
-    peak = memory_tier_params(rdu_params("coe"))["ddr"].peak_bytes_per_cycle
+    peak = memory_tier_params(config or rdu_params("coe"))["ddr"].peak_bytes_per_cycle
     return peak * host_gbps / node_gbps
 
 
 def experts_ready(o, shape: DecoderShape, log) -> None:
     """Generate experts into ``o.experts`` if it holds none and that was asked for (the
     default directory, or ``--make-experts``); CommandError if it holds none otherwise."""
-    from hdl.rdu.config import rdu_params
-
     from ..coe.machine import check_ddr_holds, expert_image_bytes
 
     directory = Path(o.experts)
@@ -254,7 +278,7 @@ def experts_ready(o, shape: DecoderShape, log) -> None:
             f"--experts {directory} {state}; make experts with `rdu coe make-experts --out "
             f"{directory} --count {o.count} --d {o.d} --heads {o.heads} --head-dim "
             f"{o.head_dim} --f {o.f}`, or add --make-experts to generate them there")
-    config = rdu_params("coe")
+    config = coe_rdu(o)
     check_ddr_holds(o.count, expert_image_bytes(config, shape), config.ddr_bytes)
     log(f"no checkpoints in {directory}: writing {o.count} decoder-layer experts "
         f"(d={o.d}, {o.heads} head(s) of {o.head_dim}, d_ff={o.f}, seed {o.expert_seed})")
@@ -267,8 +291,6 @@ def simulate_session(options, log, run_name: str = "coe_session",
     (summary, text, every result bit-exact). While the simulator runs, a status per
     finished request goes to ``log``, or with ``live`` (a terminal stream) one status
     line is redrawn there (:class:`~testbench.coe.progress.SessionProgress`)."""
-    from hdl.rdu.config import rdu_params
-
     from ..coe.demo_session import run_session
     from ..coe.report import format_table, import_plotting_meanwhile, timeline_png, write_json
 
@@ -276,20 +298,22 @@ def simulate_session(options, log, run_name: str = "coe_session",
     if min(o.requests, o.slots, o.max_tokens, o.count) < 1:
         raise CommandError("--requests, --slots, --max-tokens and --count must be positive")
     shape = decoder_shape(o)
+    config = coe_rdu(o)
     experts_ready(o, shape, log)
+    overrides = "".join(f" -p {pair}" for pair in getattr(o, "param", []))
     log(f"CoE session: {o.requests} decode steps ({shape.tokens} cached tokens each) over "
         f"the experts in {o.experts}, simulated on "
-        f"the RDU (preset coe: HBM, DDR, copy engine; {o.slots} HBM slots, {o.policy}, "
-        f"{o.scheduler})")
+        f"the RDU (preset {getattr(o, 'preset', 'coe')}{overrides}: HBM, DDR, copy engine; "
+        f"{o.slots} HBM slots, {o.policy}, {o.scheduler})")
     host_rate = None
     if o.switch_from == "host":
-        host_rate = host_link_rate(o.host_gbps, o.node_gbps)
+        host_rate = host_link_rate(o.host_gbps, o.node_gbps, config)
         log(f"switches from host memory over the host port at {host_rate:.3f} bytes/cycle "
             f"(scaled: the DDR-tier peak stands for {o.node_gbps:g} GB/s, so a "
             f"{o.host_gbps:g} GB/s link gets DDR peak x {o.host_gbps:g}/{o.node_gbps:g})")
     status = SessionProgress(log, live)
     try:
-        result = run_session(rdu_params("coe"), Path(o.experts), shape=shape,
+        result = run_session(config, Path(o.experts), shape=shape,
                              requests=o.requests, trace_seed=o.trace_seed, zipf=o.zipf,
                              max_tokens=o.max_tokens, slots=o.slots, policy=o.policy,
                              scheduler=o.scheduler, window=o.window, threshold=o.threshold,
@@ -305,6 +329,8 @@ def simulate_session(options, log, run_name: str = "coe_session",
     out.mkdir(parents=True, exist_ok=True)
     checked = sum(step_kind(s) in ("Route", "Run") for s in result.plan.steps)
     summary = {**result.summary, "checked": checked,
+               "rdu": {"preset": getattr(o, "preset", "coe"),
+                       "params": parse_params(getattr(o, "param", []))},
                "mismatches": [vars(m) for m in result.mismatches]}
     json_path = write_json(summary, out / "summary.json")
     png_path = timeline_png(result.plan, result.cycles, out / "timeline.png", o.clock_mhz)
@@ -364,6 +390,7 @@ def _compare_parser(actions):
     c.add_argument("--expert-seed", type=int,
                    help=f"seed of generated experts (default {d['expert_seed']})")
     _shape_arguments(c, defaults=False)
+    _rdu_arguments(c)
     c.add_argument("--cache-tokens", type=int,
                    help=f"cached tokens each request's decode step attends to (default "
                         f"{d['cache_tokens']})")
@@ -392,8 +419,6 @@ def _names(option: str) -> list[str]:
 
 
 def _compare(args) -> int:
-    from hdl.rdu.config import rdu_params
-
     from ..coe.rtl_compare import (
         SCHEDULERS,
         check_pairs,
@@ -429,7 +454,7 @@ def _compare(args) -> int:
         f"under {', '.join(schedulers)}): {args.requests} decode steps over the experts in "
         f"{args.experts}, {args.slots} HBM slots, one trace (seed {args.trace_seed}, "
         f"Zipf {args.zipf:g})")
-    config = rdu_params("coe")
+    config = coe_rdu(args)
     try:
         with sweeping_on(spec):
             rows = compare_on_rtl(config, Path(args.experts), shape=shape,

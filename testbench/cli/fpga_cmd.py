@@ -7,7 +7,7 @@ from ..fpga.synth import DEVICES, FpgaResourceError, FpgaToolError, synthesize
 from ..sim.build_cache import Design
 from .designs import DESIGNS, design_named
 from .output import CommandError, add_output_options, emit, progress
-from .verilog_cmd import _parse_params
+from .params import add_param_option, parse_params
 
 BOARD_NAMES = ("ulx3s-85f",)
 # The prototype tile: an RDU (preset "fpga" unless -p preset=...) behind the UART bridge.
@@ -27,8 +27,7 @@ def register(sub):
                     f"{BRIDGED_RDU} (an RDU preset, default fpga, behind the UART host "
                     f"bridge and its AXI masters: the board's whole core).")
     s.add_argument("design", help="design name (see `rdu verilog --list`)")
-    s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter (VALUE is JSON, or a bare string)")
+    add_param_option(s)
     s.add_argument("--freq", type=float, default=50.0, metavar="MHZ",
                    help="target clock frequency for nextpnr (default 50)")
     s.add_argument("--device", default="LFE5U-85F", help=f"device ({', '.join(DEVICES)})")
@@ -45,8 +44,7 @@ def register(sub):
     b.add_argument("--design", default="fp32_mul", help="design behind the bridge "
                    f"(default fp32_mul; {BRIDGED_RDU}: the RDU prototype, registers and "
                    f"device memory on the bridge)")
-    b.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter of the design")
+    add_param_option(b, "a parameter of the design")
     b.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     b.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
                    help=f"{BRIDGED_RDU} only: clock the core at MHZ from an ECP5 PLL "
@@ -74,8 +72,8 @@ def _path_line(path: dict | None) -> str:
 
 def _design(args) -> Design:
     if args.design == BRIDGED_RDU:
-        return bridged_rdu_design(_parse_params(args.param))
-    return design_named(args.design, _parse_params(args.param))
+        return bridged_rdu_design(parse_params(args.param))
+    return design_named(args.design, parse_params(args.param))
 
 
 def bridged_rdu_design(overrides: dict) -> Design:

@@ -1,11 +1,11 @@
 """``rdu verilog``: emit the Verilog of a named unit for a given configuration."""
 
-import json
 from pathlib import Path
 
 from ..sim.build_cache import verilog_for
 from .designs import DESIGNS, design_named
 from .output import CommandError, emit, progress
+from .params import add_param_option, parse_params
 
 
 def register(sub):
@@ -13,26 +13,12 @@ def register(sub):
     p = sub.add_parser("verilog", help="emit the Verilog of a named unit",
                        description=f"Emit Verilog for one design. Designs: {names}.")
     p.add_argument("design", help="design name (see `rdu verilog --list`)", nargs="?")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter (VALUE is JSON, or a bare string)")
+    add_param_option(p)
     p.add_argument("--top", help="Verilog module name (default: the design name)")
     p.add_argument("-o", "--output", type=Path, help="write the Verilog here instead of stdout")
     p.add_argument("--list", action="store_true", help="list designs and their parameters")
     p.set_defaults(run=run)
     return p
-
-
-def _parse_params(pairs):
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CommandError(f"parameter {pair!r} is not KEY=VALUE")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
 
 
 def _top_ports(text: str, top: str) -> list[str]:
@@ -52,7 +38,7 @@ def run(args):
         emit(args, {"designs": rows}, text)
         return 0
     try:
-        design = design_named(args.design, _parse_params(args.param), args.top)
+        design = design_named(args.design, parse_params(args.param), args.top)
         progress(args, f"generating Verilog for {design.toplevel} {design.params}")
         path, generated = verilog_for(design)
     except (ValueError, TypeError) as error:
