@@ -48,6 +48,7 @@ from .output import CommandError, emit, progress
 
 
 def register(sub):
+    from ..compiler import MODES
     from ..compiler.library import KERNEL_NAMES
 
     p = sub.add_parser("kernel", help="compile and run one kernel graph, check it bit-exactly",
@@ -69,7 +70,10 @@ def register(sub):
     p.add_argument("--seed", type=int, default=1, help="random inputs and stalls")
     p.add_argument("--inputs", metavar="FILE.npz", help="input arrays (names above)")
     p.add_argument("--outputs", metavar="FILE.npz", help="write inputs, out and golden here")
-    p.add_argument("--mode", choices=("unfused", "fused"), default="unfused")
+    p.add_argument("--mode", choices=MODES, default="unfused",
+                   help="unfused: a kernel per primitive; fused: PCU chains per kernel; "
+                        "spatial: fused, and a GEMM streams into its row reduction through "
+                        "a PMU (2x2 tile)")
     p.add_argument("--orchestration", choices=("software", "hardware"), default="software")
     p.add_argument("--preset", default="small", help=f"RDU preset ({', '.join(PRESETS)})")
     p.add_argument("--waves", action="store_true", help="write an FST waveform")

@@ -4,10 +4,11 @@
 buffers every tensor needs in device memory (and how the host fills the inputs;
 which of them hold weights only), and one :class:`~.kernel.Kernel` per launch, in
 order. :func:`~.lowering.lower` makes the primitives, :func:`~.placement.group_prims`
-cuts them into groups, and the kernel family of each group's first primitive builds
-its kernels (the table :data:`~.kernels.BUILDERS`; e.g. a GEMM chunk is one kernel
-per batch of tile columns that streams the B halves into a PMU, the A halves of the
-tile row first in its first batch, and runs the systolic PCU: :mod:`.kernels.gemm`).
+cuts them into groups (as :data:`MODES` says), and the kernel family of each group's
+first primitive builds its kernels (the table :data:`~.kernels.BUILDERS`; e.g. a GEMM
+chunk is one kernel per batch of tile columns that streams the B halves into a PMU,
+the A halves of the tile row first in its first batch, and runs the systolic PCU:
+:mod:`.kernels.gemm`).
 Every resource is checked here, before anything is simulated, and a shortfall
 raises :class:`CompileError` naming the op and the resource.
 """
@@ -28,7 +29,10 @@ from .placement import group_prims
 
 __all__ = ["MODES", "TAIL_OPS", "CompiledGraph", "compile_graph"]
 
-MODES = ("unfused", "fused")
+# unfused: one primitive per kernel group; fused: chains of primitives on PCU pipelines;
+# spatial: fused, plus a PMU between two PCUs of a pipeline (a GEMM into its row
+# reduction) and a chain that makes a GEMM's A operand in the GEMM's kernel (placement.py)
+MODES = ("unfused", "fused", "spatial")
 # Beats one pipeline kernel streams in from device memory. The AGCU reserves read-buffer
 # room for a burst before requesting it, so a kernel that emits while it reads no
 # longer holds the memory against its own writes (that deadlocked at ~59 beats); the
@@ -70,8 +74,8 @@ def compile_graph(graph: Graph, config: RDUParams, mode: str = "unfused") -> Com
     if not graph.outputs:
         raise CompileError("the graph has no outputs")
     lanes = config.lanes
-    prims, infos = lower(graph, lanes, config.pmu_depth, mode == "fused")
-    groups = group_prims(prims, set(graph.outputs), mode == "fused", config.stages)
+    prims, infos = lower(graph, lanes, config.pmu_depth, mode != "unfused")
+    groups = group_prims(prims, set(graph.outputs), mode, config.stages)
     context = KernelContext(config, infos, BUILDERS, MAX_STREAMED_BEATS)
     kernels = [kernel for group in groups for kernel in context.group(group)]
     # Buffers in order of first use (deterministic addresses), then outputs no kernel wrote.

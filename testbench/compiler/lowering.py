@@ -121,8 +121,9 @@ class TensorInfo:
 def lower(graph: Graph, lanes: int, pmu_depth: int, fused: bool = False):
     """Return (prims, infos) for ``graph``; CompileError on what v1 cannot map.
 
-    ``fused``: a GEMM's K must fit the PMU (one chunk), since fused mode keeps the
-    whole K accumulation in the systolic array instead of adding partials in memory."""
+    ``fused``: a GEMM's K must fit the PMU (one chunk), since the fused and spatial
+    modes keep the whole K accumulation in the systolic array instead of adding
+    partials in memory."""
     prims, infos = [], {}
     for name in graph.inputs:
         t = graph.tensors[name]
@@ -170,8 +171,8 @@ def _lower_gemm(graph, op, lanes, pmu_depth, prims, infos, fused):
     if fused and plan.chunks > 1:
         raise CompileError(f"gemm {', '.join(op.inputs)}: PMU overflow, K = {plan.k} needs "
                            f"{plan.k} PMU rows per output tile; the PMU holds {pmu_depth} "
-                           f"(fused mode keeps the K accumulation on chip; compile unfused to "
-                           f"add K chunks through device memory)")
+                           f"(fused and spatial modes keep the K accumulation on chip; compile "
+                           f"unfused to add K chunks through device memory)")
     a_name, b_name = op.inputs
     buffers = {}
     for side, source, vectors in (("a", a_name, plan.a_vectors), ("b", b_name, plan.b_vectors)):

@@ -3,7 +3,9 @@
 A group is a chain of primitives where each one after the first reads only its
 predecessor's output, which nothing else reads and which is not a graph output.
 Unfused mode makes every primitive its own group. Fused mode grows a group while
-its primitives still pack onto a PCU pipeline (:func:`pcu_slots`):
+its primitives still pack onto a PCU pipeline (:func:`pcu_slots`) whose PCUs
+stream straight into each other; spatial mode also accepts a pipeline with a PMU
+buffer between two of its PCUs (a *buffered* slot):
 
 * one PCU per body: ``add`` (stage 0 accumulates the two operand beats),
   ``row_sum`` (stage 0 accumulates the row's vectors, the tree sums the lanes),
@@ -11,6 +13,11 @@ its primitives still pack onto a PCU pipeline (:func:`pcu_slots`):
 * a unary op rides on the tail of the PCU before it when that tail is free and the
   PCU is not systolic, else it takes a PCU of its own (stages PASS);
 * a reduction's PCU ends the chain (its results leave on the scalar fabric);
+* a reduction after a ``gemm_chunk`` of more than one tile column is buffered: the
+  systolic PCU emits its output tile by tile (the ``lanes`` rows of one tile column,
+  then the next), so a PMU gathers the tile row and hands it on row by row, a row's
+  vectors one after another as the reduction takes them (spatial mode only; fused
+  mode ends the group before such a reduction);
 * a ``pair_op`` and its ``untranspose`` share a group (one kernel through two PMUs
   when the RDU has them, see ``kernels.pairs``), and the chain grows on
   from the ``untranspose``;
@@ -19,6 +26,11 @@ its primitives still pack onto a PCU pipeline (:func:`pcu_slots`):
   and a unary op may ride on that PCU's tail; a group holding stage primitives stays on
   one PCU (they never open a second one), and a row op (its scalars come from memory)
   only heads a group.
+
+Spatial mode also feeds a GEMM's A operand on chip (:func:`feeds_gemm`): a chain on
+one PCU that makes it (ending in ``to_bf16``), its ``a_layout`` (a PMU transposes the
+rows into A vectors) and the ``gemm_chunk`` share a group, and the chain grows on
+from the ``gemm_chunk``.
 """
 
 from dataclasses import dataclass, field
@@ -26,10 +38,12 @@ from dataclasses import dataclass, field
 from .graph import ROW_OPS, UNARY_OPS
 from .lowering import STAGE_PRIMS, Prim
 
-__all__ = ["Slot", "pcu_slots", "group_prims", "PIPELINE_HEADS"]
+__all__ = ["Slot", "pcu_slots", "group_prims", "feeds_gemm", "PIPELINE_HEADS"]
 
 PIPELINE_HEADS = ("add", "gemm_chunk", "untranspose", "row_sum", "row_max", *UNARY_OPS,
                   *STAGE_PRIMS)
+# Heads of a chain that feeds a GEMM's A operand: one stream from memory, no scalars.
+_FEED_HEADS = (*UNARY_OPS, "scale", "add_const", "square", "from_bf16")
 _BODIES = ("add", "row_sum", "row_max", "gemm_chunk", "untranspose")
 _READS_MEMORY = ("add", "gemm_chunk", "untranspose")
 
@@ -37,11 +51,13 @@ _READS_MEMORY = ("add", "gemm_chunk", "untranspose")
 @dataclass
 class Slot:
     """One PCU of a pipeline: an optional body primitive, or stage primitives (stages
-    0, 1, ...), and an optional tail primitive."""
+    0, 1, ...), and an optional tail primitive. ``buffered``: a PMU in front of the PCU
+    puts the GEMM's output rows in order (see the module docstring)."""
 
     body: Prim | None = None
     tail: Prim | None = None
     stages: list = field(default_factory=list)
+    buffered: bool = False
 
     @property
     def reduces(self) -> bool:
@@ -73,7 +89,9 @@ def pcu_slots(prims, stages: int | None = None) -> list[Slot] | None:
                 return None  # they read device memory: only a chain's head can
             if prim.kind in ("row_sum", "row_max") and prims[0].kind == "untranspose":
                 return None  # its vector count includes the slack of whole tiles
-            slots.append(Slot(body=prim))
+            slots.append(Slot(body=prim, buffered=prim.kind in ("row_sum", "row_max")
+                              and prims[0].kind == "gemm_chunk"
+                              and prims[0].attrs["plan"].tile_cols > 1))
         elif prim.kind in UNARY_OPS:
             last = slots[-1] if slots else None
             if last and last.tail is None and not (last.body and last.body.kind == "gemm_chunk"):
@@ -87,23 +105,62 @@ def pcu_slots(prims, stages: int | None = None) -> list[Slot] | None:
     return slots
 
 
-def group_prims(prims, graph_outputs, fused: bool,
+def feeds_gemm(prims, stages: int | None = None) -> bool:
+    """Whether ``prims`` (a group so far) is a chain on one PCU, ending in ``to_bf16``,
+    and the ``a_layout`` of its result: what may feed a GEMM's A operand on chip."""
+    *chain, last = prims
+    if last.kind != "a_layout" or not chain or chain[0].kind not in _FEED_HEADS:
+        return False
+    slots = pcu_slots(chain, stages)
+    return slots is not None and len(slots) == 1 and chain[-1].kind == "to_bf16"
+
+
+def _reads(prim) -> tuple:
+    """The tensors a primitive reads: a ``gemm_chunk`` reads its operand buffers."""
+    if prim.kind == "gemm_chunk":
+        return prim.attrs["a_buffer"], prim.attrs["b_buffer"]
+    return prim.inputs
+
+
+def _pipeline(group: list) -> list:
+    """The part of a group that later primitives extend as a PCU pipeline: from its
+    ``gemm_chunk`` on, or after a pair op (its ``untranspose`` on), else all of it."""
+    kinds = [prim.kind for prim in group]
+    if "gemm_chunk" in kinds:
+        return group[kinds.index("gemm_chunk"):]
+    return group[1:] if kinds[0] == "pair_op" else group
+
+
+def _joins(group, prim, readers, graph_outputs, mode: str, stages) -> bool:
+    """Whether ``prim`` extends ``group`` (whose last output it reads) in ``mode``."""
+    source = group[-1].output
+    if readers.get(source) != 1 or source in graph_outputs:
+        return False
+    if mode == "spatial" and prim.kind == "a_layout":  # the one GEMM that reads it follows
+        return readers.get(prim.output) == 1 and feeds_gemm([*group, prim], stages)
+    if mode == "spatial" and prim.kind == "gemm_chunk":
+        return prim.attrs["a_buffer"] == source and feeds_gemm(group, stages)
+    chain = _pipeline(group)
+    if len(prim.inputs) != 1 or [*chain, prim][0].kind not in PIPELINE_HEADS:
+        return False
+    slots = pcu_slots([*chain, prim], stages)
+    return slots is not None and (mode == "spatial" or not any(s.buffered for s in slots))
+
+
+def group_prims(prims, graph_outputs, mode: str,
                 stages: int | None = None) -> list[list[Prim]]:
-    """Cut the primitives into kernel groups (in order); ``stages`` as for :func:`pcu_slots`."""
+    """Cut the primitives into kernel groups (in order) for ``mode`` (``unfused``,
+    ``fused`` or ``spatial``); ``stages`` as for :func:`pcu_slots`."""
     readers = {}
     for prim in prims:
-        for name in prim.inputs:
+        for name in _reads(prim):
             readers[name] = readers.get(name, 0) + 1
     groups: list[list[Prim]] = []
     for prim in prims:
-        if fused and len(prim.inputs) == 1:
-            source = prim.inputs[0]
+        if mode != "unfused":
+            source = _reads(prim)[0]
             group = next((g for g in groups if g[-1].output == source), None)
-            # A pair op's group carries on with its untranspose and the chain after it.
-            chain = group[1:] if group and group[0].kind == "pair_op" else group
-            if (group and readers.get(source) == 1 and source not in graph_outputs
-                    and [*chain, prim][0].kind in PIPELINE_HEADS
-                    and pcu_slots([*chain, prim], stages) is not None):
+            if group and _joins(group, prim, readers, graph_outputs, mode, stages):
                 group.append(prim)
                 continue
         groups.append([prim])

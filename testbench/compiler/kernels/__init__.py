@@ -3,7 +3,8 @@
 :data:`BUILDERS` maps the :class:`~..kinds.OpKind` of a group's first primitive to
 the builder of its family, ``builder(context, prims) -> [Kernel]``:
 
-* :mod:`.gemm`: ``gemm_chunk`` (PMU + systolic PCU, then slots), ``a_layout``;
+* :mod:`.gemm`: ``gemm_chunk`` (PMU + systolic PCU, then slots; in spatial mode also
+  a group whose chain makes the GEMM's A operand first), ``a_layout``;
 * :mod:`.pipeline`: PCU pipelines headed by ``add``, a unary op, a SIMD stage
   primitive (row ops, constants, ``square``, ``from_bf16``), ``row_sum`` or ``row_max``;
 * :mod:`.pairs`: ``pair_op`` (alone, or fused with its ``untranspose`` and the chain

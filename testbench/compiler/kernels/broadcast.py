@@ -27,7 +27,7 @@ def _broadcast_part(ctx: KernelContext, prim, first_row: int, rows: int,
     (pcu,), _ = ctx.units(prims, 1, 0)
     vectors = ctx.bound(prims, rows * row_beats, "vectors")
     builder = ctx.program().unit(pcu, ctx.pcu(counters=counters(vectors)))
-    out_flow = ctx.route(builder, [pcu])
+    out_flow = ctx.route(prims, builder, [pcu])
     read = Stream(READ, 0, prim.inputs[0], 0, (row_beats, rows, 1), (1, 0, 0))
     write = linear(WRITE, out_flow, prim.output, first_row * row_beats, vectors)
     return ctx.kernel(prims, builder, (read, write), 1)

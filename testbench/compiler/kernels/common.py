@@ -5,18 +5,22 @@ Flows of a kernel (:meth:`KernelContext.route`): flow 0 AGCU -> first unit, flow
 unit i-1 -> unit i, the last flow back to the AGCU (scalar fabric after a
 reduction). Done tokens: every unit of the kernel; a PCU (passes = 1) sends one, and
 so does a PMU, whose token is its ``busy`` falling once after all of a
-configuration's passes.
+configuration's passes. Units: the first PCUs and PMUs (:meth:`KernelContext.units`),
+or for a spatial group each next to the one before it (:meth:`KernelContext.place`).
 """
 
 from dataclasses import replace
 
 from hdl.rdu.config import RDUParams, UnitKind
+from hdl.tile.targets import CONTROL_SINKS
 from pcu_pmu.pcu.config import MAX_BOUND, CounterConfig, PCUConfig
 from pcu_pmu.pmu.config import AddressGenConfig, PMUConfig, ReadLayout, WriteLayout
 from testbench.runtime.program import AGCU, ProgramBuilder, ProgramError
 
 from ..errors import CompileError
 from ..kernel import Kernel, Stream
+from ..kinds import OpKind
+from ..spatial import place_chain
 
 __all__ = ["KernelContext", "op_name", "numbered", "ranges", "counters", "linear"]
 
@@ -67,8 +71,11 @@ class KernelContext:
         self.pmus = [i for i, kind in enumerate(kinds) if kind == UnitKind.PMU]
 
     def group(self, prims) -> list[Kernel]:
-        """The kernels of one group of primitives, in launch order."""
-        builder = self.builders.get(prims[0].kind)
+        """The kernels of one group of primitives, in launch order (the family of its
+        first primitive, or the GEMM's when a chain feeds a GEMM's A operand)."""
+        kinds = [prim.kind for prim in prims]
+        builder = self.builders.get(OpKind.GEMM_CHUNK if OpKind.GEMM_CHUNK in kinds
+                                    else kinds[0])
         if builder is None:
             raise CompileError(f"{op_name(prims)}: internal error, no kernel builder for "
                                f"{prims[0].kind!r}")
@@ -86,6 +93,17 @@ class KernelContext:
                                f"{len(self.pmus)} (compile unfused, or for a larger RDU)")
         return self.pcus[:pcus], self.pmus[:pmus]
 
+    def place(self, prims, kinds) -> list[int]:
+        """Units for a chain of unit ``kinds``, each next to the one before it
+        (:func:`~..spatial.place_chain`), or CompileError if there are too few."""
+        chain = place_chain(self.config, kinds)
+        if chain is None:
+            pcus = sum(kind == UnitKind.PCU for kind in kinds)
+            raise CompileError(f"{op_name(prims)}: too many units, needs {pcus} PCUs and "
+                               f"{len(kinds) - pcus} PMUs; this RDU has {len(self.pcus)} and "
+                               f"{len(self.pmus)} (compile fused, or for a larger RDU)")
+        return chain
+
     def bound(self, prims, value: int, what: str) -> int:
         """``value`` as a PCU counter bound, or CompileError if it does not fit."""
         if not 1 <= value <= MAX_BOUND:
@@ -99,14 +117,27 @@ class KernelContext:
     def program(self) -> ProgramBuilder:
         return ProgramBuilder(self.config)
 
-    def route(self, builder: ProgramBuilder, units: list, scalar_last: bool = False) -> int:
+    def route(self, prims, builder: ProgramBuilder, units: list,
+              scalar_last: bool = False, extra_flows: int = 0,
+              first_seqs: dict | None = None) -> int:
         """Route AGCU -> units[0] -> ... -> AGCU from flow 0, every unit sending a done
-        token; return the write flow (on the scalar fabric if ``scalar_last``)."""
+        token; return the write flow (on the scalar fabric if ``scalar_last``).
+        ``first_seqs``: the first sequence number of a unit's output flow, by unit (for
+        a PMU that reorders two sources). CompileError if the RDU has too few flows for
+        these and ``extra_flows`` more, or too few done-token sinks."""
+        what = op_name(prims)
+        needed = len(units) + 1 + extra_flows
+        if needed > self.config.flows:
+            raise CompileError(f"{what}: too many flows, needs {needed}; this RDU has "
+                               f"{self.config.flows}")
+        if len(units) > CONTROL_SINKS:
+            raise CompileError(f"{what}: too many done tokens, {len(units)} units signal "
+                               f"done; the control fabric has {CONTROL_SINKS} sinks")
         flow = 0
         builder.flow(flow, AGCU, [units[0]])
         for src, dst in zip(units, units[1:], strict=False):
             flow += 1
-            builder.flow(flow, src, [dst])
+            builder.flow(flow, src, [dst], first_seq=(first_seqs or {}).get(src, 0))
         flow += 1
         builder.flow(flow, units[-1], [AGCU], fabric="scalar" if scalar_last else "vector")
         builder.done_tokens(units)

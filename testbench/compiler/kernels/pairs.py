@@ -67,7 +67,7 @@ def _pair_op_part(ctx: KernelContext, prim, first: int, groups: int) -> Kernel:
     prims, lanes = [prim], ctx.lanes
     (pcu,), (pmu,) = ctx.units(prims, 1, 1)
     builder = _pairs_program(ctx, prim, pmu, pcu, groups)
-    out_flow = ctx.route(builder, [pmu, pcu])
+    out_flow = ctx.route(prims, builder, [pmu, pcu])
     write = linear(WRITE, out_flow, prim.output, first * lanes, groups * lanes)
     return ctx.kernel(prims, builder, (_pairs_read(prim, first, groups, lanes // 2), write), 2)
 
@@ -94,7 +94,7 @@ def _pair_chain_part(ctx: KernelContext, prims, slots, first: int, groups: int) 
     builder.unit(pmu_back, ctx.transposer(groups, half))
     count = add_slots(ctx, builder, prims, pcus[1:], slots, groups * half, groups, 1)
     units = [pmu_pairs, pcus[0], pmu_back, *pcus[1:]]
-    out_flow = ctx.route(builder, units)
+    out_flow = ctx.route(prims, builder, units)
     write = linear(WRITE, out_flow, prims[-1].output, first * half, count)
     return ctx.kernel(prims, builder, (_pairs_read(head, first, groups, half), write),
                       len(units))
@@ -109,7 +109,7 @@ def _untranspose_part(ctx: KernelContext, prims, slots, first: int, groups: int)
     pcus, (pmu,) = ctx.units(prims, len(slots), 1)
     builder = ctx.program().unit(pmu, ctx.transposer(groups, half))
     count = add_slots(ctx, builder, prims, pcus, slots, groups * half, groups, 1)
-    out_flow = ctx.route(builder, [pmu, *pcus])
+    out_flow = ctx.route(prims, builder, [pmu, *pcus])
     read = linear(READ, 0, head.inputs[0], first * lanes, groups * lanes)
     write = linear(WRITE, out_flow, prims[-1].output, first * half, count)
     return ctx.kernel(prims, builder, (read, write), 1 + len(pcus))

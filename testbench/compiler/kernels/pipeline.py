@@ -46,7 +46,8 @@ def _part(ctx: KernelContext, prims, slots, first_row: int, rows: int,
     pcus, _ = ctx.units(prims, len(slots), 0)
     builder = ctx.program()
     count = add_slots(ctx, builder, prims, pcus, slots, vectors, rows, row_beats)
-    out_flow = ctx.route(builder, pcus, slots[-1].reduces)
+    out_flow = ctx.route(prims, builder, pcus, slots[-1].reduces,
+                         extra_flows=1 if head.kind in ROW_STAGE_OPS else 0)
     start = first_row * row_beats
     if head.kind in ROW_STAGE_OPS:
         builder.flow(out_flow + 1, AGCU, [pcus[0]], fabric="scalar")

@@ -29,7 +29,7 @@ def _vec_max_part(ctx: KernelContext, prim, first_row: int, rows: int,
     (pcu,), _ = ctx.units(prims, 1, 0)
     vectors = ctx.bound(prims, rows * row_beats, "vectors")
     builder = ctx.program().unit(pcu, ctx.pcu(reduce=ReduceOp.MAX, counters=counters(vectors)))
-    out_flow = ctx.route(builder, [pcu], scalar_last=True)
+    out_flow = ctx.route(prims, builder, [pcu], scalar_last=True)
     per_row = prim.attrs["per_row"]
     read = linear(READ, 0, prim.inputs[0], first_row * row_beats, vectors)
     write = Stream(WRITE, out_flow, prim.output, first_row * per_row, (row_beats, rows, 1),
@@ -51,7 +51,7 @@ def _gather_max_part(ctx: KernelContext, prim, first: int, groups: int) -> Kerne
     (pcu,), (pmu,) = ctx.units(prims, 1, 1)
     builder = ctx.program().unit(pmu, ctx.transposer(groups, 1))
     builder.unit(pcu, ctx.pcu(reduce=ReduceOp.MAX, counters=counters(groups)))
-    out_flow = ctx.route(builder, [pmu, pcu], scalar_last=True)
+    out_flow = ctx.route(prims, builder, [pmu, pcu], scalar_last=True)
     read = linear(READ, 0, prim.inputs[0], first * lanes, groups * lanes)
     write = linear(WRITE, out_flow, prim.output, first, groups)
     return ctx.kernel(prims, builder, (read, write), 2)
