@@ -57,6 +57,38 @@ def test_session_bit_exact_with_switches(experts_dir, scheduler, requests, seed,
           f"cycles {summary['cycles']}")
 
 
+def test_software_and_hardware_orchestration_agree(experts_dir, run_name):
+    """The same plan with every Program Load and launch from the host, and with a Route or
+    a Run as one AGCU schedule: the same results (bit-exact both), the AGCU's program-load
+    cycles in the schedule's place of the host's Program Loads, fewer cycles in all."""
+    runs = {mode: run_session(CONFIG, experts_dir, shape=SHAPE, requests=2, trace_seed=3,
+                              zipf=0.5, max_tokens=2, slots=1, orchestration=mode,
+                              run_name=f"{run_name}_{mode}")
+            for mode in ("software", "hardware")}
+    software, hardware = runs["software"], runs["hardware"]
+    assert software.mismatches == hardware.mismatches == []
+    assert software.plan.steps == hardware.plan.steps
+    for run in runs.values():
+        phases = run.summary["cycles"]
+        assert phases["program_load"] > 0 and phases["compute"] > 0
+        assert sum(phases.values()) == run.summary["total_cycles"]
+    assert hardware.summary["orchestration"] == "hardware"
+    # the AGCU loads a program from device memory word by word: never fewer cycles than
+    # the programs have words
+    words = sum(len(kernel.image.words) for kernel in
+                CoEMachine(CONFIG, *_router_and_experts(experts_dir), slots=1,
+                           shape=SHAPE).programs.expert.kernels)
+    runs_count = sum(isinstance(s, Run) for s in hardware.plan.steps)
+    assert hardware.summary["cycles"]["program_load"] >= runs_count * words
+    assert hardware.summary["total_cycles"] < software.summary["total_cycles"]
+
+
+def _router_and_experts(experts_dir):
+    experts, router = load_experts_and_router(experts_dir, SHAPE, lanes=CONFIG.lanes,
+                                              pmu_depth=CONFIG.pmu_depth)
+    return router, {e.name: e for e in experts}, make_trace(router.checkpoint, 1, 1)
+
+
 def test_ddr_full_is_refused_before_simulation(experts_dir, tmp_path):
     experts, router = load_experts_and_router(experts_dir, SHAPE, lanes=CONFIG.lanes,
                                               pmu_depth=CONFIG.pmu_depth)

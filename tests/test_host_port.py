@@ -69,7 +69,7 @@ async def registers_and_doorbell(dut):
     counters = [rng.getrandbits(32) for _ in range(COUNTERS)]
     dut.counters.value = sum(c << (32 * i) for i, c in enumerate(counters))
     inputs = {"KERNELS_DONE": rng.getrandbits(32), "COMMANDS_DONE": rng.getrandbits(32),
-              "KERNEL_CYCLES": rng.getrandbits(32)}
+              "KERNEL_CYCLES": rng.getrandbits(32), "PROGRAM_CYCLES": rng.getrandbits(32)}
     for name, number in inputs.items():
         getattr(dut, name.lower()).value = number
     for busy, error in ((0, 0), (1, 0), (0, 1), (1, 1)):

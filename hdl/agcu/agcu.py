@@ -35,7 +35,9 @@ class AGCU(wiring.Component):
     Word addresses must be multiples of 4. ``busy`` is high while a command runs;
     ``error`` is sticky (AXI error response, unknown flow, bad command); counters
     ``kernels_done``, ``commands_done``; ``kernel_cycles`` is the cycle count of the
-    last kernel execution (start to complete).
+    last kernel execution (start to complete); ``program_cycles`` counts every cycle
+    spent loading programs (mod 2**32), so the host can tell a schedule's program
+    loads from its kernels.
     """
 
     def __init__(self, data_width: int = 128, *, addr_width: int = 32, id_width: int = 4,
@@ -62,6 +64,7 @@ class AGCU(wiring.Component):
             "kernels_done": Out(32),
             "commands_done": Out(32),
             "kernel_cycles": Out(32),
+            "program_cycles": Out(32),
         })
 
     def elaborate(self, platform):
@@ -167,6 +170,7 @@ class AGCU(wiring.Component):
             with m.State("LOAD_PROGRAM"):
                 m.d.comb += [self.busy.eq(1), self.cfg_out.valid.eq(reader.words.valid),
                              reader.words.ready.eq(self.cfg_out.ready)]
+                m.d.sync += self.program_cycles.eq(self.program_cycles + 1)
                 with m.If(~reader.busy):
                     with m.If(scheduled):
                         load_arguments()

@@ -17,7 +17,7 @@ REGISTERS = {"ID": 0x00, "STATUS": 0x04, "CMD_OP": 0x08, "CMD_ADDR": 0x0C, "CMD_
              "DOORBELL": 0x14, "KERNELS_DONE": 0x18, "COMMANDS_DONE": 0x1C,
              "KERNEL_CYCLES": 0x20, "CYCLE": 0x24,
              "COPY_SRC": 0x28, "COPY_DST": 0x2C, "COPY_LENGTH": 0x30, "COPY_GO": 0x34,
-             "COPY_STATUS": 0x38, "COPY_CYCLES": 0x3C}
+             "COPY_STATUS": 0x38, "COPY_CYCLES": 0x3C, "PROGRAM_CYCLES": 0x40}
 #: the registers that exist only in a port built with ``copy=True``
 COPY_REGISTERS = ("COPY_SRC", "COPY_DST", "COPY_LENGTH", "COPY_GO", "COPY_STATUS",
                   "COPY_CYCLES")
@@ -56,6 +56,7 @@ class HostPort(wiring.Component):
                              violation), bits 15:8 ``copy_errors`` mod 256, bits 31:16
                              ``copy_copies`` mod 65536
     0x3C   COPY_CYCLES   R   ``copy_cycles``: cycles of the last copy
+    0x40   PROGRAM_CYCLES R  ``program_cycles``: cycles spent loading programs (mod 2**32)
     0x100  COUNTER[i]    R   ``counters[i]`` at 0x100 + 4*i, i < ``counters``
     ====== ============= === ==========================================================
 
@@ -79,6 +80,7 @@ class HostPort(wiring.Component):
             "kernels_done": In(32),
             "commands_done": In(32),
             "kernel_cycles": In(32),
+            "program_cycles": In(32),
             "counters": In(data.ArrayLayout(32, counters)),
         }
         if copy:
@@ -121,7 +123,7 @@ class HostPort(wiring.Component):
                 "CMD_OP": cmd_op, "CMD_ADDR": cmd_addr, "CMD_LENGTH": cmd_length,
                 "DOORBELL": 0, "KERNELS_DONE": self.kernels_done,
                 "COMMANDS_DONE": self.commands_done, "KERNEL_CYCLES": self.kernel_cycles,
-                "CYCLE": cycle,
+                "CYCLE": cycle, "PROGRAM_CYCLES": self.program_cycles,
             }
             if self.has_copy:
                 readable.update({
@@ -164,7 +166,7 @@ class HostPort(wiring.Component):
             m.d.sync += bresp.eq(RESP_OKAY)
             word = bus.awaddr >> 2
             read_only = ["ID", "STATUS", "KERNELS_DONE", "COMMANDS_DONE", "KERNEL_CYCLES",
-                         "CYCLE"]
+                         "CYCLE", "PROGRAM_CYCLES"]
             if self.has_copy:
                 read_only += ["COPY_STATUS", "COPY_CYCLES"]
             with m.Switch(word):

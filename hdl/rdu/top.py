@@ -129,6 +129,7 @@ class RDUTop(wiring.Component):
             host.kernels_done.eq(tile.kernels_done),
             host.commands_done.eq(tile.commands_done),
             host.kernel_cycles.eq(tile.kernel_cycles),
+            host.program_cycles.eq(tile.program_cycles),
             host.counters.eq(tile.counters),
             self.busy.eq(tile.busy),
             self.error.eq(tile.error),

@@ -111,6 +111,7 @@ class Tile(wiring.Component):
             "kernels_done": Out(32),
             "commands_done": Out(32),
             "kernel_cycles": Out(32),
+            "program_cycles": Out(32),
             "counters": Out(data.ArrayLayout(32, COUNTERS_PER_UNIT * units)),
             # Per unit, the counters' increments this cycle (unit i at bits 3i..3i+2).
             "counter_events": Out(COUNTERS_PER_UNIT * units),
@@ -251,6 +252,7 @@ class Tile(wiring.Component):
             self.kernels_done.eq(agcu.kernels_done),
             self.commands_done.eq(agcu.commands_done),
             self.kernel_cycles.eq(agcu.kernel_cycles),
+            self.program_cycles.eq(agcu.program_cycles),
         ]
         return m
 

@@ -123,6 +123,9 @@ def register(sub):
                    help="the DDR -> HBM bandwidth the model's DDR-tier peak stands for: the "
                         "host link runs at DDR peak x host-gbps / node-gbps bytes per cycle "
                         "(the SN40L paper's ~1 TB/s per node)")
+    r.add_argument("--orchestration", choices=("hardware", "software"),
+                   help="a Route's or Run's kernels as one AGCU schedule (hardware), or "
+                        "every Program Load and launch from the host (software)")
     r.add_argument("--seed", type=int, help="simulation seed")
     r.add_argument("--waves", action="store_true", help="dump a waveform")
     c = _compare_parser(actions)
@@ -246,7 +249,8 @@ RUN_DEFAULTS = {"experts": Path("sim_build/coe/decoder_experts"), "out": Path("s
                 "trace_seed": 1, "zipf": 1.2, "max_tokens": 4, "slots": 2, "policy": "lru",
                 "scheduler": "fcfs", "window": 8, "threshold": DEFAULT_THRESHOLD,
                 "clock_mhz": 1000.0, "seed": 1, "waves": False, "switch_from": "ddr",
-                "host_gbps": 64.0, "node_gbps": NODE_DDR_TO_HBM_GBPS}
+                "host_gbps": 64.0, "node_gbps": NODE_DDR_TO_HBM_GBPS,
+                "orchestration": "hardware"}
 
 
 def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS,
@@ -320,6 +324,7 @@ def simulate_session(options, log, run_name: str = "coe_session",
                              clock_mhz=o.clock_mhz, seed=o.seed, waves=o.waves,
                              switch_from=o.switch_from, host_bytes_per_cycle=host_rate,
                              progress=status, run_name=run_name,
+                             orchestration=getattr(o, "orchestration", "hardware"),
                              while_simulating=import_plotting_meanwhile)
     except (CoEError, OutOfDeviceMemory) as error:  # raised before the simulation starts
         raise _input_error(error) from None

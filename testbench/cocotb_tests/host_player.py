@@ -62,7 +62,7 @@ class StepPlayer:
 
     def _timed(self, name: str, start: int, launch) -> None:
         self.outputs[hp.cycles_key(name)] = np.array(
-            [launch.host_cycles, launch.kernel_cycles], dtype=np.int64)
+            [launch.host_cycles, launch.kernel_cycles, launch.program_cycles], dtype=np.int64)
         self._window(name, start)
 
     def _window(self, name: str, start: int) -> None:

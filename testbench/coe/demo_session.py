@@ -49,12 +49,14 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
                 host_stall: float = 0.0, timeout_cycles: int = 200_000,
                 switch_from: str = "ddr", host_bytes_per_cycle: float | None = None,
                 progress=None, while_simulating=None, trace: Trace | None = None,
-                routes: dict | None = None) -> CoERun:
+                routes: dict | None = None, orchestration: str = "hardware") -> CoERun:
     """Plan and simulate a session of ``requests`` requests over the experts in
     ``experts_dir``; nothing is loaded on the device before every file checked out.
 
     ``switch_from="host"`` is the host-link baseline (see :meth:`CoEMachine.build`):
-    switches are host writes at ``host_bytes_per_cycle``. ``progress(line)`` is called
+    switches are host writes at ``host_bytes_per_cycle``. ``orchestration``: a Route's or
+    Run's kernels as one AGCU schedule ("hardware") or host launches ("software", see
+    :meth:`~.machine.CoEMachine.build`). ``progress(line)`` is called
     from a thread while the simulator runs, once per finished Run
     (``[k/N] request i: expert e ...``). ``while_simulating()`` is called as the
     simulator starts (work for this process while it waits, e.g. imports).
@@ -87,7 +89,7 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
         os.close(handle)
     session = machine.build(plan, switch_from=switch_from,
                             host_bytes_per_cycle=host_bytes_per_cycle,
-                            progress_file=progress_file)
+                            progress_file=progress_file, orchestration=orchestration)
     clock.lap("host_program")
     if while_simulating is not None:
         while_simulating()
@@ -105,6 +107,7 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
     summary = summarize(plan, cycles, clock_mhz)
     summary["wall_seconds"] = clock.breakdown(session.last_timing)
     summary["switch_from"] = switch_from
+    summary["orchestration"] = orchestration
     if switch_from == "host":
         moved = summary["bytes"]
         moved["host_link_to_hbm"] = moved.pop("ddr_to_hbm")

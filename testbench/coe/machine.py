@@ -20,7 +20,11 @@ Steps: a ``Switch`` is one copy-engine descriptor DDR -> HBM slot; a
 kernel of a compiled graph carries its own configuration, so the plan is made with
 ``reload_programs``); a ``Route`` writes the request's padded ``x`` and launches the
 router's kernels; a ``Run`` writes the request's decode inputs and launches the expert's
-decoder kernels on the weights in its slot. Every Route's logits and every output of
+decoder kernels on the weights in its slot. Hardware-orchestrated (the default), a Route
+or a Run with its LoadProgram is one schedule: the AGCU loads each kernel's program
+(resident in device memory once written) and runs it, and its program-load cycles
+(the AGCU's PROGRAM_CYCLES) are the LoadProgram's; software-orchestrated, the host issues
+every Program Load and kernel launch itself. Every Route's logits and every output of
 every Run (``out``, ``k<h>_new``, ``v<h>_new``) are read back and compared with the
 golden model (:meth:`CoEMachine.check`).
 """
@@ -46,12 +50,14 @@ from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
 from .progress import request_line
 from .router import Router
 
-__all__ = ["SWITCH_SOURCES", "WeightImage", "CoEPrograms", "CoEMachine", "Mismatch",
-           "image_layout", "pack_image", "weight_image_layout", "weight_image",
+__all__ = ["SWITCH_SOURCES", "ORCHESTRATIONS", "WeightImage", "CoEPrograms", "CoEMachine",
+           "Mismatch", "image_layout", "pack_image", "weight_image_layout", "weight_image",
            "per_request_buffers", "expert_image_bytes", "check_ddr_holds"]
 
 #: where a Switch takes the expert from: DDR (copy engine) or host memory (host link)
 SWITCH_SOURCES = ("ddr", "host")
+#: who sequences a Route's or a Run's kernels: the AGCU (one schedule) or the host
+ORCHESTRATIONS = ("hardware", "software")
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,7 @@ class CoEMachine:
         self.ddr_base = self.script.allocate(len(experts) * self.slot_bytes, "experts in DDR",
                                               tier="ddr", align=burst)
         self.slots = slots
+        self.orchestration = "hardware"
         self._load_step_of: dict = {}  # Route/Run step -> the LoadProgram step before it
 
     def _stage(self, compiled: CompiledGraph, inputs: dict, what: str, resident: bool) -> dict:
@@ -255,7 +262,8 @@ class CoEMachine:
     # -- session ----------------------------------------------------------------------------
     def build(self, plan: Plan, *, switch_from: str = "ddr",
               host_bytes_per_cycle: float | None = None,
-              progress_file: str | None = None) -> HostScript:
+              progress_file: str | None = None,
+              orchestration: str = "hardware") -> HostScript:
         """Boot (preloads, then host writes), then every step of ``plan`` as session steps;
         once per machine.
 
@@ -265,7 +273,13 @@ class CoEMachine:
         slot over the host port, throttled to ``host_bytes_per_cycle``; nothing is
         preloaded into DDR. Either way the router's weights and the scratch buffers' fills
         are host writes at boot. With ``progress_file``, the simulation appends
-        ``[k/N] request i: expert e ...`` to it after each Run."""
+        ``[k/N] request i: expert e ...`` to it after each Run. ``orchestration``: one
+        schedule per Route or Run ("hardware"), or the host's Program Loads and launches
+        ("software")."""
+        if orchestration not in ORCHESTRATIONS:
+            raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not "
+                             f"{orchestration!r}")
+        self.orchestration = orchestration
         if switch_from not in SWITCH_SOURCES:
             raise ValueError(f"switch_from must be one of {SWITCH_SOURCES}, not {switch_from!r}")
         if switch_from == "host" and not (host_bytes_per_cycle or 0) > 0:
@@ -318,9 +332,13 @@ class CoEMachine:
         for name in per_request_buffers(compiled):
             self.script.write_at(addresses[name], buffer_contents(compiled, name, inputs))
         beat = compiled.beat_bytes
-        for k, kernel in enumerate(compiled.kernels):
-            self.script.load(kernel.image, name=f"p{index}_{k}")
-            self.script.launch(kernel.arguments(addresses, beat), f"r{index}_{k}")
+        if self.orchestration == "hardware":
+            self.script.schedule([(kernel.image, kernel.arguments(addresses, beat))
+                                  for kernel in compiled.kernels], f"r{index}")
+        else:
+            for k, kernel in enumerate(compiled.kernels):
+                self.script.load(kernel.image, name=f"p{index}_{k}")
+                self.script.launch(kernel.arguments(addresses, beat), f"r{index}_{k}")
         for out in compiled.graph.outputs:
             info = compiled.infos[out]
             self.script.read(f"out{index}_{out}", addresses[out],
@@ -365,17 +383,23 @@ class CoEMachine:
         return mismatches
 
     def cycles(self, plan: Plan, result: HostProgramResult) -> dict:
-        """``{step index: cycles}``: copies from the copy engine's count, Program Loads and
-        launches from the host's cycle windows around them."""
+        """``{step index: cycles}``: copies from the copy engine's count; software-orchestrated,
+        Program Loads and launches from the host's cycle windows around them;
+        hardware-orchestrated, a Route's or Run's schedule window less the AGCU's
+        program-load cycles, which are its LoadProgram's."""
         cycles = {}
         for index, step in enumerate(plan.steps):
             if isinstance(step, Switch):
                 cycles[index] = int(result[f"s{index}"][0])
             elif isinstance(step, (Route, Run)):
-                compiled = self._graph_of(step)[0]
-                kernels = range(len(compiled.kernels))
-                cycles[index] = sum(result.cycles(f"r{index}_{k}") for k in kernels)
-                loads = sum(result.cycles(f"p{index}_{k}") for k in kernels)
+                if self.orchestration == "hardware":
+                    schedule = result.launch(f"r{index}")
+                    loads = schedule.program
+                    cycles[index] = result.cycles(f"r{index}") - loads
+                else:
+                    kernels = range(len(self._graph_of(step)[0].kernels))
+                    cycles[index] = sum(result.cycles(f"r{index}_{k}") for k in kernels)
+                    loads = sum(result.cycles(f"p{index}_{k}") for k in kernels)
                 load_step = self._load_step_of.get(index)
                 if load_step is None:
                     cycles[index] += loads

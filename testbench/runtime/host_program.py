@@ -14,7 +14,8 @@ Outputs, by step (names are the step's ``name``):
 * :class:`Counters`: every unit's (busy, input stall, output stall) counts,
   ``name``; with the player's counter observer on, also ``<name>_observed``.
 * :class:`Launch`, :class:`Schedule` and a named :class:`Load`: ``<name>_cycles``
-  = (host cycles, AGCU kernel cycles) and ``<name>_window`` = (first, last) host cycle.
+  = (host cycles, AGCU kernel cycles, AGCU program-load cycles of a Schedule) and
+  ``<name>_window`` = (first, last) host cycle.
 * :class:`Copy`, :class:`PacedWrite`: ``name`` = (cycles,) and ``<name>_window``.
 * :class:`LoadRefused`: ``name`` = (commands done before, after) and
   ``<name>_reason``, the runtime's message as bytes.
@@ -200,10 +201,12 @@ def reason_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class LaunchCycles:
-    """A timed launch: cycles the host waited, and the AGCU's cycles of its last kernel."""
+    """A timed launch: cycles the host waited, the AGCU's cycles of its last kernel, and
+    (a Schedule's) the AGCU's cycles loading the schedule's programs."""
 
     host: int
     kernel: int
+    program: int = 0
 
 
 class HostProgramResult(Mapping):
@@ -234,8 +237,7 @@ class HostProgramResult(Mapping):
 
     def launch(self, name: str) -> LaunchCycles:
         """The cycles of :class:`Launch`, :class:`Schedule` or named :class:`Load` ``name``."""
-        host, kernel = self._outputs[cycles_key(name)]
-        return LaunchCycles(int(host), int(kernel))
+        return LaunchCycles(*(int(value) for value in self._outputs[cycles_key(name)]))
 
     def reason(self, name: str) -> str:
         """Why the runtime refused :class:`LoadRefused` ``name``."""

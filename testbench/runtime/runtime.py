@@ -56,6 +56,7 @@ class Launch:
 
     host_cycles: int      # from the doorbell write to the host seeing completion
     kernel_cycles: int    # the AGCU's count for its last kernel
+    program_cycles: int = 0  # a schedule's: the AGCU's cycles loading its programs
 
 
 class Runtime:
@@ -273,7 +274,8 @@ class Runtime:
         region runs as several SCHEDULE commands back to back, each as long as fits
         (evicting resident programs when not even one entry fits); the tile keeps its
         configuration between them, so ``None`` still means the previous entry's program.
-        The launch's host cycles cover them all, its kernel cycles are the last kernel's.
+        The launch's host cycles cover them all, its kernel cycles are the last kernel's,
+        its program cycles (PROGRAM_CYCLES) those the AGCU spent loading programs.
         OutOfDeviceMemory if one entry alone is larger than the whole region.
         """
         entries = []
@@ -283,6 +285,7 @@ class Runtime:
                 image.check_for(self.config)
             entries.append((image, [int(word) for word in arguments]))
         start, launch = self.cycle, None
+        programs_before = await self.register(reg.PROGRAM_CYCLES)
         while entries:
             count = self._fitting_prefix(entries)
             if count == 0:
@@ -296,19 +299,28 @@ class Runtime:
                     f"command region holds {self.commands.size} bytes")
             launch = await self._run_schedule_once(entries[:count])
             entries = entries[count:]
-        return Launch(self.cycle - start, launch.kernel_cycles if launch else 0)
+        program_cycles = (await self.register(reg.PROGRAM_CYCLES) - programs_before) % (1 << 32)
+        return Launch(self.cycle - start, launch.kernel_cycles if launch else 0, program_cycles)
 
     async def _run_schedule_once(self, entries) -> Launch:
-        """One SCHEDULE command over ``entries``, which :meth:`_fitting_prefix` said fit."""
+        """One SCHEDULE command over ``entries``, which :meth:`_fitting_prefix` said fit.
+        The argument blocks and the table go to the device in one write (each block
+        beat-aligned, as :meth:`_fitting_prefix` counted them)."""
         programs = [(0, 0) if image is None else
                     (await self._program_address(image), len(image.words))
                     for image, _ in entries]
         mark = self.commands.mark()  # argument blocks and the table: dead once it is done
-        table = []
+        beat_words = self.beat_bytes // 4
+        blob, table = [], []
+        base = self.commands.allocate(
+            sum(self._bytes(len(words)) for _, words in entries)
+            + self._bytes(4 * len(entries)), "schedule arguments and table")
         for (program_address, program_words), (_, words) in zip(programs, entries,
                                                                 strict=True):
-            table += [program_address, program_words, await self.write_words(words), len(words)]
-        address = await self.write_words(table)
+            table += [program_address, program_words, base + 4 * len(blob), len(words)]
+            blob += words + [0] * (-len(words) % beat_words)
+        address = base + 4 * len(blob)
+        await self.write(base, np.asarray(blob + table, dtype="<u4"))
         launch = await self._run([(Command.SCHEDULE, address, len(entries))], "schedule")
         self.commands.release(mark)
         return launch
