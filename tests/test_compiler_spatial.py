@@ -8,9 +8,11 @@ memory. A chain on one PCU that makes a GEMM's bf16 A operand (``to_bf16(...)``)
 runs in the GEMM's kernel: a PMU transposes its rows into A vectors for the GEMM's
 PMU. Runs go through the runtime on the RDU top (Verilator; the host port's AXI
 channels pause at random, seeded, with probability 0.3) and are compared bit for
-bit with the golden model. What does not fit raises CompileError naming the op and
-the resource before anything is simulated; what spatial mode cannot fuse compiles
-as fused mode compiles it.
+bit with the golden model. Spatial mode joins fused mode's groups only where the
+joined group fits the RDU (the kernel builders' ResourceError decides); elsewhere it
+cuts where fused mode cuts, so it compiles whatever fused mode compiles, in at most
+as many kernels, and what neither fits raises CompileError naming the op and the
+resource before anything is simulated.
 """
 
 import numpy as np
@@ -18,6 +20,9 @@ import pytest
 
 from hdl.rdu.config import RDUParams, UnitKind, rdu_params
 from testbench.compiler import BF16, CompileError, Graph, compile_graph, evaluate, run_compiled
+from testbench.compiler.compiler import MAX_STREAMED_BEATS
+from testbench.compiler.kernels import BUILDERS, KernelContext
+from testbench.compiler.kernels.common import ResourceError
 from testbench.compiler.library import (
     DECODE_KERNELS,
     KERNEL_NAMES,
@@ -25,6 +30,8 @@ from testbench.compiler.library import (
     kernel_graph,
     random_inputs,
 )
+from testbench.compiler.lowering import lower
+from testbench.compiler.placement import group_prims
 from testbench.compiler.spatial import chain_hops, place_chain
 from testbench.compiler.transformer import DecoderShape, derived_inputs
 
@@ -58,6 +65,32 @@ def _fed_gemm(m: int, k: int, n: int, reduce: str | None = None) -> Graph:
     h = g.gemm(xb, g.input("w", (k, n), BF16, weight=True), "h")
     g.output(g.reduce(reduce, h, "out") if reduce else h)
     return g
+
+
+def _gemm_exp_reduction(m: int, k: int, n: int) -> Graph:
+    """``row_sum(exp(a @ w))``: the buffered reduction would need a third PCU."""
+    g = Graph()
+    h = g.gemm(g.input("a", (m, k), BF16), g.input("w", (k, n), BF16), "h")
+    g.output(g.row_sum(g.exp(h)))
+    return g
+
+
+def _unfitted_group(graph, config) -> list:
+    """The kernels of the group spatial mode would make of ``graph`` if every spatial
+    join were made whatever it needs (``group_prims`` without ``fits``)."""
+    prims, infos = lower(graph, config.lanes, config.pmu_depth, True)
+    groups = group_prims(prims, set(graph.outputs), "spatial", config.stages)
+    context = KernelContext(config, infos, BUILDERS, MAX_STREAMED_BEATS)
+    (group,) = [g for g in groups if "gemm_chunk" in [prim.kind for prim in g]]
+    return context.group(group)
+
+
+def _kernels(graph, config, mode):
+    """The kernels of ``graph`` in ``mode``, or the CompileError's message."""
+    try:
+        return compile_graph(graph, config, mode).kernels
+    except CompileError as error:
+        return str(error)
 
 
 def _run(graph, config, mode, inputs, run_name, seed):
@@ -116,56 +149,112 @@ def test_gemm_row_sum_beyond_one_kernel_of_tile_rows(run_name):
             == compile_graph(narrow, TILE, "spatial").kernels)
 
 
-def test_what_does_not_fit_names_the_op_and_the_resource():
-    chain = r"gemm_chunk\(a, w\) -> row_sum\(h\) -> exp\(r\)"
-    with pytest.raises(CompileError, match=chain + r": PMU buffer overflow, the reduction "
-                       r"takes whole rows, .* 4 tile columns, whose operands need 80 PMU "
-                       r"rows \(1280 bytes\); a PMU holds 64 \(1024 bytes\)"):
-        compile_graph(_gemm_reduction(4, 20, 16), TILE, "spatial")
-    with pytest.raises(CompileError, match=chain + r": PMU buffer overflow, the PMU that puts "
-                       r"the GEMM's rows in order holds a tile row of its output, 80 rows "
-                       r"\(1280 bytes\); a PMU holds 64 \(1024 bytes\)"):
-        compile_graph(_gemm_reduction(4, 1, 80), TILE, "spatial")
-    with pytest.raises(CompileError, match=chain + r": too many units, needs 2 PCUs and 2 "
-                       r"PMUs; this RDU has 1 and 1"):
-        compile_graph(_gemm_reduction(4, 6, 8), rdu_params("small"), "spatial")
-    with pytest.raises(CompileError, match=chain + r": too many flows, needs 5; this RDU "
-                       r"has 4"):
-        compile_graph(_gemm_reduction(4, 6, 8), RDUParams(rows=2, cols=2, flows=4), "spatial")
-    g = Graph()
-    h = g.gemm(g.input("a", (4, 6), BF16), g.input("w", (6, 8), BF16), "h")
-    g.output(g.row_sum(g.exp(h)))
-    with pytest.raises(CompileError, match=r"gemm_chunk\(a, w\) -> exp\(h\) -> row_sum\(exp"
-                       r"\d+\): too many units, needs 3 PCUs and 2 PMUs; this RDU has 2 and 2"):
-        compile_graph(g, TILE, "spatial")
+@pytest.mark.parametrize("graph, config, resource", [
+    (_gemm_reduction(4, 20, 16), TILE, r"PMU buffer overflow, the reduction takes whole rows, "
+     r".* 4 tile columns, whose operands need 80 PMU rows \(1280 bytes\); a PMU holds 64 "
+     r"\(1024 bytes\)"),
+    (_gemm_reduction(4, 1, 80), TILE, r"PMU buffer overflow, the PMU that puts the GEMM's "
+     r"rows in order holds a tile row of its output, 80 rows \(1280 bytes\); a PMU holds 64 "
+     r"\(1024 bytes\)"),
+    (_gemm_reduction(4, 6, 8), rdu_params("small"), r"too many units, needs 2 PCUs and 2 "
+     r"PMUs; this RDU has 1 and 1"),
+    (_gemm_reduction(4, 6, 8), RDUParams(rows=2, cols=2, flows=4), r"too many flows, needs 5; "
+     r"this RDU has 4"),
+    (_gemm_exp_reduction(4, 6, 8), TILE, r"too many units, needs 3 PCUs and 2 PMUs; this RDU "
+     r"has 2 and 2"),
+], ids=["operands", "row-order", "units", "flows", "third-pcu"])
+def test_what_does_not_fit_is_cut_where_fused_cuts(graph, config, resource):
+    """The buffered GEMM -> reduction group would need more than the RDU has (the
+    builder names the resource); spatial mode compiles fused mode's kernels instead."""
+    with pytest.raises(ResourceError, match=r"gemm_chunk\(a, w\) -> .*row_sum\(.*: " + resource):
+        _unfitted_group(graph, config)
+    fused = compile_graph(graph, config, "fused").kernels
+    assert compile_graph(graph, config, "spatial").kernels == fused
+    assert fused[-1].name.startswith(("row_sum(h)", "row_sum(exp"))
+
+
+def test_fed_gemm_keeps_what_fits():
+    """The feed chain, the GEMM and its buffered reduction would need 3 PCUs and 3 PMUs
+    (6 done tokens on the 4x4 tile): spatial mode feeds the GEMM on chip and leaves
+    the reduction in a kernel of its own, fewer kernels than fused mode; on the
+    one-PCU tile nothing spatial fits and it compiles fused mode's kernels."""
+    graph = _fed_gemm(4, 6, 8, "row_sum")
     fed = r"scale\(x\) -> to_bf16\(xs\) -> a_layout\(xb\) -> gemm_chunk\(xb, w\) -> row_sum\(h\)"
-    with pytest.raises(CompileError, match=fed + r": too many units, needs 3 PCUs and 3 PMUs; "
-                       r"this RDU has 2 and 2"):
-        compile_graph(_fed_gemm(4, 6, 8, "row_sum"), TILE, "spatial")
-    with pytest.raises(CompileError, match=fed + r": too many done tokens, 6 units signal "
-                       r"done; the control fabric has 4 sinks"):
-        compile_graph(_fed_gemm(4, 6, 8, "row_sum"), rdu_params("tile4x4"), "spatial")
-    # Fused mode never puts a PMU between two PCUs: it cuts the chain there instead.
-    for graph in (_gemm_reduction(4, 20, 16), _gemm_reduction(4, 6, 8)):
-        names = [kernel.name for kernel in compile_graph(graph, TILE, "fused").kernels]
-        assert names[0].startswith("gemm_chunk(a, w) tile") and names[-1] == "row_sum(h) -> exp(r)"
+    for config, resource in ((TILE, r"too many units, needs 3 PCUs and 3 PMUs; this RDU has 2 "
+                                    r"and 2"),
+                             (rdu_params("tile4x4"), r"too many done tokens, 6 units signal "
+                                                     r"done; the control fabric has 4 sinks")):
+        with pytest.raises(ResourceError, match=fed + ": " + resource):
+            _unfitted_group(graph, config)
+        names = [kernel.name for kernel in compile_graph(graph, config, "spatial").kernels]
+        assert names[0].startswith("scale(x) -> to_bf16(xs) -> a_layout(xb) -> gemm_chunk(xb, w)")
+        assert names[-1] == "row_sum(h)"
+        assert len(names) < len(compile_graph(graph, config, "fused").kernels)
+    small = rdu_params("small")
+    assert (compile_graph(graph, small, "spatial").kernels
+            == compile_graph(graph, small, "fused").kernels)
 
 
-@pytest.mark.parametrize("preset", ["small", "tile2x2"])
-def test_what_spatial_cannot_fuse_compiles_as_fused(preset):
-    """Every library kernel but the decode ones (whose ``p @ V`` GEMM is fed on chip,
-    see below) compiles to the same kernels (or the same error) in both modes."""
+def test_what_fused_cannot_fit_spatial_cannot_either():
+    """A resource error fused mode raises, spatial mode raises too, naming the op and
+    the resource."""
+    g = Graph()
+    g.output(g.exp(g.gemm(g.input("a", (4, 6), BF16), g.input("w", (6, 8), BF16), "h"), "out"))
+    decoder = kernel_graph("decoder", decoder=DecoderShape(d_model=8, heads=1, head_dim=4,
+                                                           d_ff=8, tokens=4))
+    for graph, config, message in (
+            (g, rdu_params("small"), r"gemm_chunk\(a, w\) -> exp\(h\): too many units, "
+                                     r"needs 2 PCUs; this RDU has 1"),
+            (decoder, rdu_params("coe"), r"gemm_chunk\(attn.xn, wv0\) -> to_bf16\(h0.v\): "
+                                         r"too many units, needs 2 PCUs; this RDU has 1"),
+            (_gemm_reduction(4, 6, 4), RDUParams(rows=2, cols=2, flows=2),
+             r"gemm_chunk\(a, w\) -> row_sum\(h\) -> exp\(r\): too many flows, needs 4; "
+             r"this RDU has 2")):
+        for mode in ("fused", "spatial"):
+            with pytest.raises(CompileError, match=message):
+                compile_graph(graph, config, mode)
+
+
+@pytest.mark.parametrize("preset", ["small", "tile2x2", "tile4x4"])
+def test_spatial_compiles_what_fused_compiles(preset):
+    """Every library kernel compiles in spatial mode whenever it does in fused mode, in
+    at most as many kernels (the same error otherwise); all but the decode ones (whose
+    ``p @ V`` GEMM may be fed on chip) to the same kernels."""
     config = rdu_params(preset)
     for name in KERNEL_NAMES:
-        if name in DECODE_KERNELS:
-            continue
-        results = []
-        for mode in ("fused", "spatial"):
-            try:
-                results.append(compile_graph(kernel_graph(name), config, mode).kernels)
-            except CompileError as error:
-                results.append(str(error))
-        assert results[0] == results[1], name
+        graph = kernel_graph(name)
+        fused, spatial = (_kernels(graph, config, mode) for mode in ("fused", "spatial"))
+        if isinstance(fused, str) or name not in DECODE_KERNELS:
+            assert spatial == fused, name
+        else:
+            assert not isinstance(spatial, str) and len(spatial) <= len(fused), name
+
+
+def test_graphs_that_do_not_fit_compile_as_fused():
+    """Decode attention on the one-PCU tile, GEMM (K = 20, n = 16) -> row_sum and GEMM
+    -> exp -> row_sum on the 2x2 tile: no spatial join fits, so spatial mode compiles
+    fused mode's kernels."""
+    for graph, config in ((kernel_graph("attention"), rdu_params("small")),
+                          (_gemm_reduction(4, 20, 16), TILE),
+                          (_gemm_exp_reduction(4, 6, 8), TILE)):
+        fused = compile_graph(graph, config, "fused")
+        spatial = compile_graph(graph, config, "spatial")
+        assert spatial.kernels == fused.kernels
+        assert [len(g) for g in spatial.groups] == [len(g) for g in fused.groups]
+
+
+def test_fed_gemm_fallback_runs_bit_exact(run_name):
+    """On the RTL: the fed GEMM in one kernel, its buffered reduction (which does not
+    fit beside it) in the next, the same bits as the golden model and as fused mode."""
+    seed = 5
+    graph = _fed_gemm(5, 6, 8, "row_sum")
+    inputs = random_inputs(graph, np.random.default_rng(seed), hard=0.05)
+    _, fused = _run(graph, TILE, "fused", inputs, run_name, seed)
+    spatial, report = _run(graph, TILE, "spatial", inputs, run_name, seed)
+    assert [kernel.name.split(" tile ")[0] for kernel in spatial.kernels] == [
+        "scale(x) -> to_bf16(xs) -> a_layout(xb) -> gemm_chunk(xb, w)",
+        "scale(x) -> to_bf16(xs) -> a_layout(xb) -> gemm_chunk(xb, w)", "row_sum(h)"]
+    assert report.launches < fused.launches
 
 
 def test_repadded_gemm_output_falls_back_to_fused(run_name):
@@ -203,7 +292,7 @@ def test_gemm_a_operand_made_on_chip(seed, run_name):
 def test_decode_attention_feeds_p_v_gemm_on_chip(run_name):
     """Decode attention: ``to_bf16(e_past)`` feeds the ``p @ V`` GEMM on chip; the same
     bits as the golden model with fewer launches than fused. On the one-PCU tile the fed
-    GEMM does not fit (spatial mode raises; fused mode compiles it)."""
+    GEMM does not fit: spatial mode compiles fused mode's kernels."""
     seed = 4
     rng = np.random.default_rng(seed)
     shape = DecoderShape(d_model=8, heads=2, head_dim=8, d_ff=10, tokens=18)
@@ -219,9 +308,9 @@ def test_decode_attention_feeds_p_v_gemm_on_chip(run_name):
     decoder = kernel_graph("decoder", decoder=shape)
     assert (len(compile_graph(decoder, TILE, "spatial").kernels)
             < len(compile_graph(decoder, TILE, "fused").kernels))
-    with pytest.raises(CompileError, match=r"to_bf16\(out.e_past\) -> a_layout\(out.p_past\)"
-                       r" -> gemm_chunk\(out.p_past, v_cache\): too many units"):
-        compile_graph(graph, rdu_params("small"), "spatial")
+    small = rdu_params("small")
+    assert (compile_graph(graph, small, "spatial").kernels
+            == compile_graph(graph, small, "fused").kernels)
 
 
 def test_placement_puts_each_unit_next_to_the_one_before():

@@ -72,8 +72,8 @@ def register(sub):
     p.add_argument("--outputs", metavar="FILE.npz", help="write inputs, out and golden here")
     p.add_argument("--mode", choices=MODES, default="unfused",
                    help="unfused: a kernel per primitive; fused: PCU chains per kernel; "
-                        "spatial: fused, and a GEMM streams into its row reduction through "
-                        "a PMU (2x2 tile)")
+                        "spatial: fused, and where it fits a GEMM streams into its row "
+                        "reduction through a PMU, or takes its A operand made on chip")
     p.add_argument("--orchestration", choices=("software", "hardware"), default="software")
     p.add_argument("--preset", default="small", help=f"RDU preset ({', '.join(PRESETS)})")
     p.add_argument("--waves", action="store_true", help="write an FST waveform")

@@ -31,7 +31,8 @@ __all__ = ["MODES", "TAIL_OPS", "CompiledGraph", "compile_graph"]
 
 # unfused: one primitive per kernel group; fused: chains of primitives on PCU pipelines;
 # spatial: fused, plus a PMU between two PCUs of a pipeline (a GEMM into its row
-# reduction) and a chain that makes a GEMM's A operand in the GEMM's kernel (placement.py)
+# reduction) and a chain that makes a GEMM's A operand in the GEMM's kernel, where the
+# group fits the RDU; elsewhere it cuts where fused does (placement.py)
 MODES = ("unfused", "fused", "spatial")
 # Beats one pipeline kernel streams in from device memory. The AGCU reserves read-buffer
 # room for a burst before requesting it, so a kernel that emits while it reads no
@@ -75,8 +76,9 @@ def compile_graph(graph: Graph, config: RDUParams, mode: str = "unfused") -> Com
         raise CompileError("the graph has no outputs")
     lanes = config.lanes
     prims, infos = lower(graph, lanes, config.pmu_depth, mode != "unfused")
-    groups = group_prims(prims, set(graph.outputs), mode, config.stages)
     context = KernelContext(config, infos, BUILDERS, MAX_STREAMED_BEATS)
+    # spatial: a join only spatial mode makes is made if the group's kernels fit the RDU
+    groups = group_prims(prims, set(graph.outputs), mode, config.stages, context.fits)
     kernels = [kernel for group in groups for kernel in context.group(group)]
     # Buffers in order of first use (deterministic addresses), then outputs no kernel wrote.
     buffered = [name for k in kernels for s in k.streams

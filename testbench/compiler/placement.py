@@ -27,10 +27,15 @@ buffer between two of its PCUs (a *buffered* slot):
   one PCU (they never open a second one), and a row op (its scalars come from memory)
   only heads a group.
 
-Spatial mode also feeds a GEMM's A operand on chip (:func:`feeds_gemm`): a chain on
-one PCU that makes it (ending in ``to_bf16``), its ``a_layout`` (a PMU transposes the
-rows into A vectors) and the ``gemm_chunk`` share a group, and the chain grows on
-from the ``gemm_chunk``.
+Spatial mode starts from fused mode's groups and joins a group to the one whose
+last output it reads where only spatial mode can, if the joined group's kernels can
+be built on the RDU (the ``fits`` callable of :func:`group_prims`: the kernel
+builders decide, see ``KernelContext.fits``); elsewhere the groups stay cut where
+fused mode cuts them, so what fused mode compiles spatial mode compiles too. It
+joins a reduction's group to the ``gemm_chunk`` group before it when the pipeline
+buffers the reduction, and feeds a GEMM's A operand on chip (:func:`feeds_gemm`):
+a chain on one PCU that makes it (ending in ``to_bf16``), its ``a_layout`` (a PMU
+transposes the rows into A vectors) and the ``gemm_chunk``'s group.
 """
 
 from dataclasses import dataclass, field
@@ -131,26 +136,62 @@ def _pipeline(group: list) -> list:
     return group[1:] if kinds[0] == "pair_op" else group
 
 
-def _joins(group, prim, readers, graph_outputs, mode: str, stages) -> bool:
-    """Whether ``prim`` extends ``group`` (whose last output it reads) in ``mode``."""
+def _link(group, readers, graph_outputs) -> bool:
+    """Whether ``group``'s last output may stay on chip: one primitive reads it and it
+    is not a graph output."""
     source = group[-1].output
-    if readers.get(source) != 1 or source in graph_outputs:
-        return False
-    if mode == "spatial" and prim.kind == "a_layout":  # the one GEMM that reads it follows
-        return readers.get(prim.output) == 1 and feeds_gemm([*group, prim], stages)
-    if mode == "spatial" and prim.kind == "gemm_chunk":
-        return prim.attrs["a_buffer"] == source and feeds_gemm(group, stages)
+    return readers.get(source) == 1 and source not in graph_outputs
+
+
+def _joins(group, prim, readers, graph_outputs, stages) -> bool:
+    """Whether ``prim`` extends ``group`` (whose last output it reads) in fused mode."""
     chain = _pipeline(group)
-    if len(prim.inputs) != 1 or [*chain, prim][0].kind not in PIPELINE_HEADS:
+    if (not _link(group, readers, graph_outputs) or len(prim.inputs) != 1
+            or [*chain, prim][0].kind not in PIPELINE_HEADS):
         return False
     slots = pcu_slots([*chain, prim], stages)
-    return slots is not None and (mode == "spatial" or not any(s.buffered for s in slots))
+    return slots is not None and not any(slot.buffered for slot in slots)
 
 
-def group_prims(prims, graph_outputs, mode: str,
-                stages: int | None = None) -> list[list[Prim]]:
+def _spatial_join(out, group, readers, graph_outputs, stages, fits) -> bool:
+    """Join fused ``group`` to the group of ``out`` whose last output it reads, if only
+    spatial mode can and the joined group fits; whether it did."""
+    def producer(name):
+        return next((i for i, g in enumerate(out) if g[-1].output == name), None)
+
+    head = group[0]
+    at = producer(_reads(head)[0])
+    if at is None or not _link(out[at], readers, graph_outputs):
+        return False
+    before = out[at]
+    if head.kind == "gemm_chunk":  # a feed chain, its a_layout, the GEMM's group
+        if [prim.kind for prim in before] != ["a_layout"]:
+            return False
+        feed_at = producer(before[0].inputs[0])
+        if feed_at is None or not _link(out[feed_at], readers, graph_outputs):
+            return False
+        feed = out[feed_at]
+        joined = [*feed, *before, *group]
+        if not feeds_gemm([*feed, *before], stages) or not fits(joined):
+            return False
+        out[feed_at] = joined
+        del out[at]
+        return True
+    chain = [*_pipeline(before), *group]
+    if len(head.inputs) != 1 or chain[0].kind not in PIPELINE_HEADS:
+        return False
+    slots = pcu_slots(chain, stages)
+    if slots is None or not any(slot.buffered for slot in slots) or not fits([*before, *group]):
+        return False
+    out[at] = [*before, *group]
+    return True
+
+
+def group_prims(prims, graph_outputs, mode: str, stages: int | None = None,
+                fits=None) -> list[list[Prim]]:
     """Cut the primitives into kernel groups (in order) for ``mode`` (``unfused``,
-    ``fused`` or ``spatial``); ``stages`` as for :func:`pcu_slots`."""
+    ``fused`` or ``spatial``); ``stages`` as for :func:`pcu_slots`. ``fits(group)``:
+    whether a group only spatial mode builds can be built on the RDU (None: any)."""
     readers = {}
     for prim in prims:
         for name in _reads(prim):
@@ -158,10 +199,16 @@ def group_prims(prims, graph_outputs, mode: str,
     groups: list[list[Prim]] = []
     for prim in prims:
         if mode != "unfused":
-            source = _reads(prim)[0]
-            group = next((g for g in groups if g[-1].output == source), None)
-            if group and _joins(group, prim, readers, graph_outputs, mode, stages):
+            group = next((g for g in groups if g[-1].output == _reads(prim)[0]), None)
+            if group and _joins(group, prim, readers, graph_outputs, stages):
                 group.append(prim)
                 continue
         groups.append([prim])
-    return groups
+    if mode != "spatial":
+        return groups
+    fits = fits or (lambda group: True)
+    joined: list[list[Prim]] = []
+    for group in groups:
+        if not _spatial_join(joined, group, readers, graph_outputs, stages, fits):
+            joined.append(group)
+    return joined

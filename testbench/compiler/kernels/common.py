@@ -7,6 +7,8 @@ reduction). Done tokens: every unit of the kernel; a PCU (passes = 1) sends one,
 so does a PMU, whose token is its ``busy`` falling once after all of a
 configuration's passes. Units: the first PCUs and PMUs (:meth:`KernelContext.units`),
 or for a spatial group each next to the one before it (:meth:`KernelContext.place`).
+A shortfall of any of these raises :class:`ResourceError`: spatial mode cuts a group
+that would need more (:meth:`KernelContext.fits`).
 """
 
 from dataclasses import replace
@@ -22,7 +24,12 @@ from ..kernel import Kernel, Stream
 from ..kinds import OpKind
 from ..spatial import place_chain
 
-__all__ = ["KernelContext", "op_name", "numbered", "ranges", "counters", "linear"]
+__all__ = ["KernelContext", "ResourceError", "op_name", "numbered", "ranges", "counters", "linear"]
+
+
+class ResourceError(CompileError):
+    """A group's kernels need more of the RDU than it has: units, flows, done-token
+    sinks, PMU rows or PCU counter range."""
 
 
 def op_name(prims) -> str:
@@ -81,34 +88,43 @@ class KernelContext:
                                f"{prims[0].kind!r}")
         return builder(self, prims)
 
+    def fits(self, prims) -> bool:
+        """Whether the kernels of group ``prims`` can be built on this RDU (no
+        :class:`ResourceError`; other errors are raised)."""
+        try:
+            self.group(prims)
+        except ResourceError:
+            return False
+        return True
+
     # -- resources ------------------------------------------------------------------------
     def units(self, prims, pcus: int, pmus: int):
-        """The first ``pcus`` PCUs and ``pmus`` PMUs, or CompileError if there are fewer."""
+        """The first ``pcus`` PCUs and ``pmus`` PMUs, or ResourceError if there are fewer."""
         what = op_name(prims)
         if pcus > len(self.pcus):
-            raise CompileError(f"{what}: too many units, needs {pcus} PCUs; this RDU has "
-                               f"{len(self.pcus)} (compile unfused, or for a larger RDU)")
+            raise ResourceError(f"{what}: too many units, needs {pcus} PCUs; this RDU has "
+                                f"{len(self.pcus)} (compile unfused, or for a larger RDU)")
         if pmus > len(self.pmus):
-            raise CompileError(f"{what}: too many units, needs {pmus} PMUs; this RDU has "
-                               f"{len(self.pmus)} (compile unfused, or for a larger RDU)")
+            raise ResourceError(f"{what}: too many units, needs {pmus} PMUs; this RDU has "
+                                f"{len(self.pmus)} (compile unfused, or for a larger RDU)")
         return self.pcus[:pcus], self.pmus[:pmus]
 
     def place(self, prims, kinds) -> list[int]:
         """Units for a chain of unit ``kinds``, each next to the one before it
-        (:func:`~..spatial.place_chain`), or CompileError if there are too few."""
+        (:func:`~..spatial.place_chain`), or ResourceError if there are too few."""
         chain = place_chain(self.config, kinds)
         if chain is None:
             pcus = sum(kind == UnitKind.PCU for kind in kinds)
-            raise CompileError(f"{op_name(prims)}: too many units, needs {pcus} PCUs and "
-                               f"{len(kinds) - pcus} PMUs; this RDU has {len(self.pcus)} and "
-                               f"{len(self.pmus)} (compile fused, or for a larger RDU)")
+            raise ResourceError(f"{op_name(prims)}: too many units, needs {pcus} PCUs and "
+                                f"{len(kinds) - pcus} PMUs; this RDU has {len(self.pcus)} and "
+                                f"{len(self.pmus)}")
         return chain
 
     def bound(self, prims, value: int, what: str) -> int:
-        """``value`` as a PCU counter bound, or CompileError if it does not fit."""
+        """``value`` as a PCU counter bound, or ResourceError if it does not fit."""
         if not 1 <= value <= MAX_BOUND:
-            raise CompileError(f"{op_name(prims)}: PCU counter overflow, {what} = {value} "
-                               f"exceeds {MAX_BOUND}")
+            raise ResourceError(f"{op_name(prims)}: PCU counter overflow, {what} = {value} "
+                                f"exceeds {MAX_BOUND}")
         return value
 
     def pcu(self, **fields) -> PCUConfig:
@@ -123,16 +139,16 @@ class KernelContext:
         """Route AGCU -> units[0] -> ... -> AGCU from flow 0, every unit sending a done
         token; return the write flow (on the scalar fabric if ``scalar_last``).
         ``first_seqs``: the first sequence number of a unit's output flow, by unit (for
-        a PMU that reorders two sources). CompileError if the RDU has too few flows for
+        a PMU that reorders two sources). ResourceError if the RDU has too few flows for
         these and ``extra_flows`` more, or too few done-token sinks."""
         what = op_name(prims)
         needed = len(units) + 1 + extra_flows
         if needed > self.config.flows:
-            raise CompileError(f"{what}: too many flows, needs {needed}; this RDU has "
-                               f"{self.config.flows}")
+            raise ResourceError(f"{what}: too many flows, needs {needed}; this RDU has "
+                                f"{self.config.flows}")
         if len(units) > CONTROL_SINKS:
-            raise CompileError(f"{what}: too many done tokens, {len(units)} units signal "
-                               f"done; the control fabric has {CONTROL_SINKS} sinks")
+            raise ResourceError(f"{what}: too many done tokens, {len(units)} units signal "
+                                f"done; the control fabric has {CONTROL_SINKS} sinks")
         flow = 0
         builder.flow(flow, AGCU, [units[0]])
         for src, dst in zip(units, units[1:], strict=False):

@@ -10,12 +10,11 @@ from pcu_pmu.pcu.config import CounterConfig, Mode
 from pcu_pmu.pmu.config import AddressGenConfig, PMUConfig, ReadLayout, WriteLayout
 from testbench.runtime.program import AGCU
 
-from ..errors import CompileError
 from ..kernel import Kernel, Stream
 from ..kinds import OpKind
 from ..layout import GemmPlan, beats_per_row
 from ..placement import pcu_slots
-from .common import KernelContext, counters, linear, op_name, ranges
+from .common import KernelContext, ResourceError, counters, linear, op_name, ranges
 from .slots import add_slots
 
 __all__ = ["build_gemm", "build_a_layout"]
@@ -62,22 +61,22 @@ def build_gemm(ctx: KernelContext, prims) -> list[Kernel]:
 def _whole_row_batches(ctx: KernelContext, prims, slots, feed) -> list:
     """(first tile row, tile cols, tile rows) of each kernel of a chain that ends in a
     reduction: every tile column, and as many tile rows as the GEMM's PMU holds the
-    operands of (one with a ``feed``); CompileError if it does not hold one tile
+    operands of (one with a ``feed``); ResourceError if it does not hold one tile
     row's, or a buffered reduction's PMU one tile row of the output."""
     plan: GemmPlan = prims[len(feed)].attrs["plan"]
     depth, row_bytes = ctx.config.pmu_depth, ctx.config.vector_bits // 8
     holds = f"a PMU holds {depth} ({depth * row_bytes} bytes)"
     operands = plan.tile_cols * plan.kc
     if operands > depth:
-        raise CompileError(f"{op_name(prims)}: PMU buffer overflow, the reduction takes whole "
-                           f"rows, so a kernel multiplies all {plan.tile_cols} tile columns, "
-                           f"whose operands need {operands} PMU rows ({operands * row_bytes} "
-                           f"bytes); {holds}")
+        raise ResourceError(f"{op_name(prims)}: PMU buffer overflow, the reduction takes whole "
+                            f"rows, so a kernel multiplies all {plan.tile_cols} tile columns, "
+                            f"whose operands need {operands} PMU rows ({operands * row_bytes} "
+                            f"bytes); {holds}")
     output = plan.tile_cols * ctx.lanes
     if any(slot.buffered for slot in slots) and output > depth:
-        raise CompileError(f"{op_name(prims)}: PMU buffer overflow, the PMU that puts the "
-                           f"GEMM's rows in order holds a tile row of its output, {output} "
-                           f"rows ({output * row_bytes} bytes); {holds}")
+        raise ResourceError(f"{op_name(prims)}: PMU buffer overflow, the PMU that puts the "
+                            f"GEMM's rows in order holds a tile row of its output, {output} "
+                            f"rows ({output * row_bytes} bytes); {holds}")
     per_kernel = 1 if feed else depth // operands
     return [(ti, plan.tile_cols, count) for ti, count in ranges(plan.tile_rows, per_kernel)]
 
