@@ -8,7 +8,7 @@ nothing on stdout, one line on stderr), a good one reaches it.
 import io
 
 import pytest
-from coe_common import expert_directory
+from coe_common import expert_directory, refused
 
 import testbench.runtime.host_script
 from testbench.cli.main import main
@@ -54,18 +54,12 @@ def _copy(source, target):
 
 
 def _refused(argv, capsys, tmp_path) -> str:
-    """Run ``rdu coe run ARGV``; assert exit 2, empty stdout, one stderr line, no output
-    directory; return the message."""
+    """``rdu coe run ARGV`` refused with one error line and no output directory; the
+    message."""
     out = tmp_path / "out"
-    status = main(["coe", "run", "--out", str(out), "--quiet", *argv])
-    captured = capsys.readouterr()
-    assert status == 2, f"exit status {status}; stderr: {captured.err!r}"
-    assert captured.out == ""
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
-    assert lines[0].startswith("rdu coe: error: "), lines[0]
+    message = refused(["coe", "run", "--out", str(out), "--quiet", *argv], capsys)
     assert not out.exists()
-    return lines[0].removeprefix("rdu coe: error: ")
+    return message
 
 
 def test_good_experts_reach_the_simulation(experts_dir, tmp_path):

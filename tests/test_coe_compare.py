@@ -12,7 +12,7 @@ import json
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
-from coe_common import expert_directory
+from coe_common import expert_directory, refused
 
 import testbench.runtime.host_script
 from hdl.rdu.config import rdu_params
@@ -142,16 +142,8 @@ def no_simulation(monkeypatch):
 
 
 def _refused(argv, capsys) -> str:
-    """Run ``rdu coe compare ARGV``; assert exit 2, empty stdout, one stderr line; return
-    the message."""
-    status = main(["coe", "compare", "--quiet", *argv])
-    captured = capsys.readouterr()
-    assert status == 2, f"exit status {status}; stderr: {captured.err!r}"
-    assert captured.out == ""
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
-    assert lines[0].startswith("rdu coe: error: "), lines[0]
-    return lines[0].removeprefix("rdu coe: error: ")
+    """``rdu coe compare ARGV`` refused with one error line; the message."""
+    return refused(["coe", "compare", "--quiet", *argv], capsys)
 
 
 @pytest.mark.parametrize("argv,message", [
