@@ -16,11 +16,11 @@ from coe_common import expert_directory, refused
 
 import testbench.runtime.host_script
 from hdl.rdu.config import rdu_params
+from hdl.rdu.tier_params import ddr_peak_bytes_per_cycle
 from testbench.cli.main import main
 from testbench.coe.rtl_compare import (
     COLUMNS,
     compare_on_rtl,
-    ddr_peak_bytes_per_cycle,
     format_rtl_comparison,
     other_cycles_per_request,
 )

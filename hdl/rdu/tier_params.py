@@ -6,7 +6,8 @@ from memory_ctrl.tier_params import tier_configs
 
 from .config import DDR_ROW_BYTES, HBM_ROW_BYTES, TIER_ATOM_BYTES, RDUParams, peak_flops_per_cycle
 
-__all__ = ["TIER_NAMES", "memory_tier_params", "hbm_peak_bytes_per_cycle", "flops_per_hbm_byte"]
+__all__ = ["TIER_NAMES", "memory_tier_params", "hbm_peak_bytes_per_cycle",
+           "ddr_peak_bytes_per_cycle", "flops_per_hbm_byte"]
 
 #: the tiers of a memory="tiers" RDU, in device-address order
 TIER_NAMES = ("hbm", "ddr")
@@ -27,6 +28,12 @@ def memory_tier_params(config: RDUParams) -> dict:
 def hbm_peak_bytes_per_cycle(config: RDUParams) -> float:
     """Peak bytes per fabric cycle of the HBM tier of ``config`` (its channels' data buses)."""
     return memory_tier_params(config)["hbm"].peak_bytes_per_cycle
+
+
+def ddr_peak_bytes_per_cycle(config: RDUParams) -> float:
+    """Peak bytes per fabric cycle of the DDR tier of ``config`` (what a DDR -> HBM copy
+    and the scaled host link are measured against)."""
+    return memory_tier_params(config)["ddr"].peak_bytes_per_cycle
 
 
 def flops_per_hbm_byte(config: RDUParams) -> float:

@@ -34,7 +34,7 @@ import argparse
 import numpy as np
 
 from hdl.rdu.config import rdu_params
-from hdl.rdu.tier_params import memory_tier_params
+from hdl.rdu.tier_params import ddr_peak_bytes_per_cycle
 from testbench.compiler.transformer import DecoderShape
 from testbench.farm.sweep import sweep_map
 from testbench.runtime.host_script import HostScript
@@ -75,7 +75,7 @@ def _copy_cycles(log) -> list[dict]:
         blocks.append((size, data))
     log(f"coe: copy engine DDR -> HBM, blocks of {', '.join(map(str, SIZES))} bytes")
     result = session.run(run_name="bench_coe_copies")
-    peak = memory_tier_params(config)["ddr"].peak_bytes_per_cycle
+    peak = ddr_peak_bytes_per_cycle(config)
     rows = []
     for size, data in blocks:
         if not np.array_equal(result[f"back{size}"], data):
@@ -114,7 +114,7 @@ def run_bench(log):
     sessions = sweep_map(_session, [{}] + [{"switch_from": "host", "host_gbps": link}
                                            for link in HOST_LINKS_GBPS], log=log)
     summary = sessions[0]
-    peak = memory_tier_params(rdu_params("coe"))["ddr"].peak_bytes_per_cycle
+    peak = ddr_peak_bytes_per_cycle(rdu_params("coe"))
     switch_bytes = summary["bytes"]["ddr_to_hbm"]
     switch_cycles = summary["cycles"]["switch"]
     session_share = switch_bytes / peak / switch_cycles if switch_cycles else 0.0

@@ -258,11 +258,11 @@ def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS,
     """Bytes per RDU cycle of the host link, scaled so that the DDR-tier peak of ``config``
     (default: preset coe) stands for ``node_gbps``: ``DDR peak x host_gbps / node_gbps``."""
     from hdl.rdu.config import rdu_params
-    from hdl.rdu.tier_params import memory_tier_params
+    from hdl.rdu.tier_params import ddr_peak_bytes_per_cycle
 
     if host_gbps <= 0 or node_gbps <= 0:
         raise CommandError("--host-gbps and --node-gbps must be positive")
-    peak = memory_tier_params(config or rdu_params("coe"))["ddr"].peak_bytes_per_cycle
+    peak = ddr_peak_bytes_per_cycle(config or rdu_params("coe"))
     return peak * host_gbps / node_gbps
 
 
@@ -424,11 +424,12 @@ def _names(option: str) -> list[str]:
 
 
 def _compare(args) -> int:
+    from hdl.rdu.tier_params import ddr_peak_bytes_per_cycle
+
     from ..coe.rtl_compare import (
         SCHEDULERS,
         check_pairs,
         compare_on_rtl,
-        ddr_peak_bytes_per_cycle,
         format_rtl_comparison,
         other_cycles_per_request,
         reference_row,

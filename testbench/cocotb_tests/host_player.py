@@ -28,9 +28,11 @@ import numpy as np
 from cocotb.triggers import RisingEdge
 
 from hdl.rdu.config import DDR_BASE, RDUParams
+from hdl.rdu.tier_params import memory_tier_params
 from testbench.bfm.clock_reset import start_clock_and_reset
 from testbench.bfm.rdu_monitors import count_counter_events
 from testbench.bfm.sim_io import save_outputs, sim_args, sim_inputs
+from testbench.bfm.tier_backdoor import TierBackdoor
 from testbench.runtime import host_program as hp
 from testbench.runtime.host_link import paced_write
 from testbench.runtime.host_registers import COMMANDS_DONE, COPY_STATUS, copy_status_fields
@@ -155,10 +157,6 @@ async def _preload(dut, config: RDUParams, steps: list, arrays: dict) -> int:
     tier's backdoor (``hbm_*``/``ddr_*`` ports of the top), in order; returns the cycles."""
     if not steps:
         return 0
-    # imported here: the tiers' RTL modules cost start-up time where nothing is preloaded
-    from hdl.rdu.tier_params import memory_tier_params
-    from testbench.bfm.tier_backdoor import TierBackdoor
-
     tiers = memory_tier_params(config)
     regions = {name: [] for name in tiers}
     for step in steps:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdl.rdu.config import RDUParams
+from hdl.rdu.tier_params import ddr_peak_bytes_per_cycle
 from testbench.compiler.transformer import DecoderShape
 from testbench.farm.sweep import sweep_map
 
@@ -47,7 +48,7 @@ from .trace import Trace, make_trace
 
 __all__ = ["SCHEDULERS", "COLUMNS", "REFERENCE", "check_pairs", "compare_on_rtl",
            "measured_figures", "reference_row", "other_cycles_per_request",
-           "ddr_peak_bytes_per_cycle", "format_rtl_comparison"]
+           "format_rtl_comparison"]
 
 SCHEDULERS = ("fcfs", "batch")
 #: the (scheduler, policy) session the calibrated total takes its per-request cycles from
@@ -201,14 +202,6 @@ def other_cycles_per_request(row: dict) -> float:
     """Router, program-load and compute cycles per request measured in ``row``."""
     return (row["router_cycles"] + row["program_load_cycles"]
             + row["compute_cycles"]) / row["requests"]
-
-
-def ddr_peak_bytes_per_cycle(config: RDUParams) -> float:
-    """The DDR tier's peak bytes per RDU cycle (what ``rdu bench coe`` measures copies
-    against)."""
-    from hdl.rdu.tier_params import memory_tier_params
-
-    return memory_tier_params(config)["ddr"].peak_bytes_per_cycle
 
 
 def _predict_cycles(rows: list[dict], peak: float) -> None:
