@@ -14,6 +14,7 @@ from testbench.coe.decode_step import decode_outputs, request_inputs
 from testbench.coe.experts import (
     decoder_weights,
 )
+from testbench.coe.plan import ROUTER_PROGRAM, LoadProgram
 from testbench.coe.router import load_experts_and_router
 from testbench.coe.sharded import ShardedCoE, run_sharded_session
 from testbench.coe.trace import make_trace
@@ -40,6 +41,13 @@ def parts(experts_dir):
                                               pmu_depth=CONFIG.pmu_depth)
     trace = make_trace(router.checkpoint, 2, 1, tokens=(1, 2))
     return experts, router, trace
+
+
+@pytest.fixture
+def quick_build(monkeypatch):
+    """The -O0 system build: these runs are short, and a make test builds it in a minute
+    instead of several (a CoE session from the CLI builds the optimised one)."""
+    monkeypatch.setenv("RDU_BUILD_PROFILE", "quick")
 
 
 def _sharded(parts, sockets):
@@ -108,7 +116,8 @@ def test_one_socket_golden_is_the_single_socket_layer(parts):
 
 
 @pytest.mark.regress  # builds a 1- and a 2-socket system with memory tiers (minutes each)
-def test_two_sockets_switch_in_about_half_the_time(experts_dir, seed, run_name, waves):
+def test_two_sockets_switch_in_about_half_the_time(experts_dir, seed, run_name, waves,
+                                                   quick_build):
     runs = {}
     for sockets in (1, 2):
         runs[sockets] = run = run_sharded_session(
@@ -132,3 +141,34 @@ def test_two_sockets_switch_in_about_half_the_time(experts_dir, seed, run_name, 
     print(f"switch cycles: 1 socket {one.switch_cycles}, 2 sockets {two.switch_cycles}; "
           f"engine cycles {one.engine_cycles} vs {two.engine_cycles}; "
           f"layer cycles per Run {runs_cycles[1]} vs {runs_cycles[2]}")
+
+
+def test_session_on_two_sockets_routes_on_the_rdu_with_programs_resident(
+        parts, seed, run_name, waves, quick_build):
+    """A whole session on 2 sockets as `rdu coe run --sockets 2` runs it: the router on
+    socket 0 and every Run bit-exact, each socket's graphs as AGCU schedules whose
+    programs stay in device memory; a corrupted logit is caught."""
+    experts, router, trace = parts
+    sharded = _sharded(parts, 2)
+    plan = sharded.plan(router.route_trace(trace))
+    script = sharded.build(plan, orchestration="hardware")
+    result = script.run(run_name=run_name, seed=seed, waves=waves, timeout_cycles=400_000)
+    assert sharded.check(plan, result) == []
+    cycles = sharded.cycles(plan, result)
+    kinds = {}
+    for index, step in enumerate(plan.steps):
+        kinds.setdefault(type(step).__name__, []).append(cycles[index])
+    assert len(kinds["Route"]) == len(trace) and min(kinds["Route"]) > 0
+    assert min(kinds["Run"]) > 0 and min(kinds["LoadProgram"]) > 0
+    # before every Run, socket 0's AGCU loads every kernel's program words at least once
+    words = sum(len(k.image.words) for c in sharded.tp.compiled[0].values() for k in c.kernels)
+    expert_loads = [cycles[i] for i, step in enumerate(plan.steps)
+                    if isinstance(step, LoadProgram) and step.program != ROUTER_PROGRAM]
+    assert len(expert_loads) == len(kinds["Run"]) and min(expert_loads) >= words
+    # the router's logits are checked: one wrong word is reported as a route mismatch
+    route = next(i for i, step in enumerate(plan.steps) if type(step).__name__ == "Route")
+    (out,) = sharded.router_program.graph.outputs
+    corrupted = dict(result.items())
+    corrupted[f"route{route}_{out}"] = np.array(result[f"route{route}_{out}"]) ^ 1
+    bad = sharded.check(plan, type(result)(corrupted))
+    assert [m.step for m in bad] == [route] and "route of request" in bad[0].what

@@ -10,6 +10,12 @@ cut into link words (:class:`~.flit_serializer.FlitSerializer`) on the data VC
 and reassembled at the far end (:class:`~.flit_deserializer.FlitDeserializer`);
 the other VCs stay idle.
 
+Shared by every socket: the data and index inputs of the memory tiers' backdoors
+(``hbm_pl_index``, ``hbm_pl_data``, ``ddr_pl_index``, ``ddr_pl_data``, see
+:mod:`memory_ctrl.device`), so that their 8192-bit words appear once, not once per
+socket (Amaranth allows at most 65,536 input bits on a top); each socket keeps its own
+``s<k>_hbm_pl_en``/``s<k>_ddr_pl_en``, so a preload writes one socket at a time.
+
 Run-time inputs (hold steady, pulse ``link_start`` once after reset to seed the
 channels): ``link_flip_threshold`` and ``link_drop_threshold`` (error rates per
 flit x 2**32, every channel), ``link_seed`` (channel ``c`` of link ``i``,
@@ -21,7 +27,7 @@ destination socket; sticky) and, per link ``i`` and direction ``ab``/``ba``,
 receiver, channel counters and the protocol checker's violation count).
 """
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Shape
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -36,7 +42,7 @@ from .flit_deserializer import FlitDeserializer
 from .flit_serializer import FlitSerializer
 from .linked_rdu import LinkedRDU
 
-__all__ = ["SystemTop", "make_system", "LINK_STATS", "channel_seed"]
+__all__ = ["SystemTop", "make_system", "LINK_STATS", "SHARED_INPUTS", "channel_seed"]
 
 TX_STATS = ("data_frames", "replays", "timeouts", "naks")
 RX_STATS = ("frames_ok", "crc_errors", "framing_errors", "duplicates", "seq_gaps")
@@ -44,6 +50,8 @@ CHANNEL_STATS = ("flits", "flips", "drops")
 LINK_STATS = (tuple(f"tx_{n}" for n in TX_STATS) + tuple(f"rx_{n}" for n in RX_STATS)
               + tuple(f"ch_{n}" for n in CHANNEL_STATS) + ("violations",))
 DIRECTIONS = ("ab", "ba")
+#: socket ports that are one top-level input fanned out to every socket
+SHARED_INPUTS = ("hbm_pl_index", "hbm_pl_data", "ddr_pl_index", "ddr_pl_data")
 
 
 def _seed_mix(link: int, direction: int) -> int:
@@ -66,11 +74,15 @@ class SystemTop(wiring.Component):
         self.sockets = [LinkedRDU(config.socket_rdu(k), len(config.neighbours(k)),
                                   self._shared)
                         for k in range(config.sockets)]
-        members = {}
+        members, shared = {}, {}
         for k, rdu in enumerate(self.sockets):
             for name, member in rdu.signature.members.items():
-                members[f"s{k}_{name}"] = member
+                if name in SHARED_INPUTS:
+                    shared[name] = max(shared.get(name, 0), Shape.cast(member.shape).width)
+                else:
+                    members[f"s{k}_{name}"] = member
             members[f"s{k}_link_error"] = Out(1)
+        members.update({name: In(width) for name, width in shared.items()})
         members.update({"link_flip_threshold": In(32), "link_drop_threshold": In(32),
                         "link_seed": In(32), "link_start": In(1)})
         for i, _ in enumerate(config.links()):
@@ -92,6 +104,9 @@ class SystemTop(wiring.Component):
         for k, rdu in enumerate(self.sockets):
             m.submodules[f"socket{k}"] = rdu
             for name, member in rdu.signature.members.items():
+                if name in SHARED_INPUTS:
+                    m.d.comb += getattr(rdu, name).eq(getattr(self, name))
+                    continue
                 outer, inner = getattr(self, f"s{k}_{name}"), getattr(rdu, name)
                 m.d.comb += (outer.eq(inner) if member.flow == Out else inner.eq(outer))
         link_errors = {k: [] for k in range(cfg.sockets)}

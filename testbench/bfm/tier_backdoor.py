@@ -20,14 +20,18 @@ __all__ = ["TierBackdoor"]
 
 class TierBackdoor:
     """The backdoor ports ``<prefix>pl_*``/``<prefix>dbg_*`` of one tier of ``dut``
-    (``prefix`` e.g. ``"ddr_"``); ``config`` is the tier's TierParams."""
+    (``prefix`` e.g. ``"ddr_"``); ``config`` is the tier's TierParams. On the system top
+    the ``pl_index``/``pl_data`` inputs are shared by the sockets: ``shared_prefix``
+    (e.g. ``"ddr_"`` beside ``prefix="s3_ddr_"``) names them."""
 
-    def __init__(self, dut, prefix: str, config):
+    def __init__(self, dut, prefix: str, config, shared_prefix: str | None = None):
         self.dut, self.config = dut, config
         p = config.dram
         self._shape = (config.channels, p.banks, p.atom_bytes)  # one word, as bytes
         self.word_bytes = int(np.prod(self._shape))
-        self._pl = [getattr(dut, f"{prefix}pl_{name}") for name in ("en", "index", "data")]
+        shared = prefix if shared_prefix is None else shared_prefix
+        self._pl = [getattr(dut, f"{prefix}pl_en")] + [getattr(dut, f"{shared}pl_{name}")
+                                                        for name in ("index", "data")]
         self._dbg_index = getattr(dut, f"{prefix}dbg_index")
         self._dbg_rdata = getattr(dut, f"{prefix}dbg_rdata")
 

@@ -70,6 +70,8 @@ def register(sub):
     pl.add_argument("--trace-seed", type=int, default=1)
     pl.add_argument("--zipf", type=float, default=1.2, help="popularity skew (default 1.2)")
     pl.add_argument("--max-tokens", type=int, default=8, help="tokens per request: 1..this")
+    pl.add_argument("--new-tokens", type=int, default=1,
+                    help="tokens each request generates: 1..this (default 1)")
     pl.add_argument("--slots", type=int, default=4, help="HBM expert slots (default 4)")
     pl.add_argument("--policy", default="lru", choices=sorted(POLICIES))
     pl.add_argument("--scheduler", default="fcfs", choices=("fcfs", "batch"))
@@ -107,6 +109,8 @@ def register(sub):
     r.add_argument("--trace-seed", type=int)
     r.add_argument("--zipf", type=float)
     r.add_argument("--max-tokens", type=int, help="tokens per request: 1..this")
+    r.add_argument("--new-tokens", type=int,
+                   help="tokens each request generates, one decode step each: 1..this")
     r.add_argument("--slots", type=int, help="HBM expert slots")
     r.add_argument("--policy", choices=sorted(POLICIES))
     r.add_argument("--scheduler", choices=("fcfs", "batch"))
@@ -126,6 +130,8 @@ def register(sub):
     r.add_argument("--orchestration", choices=("hardware", "software"),
                    help="a Route's or Run's kernels as one AGCU schedule (hardware), or "
                         "every Program Load and launch from the host (software)")
+    r.add_argument("--sockets", type=int,
+                   help="sockets in a ring, every expert split across them (default 1)")
     r.add_argument("--seed", type=int, help="simulation seed")
     r.add_argument("--waves", action="store_true", help="dump a waveform")
     c = _compare_parser(actions)
@@ -212,12 +218,12 @@ def _make_experts(args) -> int:
 def _plan(args) -> int:
     from ..coe.machine import expert_image_bytes
 
-    if args.requests < 1 or args.slots < 1 or args.max_tokens < 1:
-        raise CommandError("--requests, --slots and --max-tokens must be positive")
+    if min(args.requests, args.slots, args.max_tokens, args.new_tokens) < 1:
+        raise CommandError("--requests, --slots, --max-tokens and --new-tokens must be positive")
     shape = decoder_shape(args)
     experts, router = load_experts_and_router(args.experts, shape, threshold=args.threshold)
     trace = make_trace(router.checkpoint, args.requests, args.trace_seed, zipf=args.zipf,
-                       tokens=(1, args.max_tokens))
+                       tokens=(1, args.max_tokens), new_tokens=(1, args.new_tokens))
     progress(args, f"routing {len(trace)} requests over {len(experts)} experts")
     routes = router.route_trace(trace)
     # Experts as `rdu coe run` holds them: weight images on the CoE RDU, not checkpoints.
@@ -246,11 +252,12 @@ NODE_DDR_TO_HBM_GBPS = 1000.0
 RUN_DEFAULTS = {"experts": Path("sim_build/coe/decoder_experts"), "out": Path("sim_build/coe"),
                 "make_experts": False, "count": 4, "expert_seed": 1, "d": 8, "heads": 1,
                 "head_dim": 4, "f": 8, "cache_tokens": 4, "requests": 4,
-                "trace_seed": 1, "zipf": 1.2, "max_tokens": 4, "slots": 2, "policy": "lru",
+                "trace_seed": 1, "zipf": 1.2, "max_tokens": 4, "new_tokens": 1, "slots": 2,
+                "policy": "lru",
                 "scheduler": "fcfs", "window": 8, "threshold": DEFAULT_THRESHOLD,
                 "clock_mhz": 1000.0, "seed": 1, "waves": False, "switch_from": "ddr",
                 "host_gbps": 64.0, "node_gbps": NODE_DDR_TO_HBM_GBPS,
-                "orchestration": "hardware"}
+                "orchestration": "hardware", "sockets": 1}
 
 
 def host_link_rate(host_gbps: float, node_gbps: float = NODE_DDR_TO_HBM_GBPS,
@@ -283,7 +290,9 @@ def experts_ready(o, shape: DecoderShape, log) -> None:
             f"{directory} --count {o.count} --d {o.d} --heads {o.heads} --head-dim "
             f"{o.head_dim} --f {o.f}`, or add --make-experts to generate them there")
     config = coe_rdu(o)
-    check_ddr_holds(o.count, expert_image_bytes(config, shape), config.ddr_bytes)
+    # split across sockets, each holds about 1/sockets of every expert (at least that)
+    image = -(-expert_image_bytes(config, shape) // getattr(o, "sockets", 1))
+    check_ddr_holds(o.count, image, config.ddr_bytes)
     log(f"no checkpoints in {directory}: writing {o.count} decoder-layer experts "
         f"(d={o.d}, {o.heads} head(s) of {o.head_dim}, d_ff={o.f}, seed {o.expert_seed})")
     make_experts(directory, o.count, shape, seed=o.expert_seed)
@@ -299,13 +308,18 @@ def simulate_session(options, log, run_name: str = "coe_session",
     from ..coe.report import format_table, import_plotting_meanwhile, timeline_png, write_json
 
     o = options
-    if min(o.requests, o.slots, o.max_tokens, o.count) < 1:
-        raise CommandError("--requests, --slots, --max-tokens and --count must be positive")
+    sockets = getattr(o, "sockets", 1)
+    new_tokens = getattr(o, "new_tokens", 1)
+    if min(o.requests, o.slots, o.max_tokens, o.count, sockets, new_tokens) < 1:
+        raise CommandError("--requests, --slots, --max-tokens, --new-tokens, --count and "
+                           "--sockets must be positive")
     shape = decoder_shape(o)
     config = coe_rdu(o)
     experts_ready(o, shape, log)
     overrides = "".join(f" -p {pair}" for pair in getattr(o, "param", []))
-    log(f"CoE session: {o.requests} decode steps ({shape.tokens} cached tokens each) over "
+    steps = (f"{o.requests} decode steps" if new_tokens == 1 else
+             f"{o.requests} requests of 1..{new_tokens} decode steps")
+    log(f"CoE session: {steps} ({shape.tokens} cached tokens each) over "
         f"the experts in {o.experts}, simulated on "
         f"the RDU (preset {getattr(o, 'preset', 'coe')}{overrides}: HBM, DDR, copy engine; "
         f"{o.slots} HBM slots, {o.policy}, {o.scheduler})")
@@ -319,13 +333,14 @@ def simulate_session(options, log, run_name: str = "coe_session",
     try:
         result = run_session(config, Path(o.experts), shape=shape,
                              requests=o.requests, trace_seed=o.trace_seed, zipf=o.zipf,
-                             max_tokens=o.max_tokens, slots=o.slots, policy=o.policy,
+                             max_tokens=o.max_tokens, new_tokens=new_tokens,
+                             slots=o.slots, policy=o.policy,
                              scheduler=o.scheduler, window=o.window, threshold=o.threshold,
                              clock_mhz=o.clock_mhz, seed=o.seed, waves=o.waves,
                              switch_from=o.switch_from, host_bytes_per_cycle=host_rate,
                              progress=status, run_name=run_name,
                              orchestration=getattr(o, "orchestration", "hardware"),
-                             while_simulating=import_plotting_meanwhile)
+                             sockets=sockets, while_simulating=import_plotting_meanwhile)
     except (CoEError, OutOfDeviceMemory) as error:  # raised before the simulation starts
         raise _input_error(error) from None
     finally:
@@ -364,7 +379,7 @@ COMPARE_EXPERTS = Path("sim_build/coe/compare_experts")
 #: and the policies differ
 COMPARE_DEFAULTS = {**{key: RUN_DEFAULTS[key] for key in (
                         "make_experts", "expert_seed", "d", "heads", "head_dim", "f",
-                        "cache_tokens", "trace_seed", "zipf", "max_tokens", "window",
+                        "cache_tokens", "trace_seed", "zipf", "max_tokens", "new_tokens", "window",
                         "threshold", "seed")},
                     "experts": COMPARE_EXPERTS, "count": 16, "slots": 3, "requests": 24,
                     "policies": ",".join(POLICIES), "schedulers": "fcfs,batch"}
@@ -404,6 +419,8 @@ def _compare_parser(actions):
     c.add_argument("--zipf", type=float, help=f"popularity skew (default {d['zipf']})")
     c.add_argument("--max-tokens", type=int,
                    help=f"tokens per request: 1..this (default {d['max_tokens']})")
+    c.add_argument("--new-tokens", type=int,
+                   help=f"tokens each request generates: 1..this (default {d['new_tokens']})")
     c.add_argument("--slots", type=int, help=f"HBM expert slots (default {d['slots']})")
     c.add_argument("--policies",
                    help=f"comma-separated slot policies to compare (default {d['policies']})")
@@ -440,7 +457,7 @@ def _compare(args) -> int:
     if args.scheduler in SCHEDULERS:
         raise CommandError(f"--scheduler is the address of a Dask scheduler; the request "
                            f"schedulers to compare are --schedulers {args.scheduler}")
-    for name in ("requests", "slots", "max_tokens", "count", "window"):
+    for name in ("requests", "slots", "max_tokens", "new_tokens", "count", "window"):
         if getattr(args, name) < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be at least 1, not "
                                f"{getattr(args, name)}")
@@ -466,7 +483,8 @@ def _compare(args) -> int:
             rows = compare_on_rtl(config, Path(args.experts), shape=shape,
                                   requests=args.requests, trace_seed=args.trace_seed,
                                   zipf=args.zipf, max_tokens=args.max_tokens,
-                                  slots=args.slots, policies=policies, schedulers=schedulers,
+                                  new_tokens=args.new_tokens, slots=args.slots,
+                                  policies=policies, schedulers=schedulers,
                                   window=args.window, threshold=args.threshold,
                                   seed=args.seed, log=log)
     except ClusterError as error:
@@ -475,7 +493,7 @@ def _compare(args) -> int:
     reference = reference_row(rows)
     data = {"rows": rows, "experts": str(args.experts), "requests": args.requests,
             "trace_seed": args.trace_seed, "zipf": args.zipf, "max_tokens": args.max_tokens,
-            "slots": args.slots, "window": args.window,
+            "new_tokens": args.new_tokens, "slots": args.slots, "window": args.window,
             "model": {"ddr_peak_bytes_per_cycle": peak,
                       "reference": [reference["scheduler"], reference["policy"]],
                       "other_cycles_per_request": other_cycles_per_request(reference)},

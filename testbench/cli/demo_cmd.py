@@ -1,8 +1,9 @@
 """``rdu demo``: the project's main job, then the flows under it.
 
-1. A Composition-of-Experts session (``rdu coe run`` with its defaults): expert
-   checkpoints in DDR, switched into HBM slots by the copy engine, a router and the
-   experts run as compiled dataflow kernels on the RDU; every routing and expert
+1. A Composition-of-Experts session (``rdu coe run`` with :data:`DEMO_SESSION`: 16
+   experts, 3 HBM slots, 24 requests of 1-3 generated tokens, so slots are evicted):
+   expert checkpoints in DDR, switched into HBM slots by the copy engine, a router and
+   the experts run as compiled dataflow kernels on the RDU; every routing and expert
    output checked bit-exactly; summary, ``summary.json`` and ``timeline.png``.
 2. The RDU top (tile of PCUs and PMUs, network, AGCU, device memory, host
    port) runs the hand-built kernels through the runtime, first launched one
@@ -16,6 +17,7 @@
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +25,11 @@ from .coe_cmd import RUN_DEFAULTS, simulate_session
 from .numerics_ops import NUMERIC_OPS, run_on_rtl
 from .output import emit, progress
 from .run_cmd import format_report, run_kernels
+
+#: the demo's CoE session: more experts than slots and skewed requests, so the slot policy
+#: evicts; the experts are generated into their own directory on first use
+DEMO_SESSION = {"experts": Path("sim_build/coe/demo_experts"), "make_experts": True,
+                "count": 16, "slots": 3, "requests": 24, "new_tokens": 3}
 
 
 def register(sub):
@@ -44,7 +51,7 @@ def _operands(op, rng, count):
 
 
 def run(args):
-    options = argparse.Namespace(**{**RUN_DEFAULTS, "seed": args.seed})
+    options = argparse.Namespace(**{**RUN_DEFAULTS, **DEMO_SESSION, "seed": args.seed})
     coe_summary, coe_text, coe_ok = simulate_session(options, lambda m: progress(args, m))
     progress(args, coe_text)
     kernel_reports = []

@@ -8,14 +8,15 @@ Two cocotb tests, chosen by the runner's ``testcase``:
 * ``play_on_system``: a multi-socket system top, args ``config`` (SystemParams JSON),
   ``phases`` (each socket's steps of a phase play at the same time, one Runtime per
   socket over its own host port; a phase ends when every socket is done) and the
-  links' error-injection settings.
+  links' error-injection settings. The first phase's Preloads go through each socket's
+  backdoor, socket by socket, before any host step.
 
 Nothing here runs per cycle: the clock toggles in the simulator, the runtime sleeps
 on ``busy`` edges, and the passive checkers of the RTL (mesh and stage credits, link
 source checks, DRAM timing) are sticky levels read after every step. With arg
 ``observe_counters`` the testbench also counts every performance-counter event
 itself (a per-cycle monitor, for the test that checks the counters).
-Outputs: see :mod:`testbench.runtime.host_program`; ``play_on_rdu`` also saves
+Outputs: see :mod:`testbench.runtime.host_program`. Both tests also save
 ``player_window`` = (wall seconds, cycles) of playing every step after the preloads and
 ``player_preload`` = (wall seconds, cycles) of the preloads.
 """
@@ -152,9 +153,12 @@ async def _check_memory_tiers(runtime: Runtime, what: str) -> None:
         raise DeviceError(f"{what}: a DRAM timing checker fired during the session ({status})")
 
 
-async def _preload(dut, config: RDUParams, steps: list, arrays: dict) -> int:
+async def _preload(dut, config: RDUParams, steps: list, arrays: dict, prefix: str = "",
+                   shared: bool = False) -> int:
     """Every :class:`~testbench.runtime.host_program.Preload` of ``steps`` through its
-    tier's backdoor (``hbm_*``/``ddr_*`` ports of the top), in order; returns the cycles."""
+    tier's backdoor (``<prefix>hbm_*``/``<prefix>ddr_*`` ports of the top; ``shared``:
+    the system top's ``hbm_pl_*``/``ddr_pl_*`` data inputs are the sockets'), in order;
+    returns the cycles."""
     if not steps:
         return 0
     tiers = memory_tier_params(config)
@@ -166,7 +170,9 @@ async def _preload(dut, config: RDUParams, steps: list, arrays: dict) -> int:
     cycles = 0
     for name, tier_regions in regions.items():
         if tier_regions:
-            cycles += await TierBackdoor(dut, f"{name}_", tiers[name]).preload(tier_regions)
+            backdoor = TierBackdoor(dut, f"{prefix}{name}_", tiers[name],
+                                    shared_prefix=f"{name}_" if shared else None)
+            cycles += await backdoor.preload(tier_regions)
     return cycles
 
 
@@ -227,6 +233,15 @@ async def play_on_system(dut):
     dut.link_start.value = 1
     await RisingEdge(dut.clk)
     dut.link_start.value = 0
+    phases = [hp.Phase.from_json(data) for data in args["phases"]]
+    preload_cycles, wall = 0, time.perf_counter()
+    if phases:  # the first phase's Preloads, socket by socket (shared data inputs)
+        for k, steps in enumerate(phases[0].steps):
+            preloads = [step for step in steps if isinstance(step, hp.Preload)]
+            preload_cycles += await _preload(dut, config.socket_rdu(k), preloads, arrays,
+                                             prefix=f"s{k}_", shared=True)
+            steps[:] = [step for step in steps if not isinstance(step, hp.Preload)]
+    preload_seconds = time.perf_counter() - wall
     runtimes = [Runtime(dut, config.socket_rdu(k), timeout_cycles=args["timeout_cycles"],
                         transport=AxiTransport(dut, stall=args["host_stall"],
                                                seed=cocotb.RANDOM_SEED * 1000 + k,
@@ -235,11 +250,11 @@ async def play_on_system(dut):
                 for k in range(config.sockets)]
     for runtime in runtimes:
         await runtime.start()
-    outputs = {}
+    outputs = {"player_preload": np.array([preload_seconds, preload_cycles])}
     players = [StepPlayer(runtime, arrays, outputs) for runtime in runtimes]
     clock = runtimes[0]
-    for index, data in enumerate(args["phases"]):
-        phase = hp.Phase.from_json(data)
+    wall = time.perf_counter()
+    for index, phase in enumerate(phases):
         start = clock.cycle
         tasks = [cocotb.start_soon(_play_steps(players[k], steps))
                  for k, steps in enumerate(phase.steps) if steps]
@@ -250,6 +265,7 @@ async def play_on_system(dut):
         for k in range(config.sockets):
             faults = _sticky_faults(dut, f"s{k}_")
             assert not faults, f"phase {index} ({phase.name}): socket {k} {faults[0]} fired"
+    outputs["player_window"] = np.array([time.perf_counter() - wall, clock.cycle])
     for k, runtime in enumerate(runtimes):
         assert not int(getattr(dut, f"s{k}_config_error").value), \
             f"socket {k} refused a configuration record"

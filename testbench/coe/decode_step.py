@@ -10,6 +10,12 @@ head_dim]``) is standard normal rounded to bf16 to nearest even, drawn from
 request, different for every request. ``cos``, ``sin`` are ``rope_tables(T, head_dim)``.
 The golden outputs (``k<h>_new``, ``v<h>_new``, ``out``) are
 :func:`testbench.compiler.golden.evaluate` of ``decoder_graph(shape)``.
+
+A request that generates several tokens decodes them one after the other
+(:func:`next_token_inputs`): the next step's ``x`` is this step's ``out`` (fp32 both),
+and every head's cache slides by one token, the oldest dropped and this step's new
+key and value appended, so the cache keeps ``T`` tokens and the compiled program its
+shape (a sliding window; the rotary tables stay those of position ``T``).
 """
 
 import numpy as np
@@ -20,7 +26,8 @@ from testbench.golden.numerics import f32_to_bf16
 
 from .experts import Expert, decoder_weights
 
-__all__ = ["CACHE_STREAM", "request_inputs", "decode_outputs", "decode_io_bytes"]
+__all__ = ["CACHE_STREAM", "request_inputs", "next_token_inputs", "decode_outputs",
+           "decode_io_bytes"]
 
 #: the third word of a request's cache seed, so the cache's stream is not the trace's
 CACHE_STREAM = 0xCAC4E
@@ -42,6 +49,21 @@ def request_inputs(request, shape: DecoderShape, trace_seed: int) -> dict:
             inputs[name] = np.asarray(f32_to_bf16(values.view(np.uint32)), np.uint16)
     inputs["cos"], inputs["sin"] = rope_tables(t, dh)
     return inputs
+
+
+def next_token_inputs(inputs: dict, outputs: dict, heads: int) -> dict:
+    """The inputs of the decode step after the one that read ``inputs`` and produced
+    ``outputs`` (``out``, every head's ``k<h>_new``/``v<h>_new``; see the module
+    docstring); other entries (weights, rotary tables) are kept."""
+    following = dict(inputs)
+    following["x"] = np.asarray(outputs["out"], np.uint32).reshape(inputs["x"].shape)
+    for h in range(heads):
+        keys, values = inputs[f"k_cache{h}"], inputs[f"v_cache{h}"]
+        new_key = np.asarray(outputs[f"k{h}_new"], np.uint16).reshape(-1, 1)
+        new_value = np.asarray(outputs[f"v{h}_new"], np.uint16).reshape(1, -1)
+        following[f"k_cache{h}"] = np.concatenate([keys[:, 1:], new_key], axis=1)
+        following[f"v_cache{h}"] = np.concatenate([values[1:], new_value], axis=0)
+    return following
 
 
 def decode_outputs(expert: Expert, inputs: dict, shape: DecoderShape, lanes: int,

@@ -42,14 +42,15 @@ class CoERun:
 
 def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
                 requests: int | None = None, trace_seed: int = 1, zipf: float = 1.2,
-                max_tokens: int = 4, slots: int = 3,
+                max_tokens: int = 4, new_tokens: int = 1, slots: int = 3,
                 policy: str = "lru", scheduler: str = "fcfs", window: int = 8,
                 threshold: float = DEFAULT_THRESHOLD, clock_mhz: float = 1000.0,
                 run_name: str = "coe_session", seed: int = 1, waves: bool = False,
                 host_stall: float = 0.0, timeout_cycles: int = 200_000,
                 switch_from: str = "ddr", host_bytes_per_cycle: float | None = None,
                 progress=None, while_simulating=None, trace: Trace | None = None,
-                routes: dict | None = None, orchestration: str = "hardware") -> CoERun:
+                routes: dict | None = None, orchestration: str = "hardware",
+                sockets: int = 1) -> CoERun:
     """Plan and simulate a session of ``requests`` requests over the experts in
     ``experts_dir``; nothing is loaded on the device before every file checked out.
 
@@ -57,14 +58,19 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
     switches are host writes at ``host_bytes_per_cycle``. ``orchestration``: a Route's or
     Run's kernels as one AGCU schedule ("hardware") or host launches ("software", see
     :meth:`~.machine.CoEMachine.build`). ``progress(line)`` is called
-    from a thread while the simulator runs, once per finished Run
+    from a thread while the simulator runs, once per finished request
     (``[k/N] request i: expert e ...``). ``while_simulating()`` is called as the
     simulator starts (work for this process while it waits, e.g. imports).
 
-    ``trace``: a trace made before (it stands for ``requests``, ``trace_seed``, ``zipf``
-    and ``max_tokens``), with its ``routes`` (:meth:`~.router.Router.route_trace` with
-    a router of ``config``'s lanes and ``threshold``; routed here when None), so that
-    several sessions share one routed trace."""
+    ``trace``: a trace made before (it stands for ``requests``, ``trace_seed``, ``zipf``,
+    ``max_tokens`` and ``new_tokens``: each request generates 1..``new_tokens`` tokens),
+    with its ``routes`` (:meth:`~.router.Router.route_trace` with a router of ``config``'s
+    lanes and ``threshold``; routed here when None), so that
+    several sessions share one routed trace.
+
+    ``sockets`` > 1: a system of that many sockets of ``config`` in a ring, every expert
+    split tensor-parallel across them (:class:`~.sharded.ShardedCoE`; the router runs on
+    socket 0); the byte counts of the summary are then per socket."""
     if trace is None and requests is None:
         raise ValueError("run_session needs a request count or a trace")
     clock = _Stopwatch()
@@ -72,10 +78,17 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
                                               lanes=config.lanes, pmu_depth=config.pmu_depth)
     if trace is None:
         trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
-                           tokens=(1, max_tokens))
+                           tokens=(1, max_tokens), new_tokens=(1, new_tokens))
     clock.lap("load")
-    machine = CoEMachine(config, router, {e.name: e for e in experts}, trace, slots=slots,
-                         shape=shape)
+    by_name = {e.name: e for e in experts}
+    if sockets > 1:
+        from hdl.system.config import SystemParams
+
+        from .sharded import ShardedCoE
+        machine = ShardedCoE(SystemParams(sockets=sockets, rdu=config), router, by_name,
+                             trace, slots=slots, shape=shape)
+    else:
+        machine = CoEMachine(config, router, by_name, trace, slots=slots, shape=shape)
     clock.lap("compile")
     if routes is None:
         routes = router.route_trace(trace)
@@ -108,6 +121,7 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
     summary["wall_seconds"] = clock.breakdown(session.last_timing)
     summary["switch_from"] = switch_from
     summary["orchestration"] = orchestration
+    summary["sockets"] = sockets
     if switch_from == "host":
         moved = summary["bytes"]
         moved["host_link_to_hbm"] = moved.pop("ddr_to_hbm")

@@ -43,7 +43,7 @@ from testbench.runtime.host_program import HostProgramResult
 from testbench.runtime.host_script import HostScript
 from testbench.runtime.memory_map import DeviceMemory, OutOfDeviceMemory
 
-from .decode_step import decode_io_bytes, decode_outputs, request_inputs
+from .decode_step import decode_io_bytes, decode_outputs, next_token_inputs, request_inputs
 from .errors import DDRFull, HBMFull
 from .experts import Expert, decoder_weights
 from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
@@ -225,6 +225,7 @@ class CoEMachine:
         self.slots = slots
         self.orchestration = "hardware"
         self._load_step_of: dict = {}  # Route/Run step -> the LoadProgram step before it
+        self._decoded: dict = {}  # (request, expert, token) -> (inputs, golden outputs)
 
     def _stage(self, compiled: CompiledGraph, inputs: dict, what: str, resident: bool) -> dict:
         """Allocate every buffer once and keep the contents of those with any (weights,
@@ -273,9 +274,9 @@ class CoEMachine:
         slot over the host port, throttled to ``host_bytes_per_cycle``; nothing is
         preloaded into DDR. Either way the router's weights and the scratch buffers' fills
         are host writes at boot. With ``progress_file``, the simulation appends
-        ``[k/N] request i: expert e ...`` to it after each Run. ``orchestration``: one
-        schedule per Route or Run ("hardware"), or the host's Program Loads and launches
-        ("software")."""
+        ``[k/N] request i: expert e ...`` to it after each request's last Run.
+        ``orchestration``: one schedule per Route or Run ("hardware"), or the host's
+        Program Loads and launches ("software")."""
         if orchestration not in ORCHESTRATIONS:
             raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not "
                              f"{orchestration!r}")
@@ -293,7 +294,11 @@ class CoEMachine:
                                   self.programs.expert_image(self.experts[placement.expert]))
         for address, contents in self._boot_writes:
             script.write_at(address, contents)
-        runs = sum(isinstance(step, Run) for step in plan.steps)
+        def last_token(step) -> bool:  # a request's progress line follows its last token
+            return (isinstance(step, Run)
+                    and step.token == self.requests[step.request].new_tokens - 1)
+
+        runs = sum(last_token(step) for step in plan.steps)
         pending_loads, switched, done = None, {}, 0
         for index, step in enumerate(plan.steps):
             if isinstance(step, LoadProgram):
@@ -309,7 +314,7 @@ class CoEMachine:
             elif isinstance(step, (Route, Run)):
                 self._launch(index, step, pending_loads)
                 pending_loads = None
-                if isinstance(step, Run) and progress_file is not None:
+                if last_token(step) and progress_file is not None:
                     done += 1
                     switch = switched.pop(step.expert, None)
                     source = None if switch is None else (switch_from, switch.nbytes)
@@ -346,11 +351,28 @@ class CoEMachine:
         self._load_step_of[index] = load_step
 
     def _inputs(self, step) -> dict:
-        """The per-request inputs of a Route (padded ``x``) or a Run (decode inputs)."""
+        """The per-request inputs of a Route (padded ``x``) or a Run (decode inputs of its
+        token)."""
         request = self.requests[step.request]
         if isinstance(step, Route):
             return {"x": request.padded_x(self.trace.tokens)}
-        return request_inputs(request, self.shape, self.trace.seed)
+        return self._decode(step)[0]
+
+    def _decode(self, step: Run) -> tuple[dict, dict]:
+        """(inputs, golden outputs) of a Run's decode step; a later token's inputs follow
+        from the step before (:func:`~.decode_step.next_token_inputs`)."""
+        key = (step.request, step.expert, step.token)
+        if key not in self._decoded:
+            if step.token == 0:
+                inputs = request_inputs(self.requests[step.request], self.shape,
+                                        self.trace.seed)
+            else:
+                before, outputs = self._decode(replace(step, token=step.token - 1))
+                inputs = next_token_inputs(before, outputs, self.shape.heads)
+            self._decoded[key] = inputs, decode_outputs(
+                self.experts[step.expert], inputs, self.shape, self.config.lanes,
+                self.config.pmu_depth)
+        return self._decoded[key]
 
     # -- results ----------------------------------------------------------------------------
     def expected(self, step) -> dict:
@@ -360,8 +382,7 @@ class CoEMachine:
         if isinstance(step, Route):
             (out,) = self.programs.router.graph.outputs
             return {out: self.router.logits(request.x, self.trace.tokens)}
-        return decode_outputs(self.experts[step.expert], self._inputs(step), self.shape,
-                              self.config.lanes, self.config.pmu_depth)
+        return self._decode(step)[1]
 
     def check(self, plan: Plan, result: dict) -> list[Mismatch]:
         """Every Route's logits and every output of every Run against the golden model."""
@@ -377,8 +398,9 @@ class CoEMachine:
                     got = got.astype(np.uint16)  # bf16 results sit in the low half-word
                 differing = int(np.count_nonzero(got != want))
                 if differing:
+                    token = f" token {step.token}" if getattr(step, "token", 0) else ""
                     mismatches.append(Mismatch(index, f"{type(step).__name__.lower()} of "
-                                                      f"request {step.request}: {out}",
+                                                      f"request {step.request}{token}: {out}",
                                                differing, want.size))
         return mismatches
 

@@ -78,12 +78,14 @@ class Switch:
 
 @dataclass(frozen=True)
 class Run:
-    """Run ``expert`` (in HBM slot ``slot``) on the ``m`` tokens of ``request``."""
+    """Run ``expert`` (in HBM slot ``slot``) on the ``m`` tokens of ``request``: the decode
+    step of its generated token ``token`` (0-based)."""
 
     request: int
     expert: str
     slot: int
     m: int
+    token: int = 0
 
 
 def step_kind(step) -> str:
@@ -127,7 +129,9 @@ class Plan:
                 "slots": self.slots, "slot_bytes": self.slot_bytes, "tokens": self.tokens,
                 "hits": self.hits, "misses": self.misses, "hit_rate": self.hit_rate,
                 "switches": self.switches, "evictions": self.evictions,
-                "program_loads": self.program_loads, "fallbacks": sum(
+                "program_loads": self.program_loads,
+                "decode_steps": sum(isinstance(s, Run) for s in self.steps),
+                "fallbacks": sum(
                     r.fallback for r in self.routes.values()),
                 "bytes": dict(self.bytes), "steps": len(self.steps)}
 
@@ -234,10 +238,12 @@ def plan_routed(sizes: dict, routes: dict, trace, policy="lru", scheduler=None, 
                                          sizes[route.expert], ddr.address(route.expert),
                                          region.slot_address(admission.slot)))
             region.pin(route.expert)
-            load(route.expert, admission.slot)
-            plan.steps.append(Run(route.request, route.expert, admission.slot,
-                                  requests[route.request].m))
-            plan.bytes["hbm_to_chip"] += run_bytes[0] + sizes[route.expert]
-            plan.bytes["chip_to_hbm"] += run_bytes[1]
+            request = requests[route.request]
+            for token in range(request.new_tokens):  # the expert stays in its slot
+                load(route.expert, admission.slot)
+                plan.steps.append(Run(route.request, route.expert, admission.slot,
+                                      request.m, token))
+                plan.bytes["hbm_to_chip"] += run_bytes[0] + sizes[route.expert]
+                plan.bytes["chip_to_hbm"] += run_bytes[1]
             region.unpin(route.expert)
     return plan

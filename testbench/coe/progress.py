@@ -2,7 +2,8 @@
 finishes a step (``HostScript.progress``); :class:`ProgressFollower` hands every new line to a
 callback from a thread while the simulator runs.
 
-A CoE session writes one request line per finished Run (:func:`request_line`)::
+A CoE session writes one request line per finished request, after its last Run
+(:func:`request_line`)::
 
     [k/N] request i: expert e in slot s (hit)
     [k/N] request i: expert e in slot s (switched in from DDR, B B)

@@ -104,6 +104,10 @@ def format_table(summary: dict) -> str:
                             else "")),
             ("program loads", f"{summary['program_loads']}"),
             ("router fallbacks", f"{summary['fallbacks']}")]
+    sockets = summary.get("sockets", 1)
+    if sockets > 1:
+        rows.append(("sockets", f"{sockets} (every expert split across them; bytes below "
+                                f"are per socket)"))
     rows += [(f"bytes {tier.replace('_', ' ')}", f"{count:,}")
              for tier, count in summary["bytes"].items()]
     rows += [(f"cycles {phase.replace('_', ' ')}",

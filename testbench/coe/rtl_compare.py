@@ -88,7 +88,8 @@ def check_pairs(policies, schedulers, *, slots: int, requests: int, max_tokens: 
 
 def compare_on_rtl(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
                    requests: int, trace_seed: int = 1, zipf: float = 1.2, max_tokens: int = 4,
-                   slots: int = 3, policies=tuple(POLICIES), schedulers=SCHEDULERS,
+                   new_tokens: int = 1, slots: int = 3, policies=tuple(POLICIES),
+                   schedulers=SCHEDULERS,
                    window: int = 8, threshold: float = DEFAULT_THRESHOLD, seed: int = 1,
                    run_name: str = "coe_compare", log=None) -> list[dict]:
     """One row per (scheduler, policy), schedulers outer (:data:`COLUMNS`; see the module
@@ -100,7 +101,7 @@ def compare_on_rtl(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
     experts, router = load_experts_and_router(experts_dir, shape, threshold=threshold,
                                               lanes=config.lanes, pmu_depth=config.pmu_depth)
     trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
-                       tokens=(1, max_tokens))
+                       tokens=(1, max_tokens), new_tokens=(1, new_tokens))
     routes = router.route_trace(trace)
     # refuses slots or experts that do not fit, here rather than in every session
     CoEMachine(config, router, {e.name: e for e in experts}, trace, slots=slots, shape=shape)

@@ -32,16 +32,24 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hdl.system.config import SystemParams
-from testbench.compiler.execute import buffer_contents
+from testbench.compiler import BF16, compile_graph
+from testbench.compiler.execute import (
+    ORCHESTRATIONS,
+    buffer_contents,
+    collect_run,
+    enqueue_run,
+    stage_buffers,
+)
 from testbench.compiler.transformer import DecoderShape
 from testbench.runtime.host_program import HostProgramResult
 from testbench.system.tiered_script import TieredSystemScript
 from testbench.system.tp_decoder import TPDecoder
 
-from .decode_step import decode_io_bytes, request_inputs
+from .decode_step import decode_io_bytes, next_token_inputs, request_inputs
 from .experts import Expert, decoder_weights
 from .machine import Mismatch, WeightImage, image_layout, pack_image, per_request_buffers
-from .plan import Plan, Run, Switch, plan_routed
+from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
+from .progress import request_line
 from .router import Router, load_experts_and_router
 
 __all__ = ["ShardedCoE", "ShardedRun", "shard_image_layout", "IMAGE_GRAPHS"]
@@ -100,13 +108,16 @@ class ShardedCoE:
         self.shape, self.d = shape, shape.d_model
         self.tp = TPDecoder(system, shape)
         self.requests = {request.id: request for request in trace}
+        self._decoded: dict = {}  # (expert, request, token) -> Run inputs
+        self._golden: dict = {}  # (expert, request, token) -> TPDecoder.golden
         beat, burst = self.config.vector_bits // 8, self.config.copy_burst_bytes
         images = [shard_image_layout(c, self.config.lanes, beat, burst)
                   for c in self.tp.compiled]
         assert len({i.nbytes for i in images}) == 1, "equal shards make equal images"
         self.images, self.image_bytes = images, images[0].nbytes
         self.slots = slots
-        self.script = TieredSystemScript(system)
+        # a session simulates many cycles: the optimised build (RDU_BUILD_PROFILE overrides)
+        self.script = TieredSystemScript(system, profile="fast")
         # Every socket allocates the same things in the same order: the same addresses.
         slot_bases = [self.script.allocate_aligned(k, slots * self.image_bytes,
                                                     "expert slots", align=burst)
@@ -124,6 +135,13 @@ class ShardedCoE:
         self.buffers = self.tp.stage(self.views, self.regions, staging,
                                      weights=[self._weights_in_slot(k, 0)
                                               for k in range(self.sockets)])
+        # The router runs on socket 0, on the request's rows padded to the trace's longest.
+        self.router_program = compile_graph(router.graph(trace.tokens), self.config, "unfused")
+        zero_x = np.zeros((trace.tokens, self.d), np.uint16)
+        self.router_buffers = stage_buffers(self.router_program, self.views[0],
+                                            {"x": zero_x, "router": router.checkpoint.weights},
+                                            what="router.")
+        self.orchestration = "hardware"
 
     def _weights_in_slot(self, socket: int, slot: int) -> dict:
         """``{graph: {buffer: address}}`` of socket ``socket``'s weights in slot ``slot``."""
@@ -133,11 +151,32 @@ class ShardedCoE:
             out[graph][name] = address + offset
         return out
 
-    def inputs(self, expert: Expert, request_id: int) -> dict:
-        """The single-socket layer's inputs of a Run: the request's decode inputs and the
-        expert's weights (derived rotated weights included)."""
-        return {**request_inputs(self.requests[request_id], self.shape, self.trace.seed),
-                **decoder_weights(expert, self.shape)}
+    def inputs(self, expert: Expert, request_id: int, token: int = 0) -> dict:
+        """The single-socket layer's inputs of a Run: the decode inputs of the request's
+        token ``token`` and the expert's weights (derived rotated weights included). A
+        later token's follow from the layer's outputs on the sockets before it
+        (:meth:`TPDecoder.golden`, :func:`~.decode_step.next_token_inputs`)."""
+        key = (expert.name, request_id, token)
+        if key not in self._decoded:
+            if token == 0:
+                self._decoded[key] = {
+                    **request_inputs(self.requests[request_id], self.shape, self.trace.seed),
+                    **decoder_weights(expert, self.shape)}
+            else:
+                before = self.inputs(expert, request_id, token - 1)
+                want = self.golden(expert, request_id, token - 1)
+                outputs = {"out": want["res"][0]["out"]}
+                for per_socket in want["attn"]:
+                    outputs |= {k: v for k, v in per_socket.items() if k != "partial"}
+                self._decoded[key] = next_token_inputs(before, outputs, self.shape.heads)
+        return self._decoded[key]
+
+    def golden(self, expert: Expert, request_id: int, token: int = 0) -> dict:
+        """:meth:`TPDecoder.golden` of that Run (kept: the next token's inputs need it)."""
+        key = (expert.name, request_id, token)
+        if key not in self._golden:
+            self._golden[key] = self.tp.golden(self.inputs(expert, request_id, token))
+        return self._golden[key]
 
     def shard(self, expert: Expert, socket: int) -> dict:
         """Socket ``socket``'s weight inputs of ``expert``: its heads' projections, its
@@ -162,26 +201,53 @@ class ShardedCoE:
         return plan_routed(sizes, routes, self.trace, policy, scheduler, self.slots,
                            slot_bytes=self.image_bytes, hbm_base=self.slot_base,
                            ddr_base=self.ddr_base, d=self.d,
+                           router_bytes=self.router.checkpoint.nbytes,
+                           categories=len(self.router.checkpoint.categories),
                            run_bytes=decode_io_bytes(self.shape), reload_programs=True)
 
-    def build(self, plan: Plan) -> TieredSystemScript:
-        """Boot (every socket's shard images into its DDR), then per Switch one phase of
-        copies and per Run the tensor-parallel layer's phases."""
+    def build(self, plan: Plan, *, switch_from: str = "ddr",
+              host_bytes_per_cycle: float | None = None, progress_file: str | None = None,
+              orchestration: str = "hardware") -> TieredSystemScript:
+        """Boot (every socket's shard images preloaded into its DDR through the
+        backdoor), then per Switch one phase of copies, per Route the router on socket 0
+        and per Run the tensor-parallel layer's phases; once per instance.
+        ``orchestration``: each socket's graph as one AGCU schedule, its programs resident
+        ("hardware"), or as host Program Loads and launches ("software"). With
+        ``progress_file``, socket 0 appends ``[k/N] request i: ...`` to it after each
+        request's last Run. Switches come from DDR only (``switch_from="host"`` is refused)."""
+        if orchestration not in ORCHESTRATIONS:
+            raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not "
+                             f"{orchestration!r}")
+        if switch_from != "ddr":
+            raise ValueError("experts sharded across sockets switch from DDR only; the "
+                             "host-link baseline runs on one socket")
         script = self.script
+        if len(script.phases) > 1:
+            raise ValueError("build() was already called on this ShardedCoE; make a new one")
+        self.orchestration = self.tp.orchestration = orchestration
         for placement in plan.ddr_layout:
             expert = self.experts[placement.expert]
             for k in range(self.sockets):
-                script.write_at(k, placement.address, self.shard_image(expert, k))
+                script.preload_at(k, placement.address, self.shard_image(expert, k))
         script.barrier("boot")
         self.run_phases = {}
+        def last_token(step) -> bool:  # a request's progress line follows its last token
+            return (isinstance(step, Run)
+                    and step.token == self.requests[step.request].new_tokens - 1)
+
+        runs = sum(last_token(step) for step in plan.steps)
+        switched, done = {}, 0
         for index, step in enumerate(plan.steps):
             if isinstance(step, Switch):
                 for k in range(self.sockets):
                     script.copy(k, step.ddr_address, step.hbm_address, step.nbytes,
                                  f"s{index}_{k}")
                 script.barrier(f"switch{index}")
+                switched[step.expert] = step
+            elif isinstance(step, Route):
+                self._route(index, step)
             elif isinstance(step, Run):
-                inputs = self.inputs(self.experts[step.expert], step.request)
+                inputs = self.inputs(self.experts[step.expert], step.request, step.token)
                 addresses = []
                 for k in range(self.sockets):
                     local = self.tp.socket_inputs(k, inputs)
@@ -196,7 +262,82 @@ class ShardedCoE:
                 script.barrier(f"inputs{index}")
                 self.run_phases[index] = self.tp.enqueue_layer(
                     script, self.views, addresses, self.regions, prefix=f"r{index}_")
+                if last_token(step) and progress_file is not None:
+                    done += 1
+                    switch = switched.pop(step.expert, None)
+                    source = None if switch is None else ("ddr", switch.nbytes)
+                    script.progress(0, progress_file, request_line(
+                        done, runs, step.request, step.expert, step.slot, source))
         return script
+
+    def _route(self, index: int, step: Route) -> None:
+        """The router on socket 0 over the request's padded rows; a phase of its own."""
+        compiled, addresses = self.router_program, self.router_buffers
+        inputs = {"x": self.requests[step.request].padded_x(self.trace.tokens)}
+        for name in per_request_buffers(compiled):
+            self.script.write_at(0, addresses[name], buffer_contents(compiled, name, inputs))
+        enqueue_run(compiled, self.views[0], addresses, orchestration=self.orchestration,
+                    tag=f"route{index}_")
+        self.script.barrier(f"route{index}")
+
+    def _program_cycles(self, result: HostProgramResult, index: int, step) -> int:
+        """Cycles socket 0's AGCU spent loading programs in a Route's or Run's schedules
+        (hardware orchestration; 0 in software, where loads are host steps in the phase)."""
+        if self.orchestration != "hardware":
+            return 0
+        if isinstance(step, Route):
+            return result.launch(f"route{index}_schedule").program
+        return sum(result.launch(f"r{index}_s0_{graph}_schedule").program
+                   for graph in self.tp.compiled[0])
+
+    def cycles(self, plan: Plan, result: HostProgramResult) -> dict:
+        """``{step index: cycles}`` as :meth:`CoEMachine.cycles` gives them: a Switch's
+        phase (until the slowest socket's copy is done), a Route's phase and a Run's
+        layer (first phase start .. residual end) less the program-load cycles of socket
+        0's AGCU, which are the LoadProgram step's before them."""
+        cycles, pending = {}, None
+        for index, step in enumerate(plan.steps):
+            if isinstance(step, LoadProgram):
+                pending = index
+            elif isinstance(step, Switch):
+                cycles[index] = result.cycles(f"switch{index}")
+            elif isinstance(step, (Route, Run)):
+                if isinstance(step, Route):
+                    window = result.cycles(f"route{index}")
+                else:
+                    names = [n for ns in self.run_phases[index].values() for n in ns]
+                    window = result.cycles(names[0], names[-1])
+                loads = self._program_cycles(result, index, step)
+                cycles[index] = window - loads
+                if pending is not None:
+                    cycles[pending], pending = loads, None
+                else:
+                    cycles[index] += loads
+        for index in range(len(plan.steps)):
+            cycles.setdefault(index, 0)
+        return cycles
+
+    def check(self, plan: Plan, result: HostProgramResult) -> list[Mismatch]:
+        """Every Route's logits (socket 0) and every Run's outputs on every socket against
+        the golden router and :meth:`TPDecoder.golden`."""
+        return [*self._route_mismatches(plan, result), *self.collect(plan, result).mismatches]
+
+    def _route_mismatches(self, plan: Plan, result: HostProgramResult) -> list[Mismatch]:
+        mismatches = []
+        (out,) = self.router_program.graph.outputs
+        for index, step in enumerate(plan.steps):
+            if not isinstance(step, Route):
+                continue
+            got = collect_run(self.router_program, result, orchestration=self.orchestration,
+                              tag=f"route{index}_").outputs[out]
+            want = self.router.logits(self.requests[step.request].x, self.trace.tokens)
+            if self.router_program.infos[out].dtype == BF16:
+                got = got.astype(np.uint16)
+            differing = int(np.count_nonzero(got != want))
+            if differing or got.shape != want.shape:
+                mismatches.append(Mismatch(index, f"route of request {step.request}: {out}",
+                                           differing, want.size))
+        return mismatches
 
     def collect(self, plan: Plan, result: HostProgramResult) -> ShardedRun:
         """Phase and engine cycles, and every Run's outputs on every socket against
@@ -212,7 +353,7 @@ class ShardedCoE:
                 got = self.tp.collect(result, phases, prefix=f"r{index}_")
                 names = [n for ns in phases.values() for n in ns]
                 phase_cycles[index] = result.cycles(names[0], names[-1])
-                want = self.tp.golden(self.inputs(self.experts[step.expert], step.request))
+                want = self.golden(self.experts[step.expert], step.request, step.token)
                 for k in range(self.sockets):
                     checks = {"out": (got.outputs[k], want["res"][k]["out"])}
                     checks |= {name: (value, want["attn"][k][name])
@@ -220,9 +361,9 @@ class ShardedCoE:
                     for name, (g, w) in checks.items():
                         differing = int(np.count_nonzero(g != w))
                         if differing or g.shape != w.shape:
-                            mismatches.append(Mismatch(
-                                index, f"run of request {step.request}, socket {k}: {name}",
-                                differing, w.size))
+                            what = (f"run of request {step.request} token {step.token}, "
+                                    f"socket {k}: {name}")
+                            mismatches.append(Mismatch(index, what, differing, w.size))
         return ShardedRun(plan, phase_cycles, engine_cycles, mismatches)
 
 

@@ -30,7 +30,7 @@ from .memory_map import (
     tensor_region,
 )
 
-__all__ = ["HostScript", "rdu_design"]
+__all__ = ["HostScript", "rdu_design", "player_timing"]
 
 
 def rdu_design(config: RDUParams) -> Design:
@@ -193,13 +193,17 @@ class HostScript:
                                 "timeout_cycles": timeout_cycles, "host_stall": host_stall,
                                 "observe_counters": observe_counters},
                           inputs=self.arrays)
-        window_seconds, window_cycles = result.outputs.pop("player_window")
-        preload_seconds, preload_cycles = result.outputs.pop("player_preload")
-        #: where the last run's wall time went (seconds) and the cycles it simulated (the
-        #: host program's window; the backdoor preload before it apart)
-        self.last_timing = {"build_check": result.build_seconds,
-                            "simulator": result.run_seconds,
-                            "window": float(window_seconds), "cycles": int(window_cycles),
-                            "preload": float(preload_seconds),
-                            "preload_cycles": int(preload_cycles)}
+        #: where the last run's wall time went (seconds) and the cycles it simulated
+        self.last_timing = player_timing(result)
         return hp.HostProgramResult(result.outputs)
+
+
+def player_timing(result) -> dict:
+    """Take the player's ``player_window`` and ``player_preload`` outputs out of a
+    simulation ``result``: the build check's and the simulator's wall seconds, the host
+    program's window (wall seconds, ``cycles``) and the backdoor preload before it."""
+    window_seconds, window_cycles = result.outputs.pop("player_window")
+    preload_seconds, preload_cycles = result.outputs.pop("player_preload")
+    return {"build_check": result.build_seconds, "simulator": result.run_seconds,
+            "window": float(window_seconds), "cycles": int(window_cycles),
+            "preload": float(preload_seconds), "preload_cycles": int(preload_cycles)}

@@ -1,8 +1,8 @@
 """How the C++ that Verilator writes for a design is compiled: three profiles, one rule.
 
 The rule: a design that simulates many cycles (every RDU top, the multi-socket
-system) is built ``FAST``; a design whose tests simulate fewer cycles than an
-optimised build costs is built ``QUICK``; everything else (small unit tops) is
+system of a CoE session) is built ``FAST``; a design whose tests simulate fewer
+cycles than an optimised build costs is built ``QUICK``; everything else (small unit tops) is
 ``UNIT``. Measured on ``rdu_2x2_l4`` (2 cores, gcc 12, Verilator 5.048): the
 one-file ``-O0`` build compiles in about 27 s and runs 3.1k cycles/s in a bare
 C++ loop; the split ``-Os`` build compiles in about 106 s and runs 31k cycles/s.

@@ -18,27 +18,31 @@ import numpy as np
 
 from hdl.system.config import SystemParams
 from testbench.runtime import host_program as hp
+from testbench.runtime.host_script import player_timing
 from testbench.runtime.image import ProgramImage
-from testbench.runtime.memory_map import DeviceMemory, tensor_region
+from testbench.runtime.memory_map import DeviceMemory, check_schedule_fits, tensor_region
 from testbench.sim.build_cache import Design
 from testbench.sim.runner import simulate
 
 __all__ = ["SystemScript", "system_design"]
 
 
-def system_design(config: SystemParams) -> Design:
-    """The system top for ``config`` as a cached build."""
+def system_design(config: SystemParams, profile: str = "quick") -> Design:
+    """The system top for ``config`` as a cached build (``profile``: see
+    :mod:`testbench.sim.build_profile`; "quick" suits the short runs of most tests)."""
     topology = config.topology if isinstance(config.topology, str) else "custom"
     return Design(f"system_{config.sockets}_{topology}_l{config.socket_rdu(0).lanes}",
                   "hdl.system.system:make_system", config.to_json(),
-                  profile="quick")
+                  profile=profile)
 
 
 class SystemScript:
-    """Phases of per-socket host steps; :meth:`run` simulates them."""
+    """Phases of per-socket host steps; :meth:`run` simulates them on the system top built
+    with ``profile`` ("fast" for long sessions: it builds several times longer and runs
+    about ten times faster)."""
 
-    def __init__(self, config: SystemParams):
-        self.config = config
+    def __init__(self, config: SystemParams, profile: str = "quick"):
+        self.config, self.profile = config, profile
         self.tensors = []
         for k in range(config.sockets):
             rdu = config.socket_rdu(k)
@@ -46,6 +50,7 @@ class SystemScript:
             self.tensors.append(DeviceMemory(size, rdu.vector_bits // 8, base))
         self.phases: list[hp.Phase] = []
         self.arrays: dict[str, np.ndarray] = {}
+        self._images: dict[bytes, str] = {}
         self._open_phase()
 
     def _open_phase(self) -> None:
@@ -58,8 +63,17 @@ class SystemScript:
         return self.phases[-1].steps[socket]
 
     def _array(self, prefix: str, array) -> str:
+        array = np.ascontiguousarray(array)
+        if prefix == "i":  # a program image queued again is the same input, not a new one
+            key = array.tobytes()
+            if key not in self._images:
+                self._images[key] = self._add_array(prefix, array)
+            return self._images[key]
+        return self._add_array(prefix, array)
+
+    def _add_array(self, prefix: str, array) -> str:
         name = f"{prefix}{len(self.arrays)}"
-        self.arrays[name] = np.ascontiguousarray(array)
+        self.arrays[name] = array
         return name
 
     def allocate(self, socket: int, nbytes: int, what: str = "tensor") -> int:
@@ -82,6 +96,18 @@ class SystemScript:
         self._steps(socket).append(hp.Launch(self._array(
             "a", np.asarray(arguments, np.uint32)), name))
 
+    def schedule(self, socket: int, kernels, name: str) -> None:
+        """``[(image, arguments), ...]`` run hardware-orchestrated on socket ``socket`` (one
+        AGCU SCHEDULE, split if the command region cannot hold it at once; programs stay
+        resident in device memory once written); cycles as ``launch(name)``."""
+        check_schedule_fits(self.config.socket_rdu(socket), [
+            (len(image.words), len(arguments)) for image, arguments in kernels])
+        entries = tuple(
+            (self._array("i", np.frombuffer(image.to_bytes(), dtype=np.uint8)),
+             self._array("a", np.asarray(arguments, np.uint32)))
+            for image, arguments in kernels)
+        self._steps(socket).append(hp.Schedule(entries, name))
+
     def read(self, socket: int, name: str, address: int, count: int) -> None:
         """Read ``count`` 32-bit words of socket ``socket`` at ``address`` as output ``name``."""
         self._steps(socket).append(hp.Read(name, address, count))
@@ -89,6 +115,10 @@ class SystemScript:
     def counters(self, socket: int, name: str) -> None:
         """Snapshot socket ``socket``'s performance counters as output ``name`` (units x 3)."""
         self._steps(socket).append(hp.Counters(name))
+
+    def progress(self, socket: int, path: str, line: str) -> None:
+        """When socket ``socket`` reaches this step, append ``line`` to the file ``path``."""
+        self._steps(socket).append(hp.Progress(str(path), line))
 
     def barrier(self, name: str | None = None) -> None:
         """End the current phase (its window is the result's ``window(name)`` if named)."""
@@ -114,12 +144,15 @@ class SystemScript:
                   **settings) -> hp.HostProgramResult:
         phases = [phase.to_json() for phase in self.phases
                   if phase.name or any(phase.steps)]
-        result = simulate(system_design(self.config), "testbench.cocotb_tests.host_player",
+        result = simulate(system_design(self.config, self.profile),
+                          "testbench.cocotb_tests.host_player",
                           run_name=run_name, seed=seed, waves=waves, log=log,
                           testcase="play_on_system",
                           args={"config": self.config.to_json(), "phases": phases,
                                 **settings},
                           inputs=self.arrays)
+        #: where the last run's wall time went, as HostScript.last_timing has it
+        self.last_timing = player_timing(result)
         return hp.HostProgramResult(result.outputs)
 
 

@@ -3,7 +3,7 @@
 The kernel compiler's host side (:func:`testbench.compiler.execute.stage_buffers`,
 :func:`~testbench.compiler.execute.enqueue_run`) drives a
 :class:`testbench.runtime.host_script.HostScript`; :class:`SocketScript` offers the same
-``write`` / ``allocate`` / ``load`` / ``launch`` / ``read`` calls and queues them on
+``write`` / ``allocate`` / ``load`` / ``launch`` / ``schedule`` / ``read`` calls and queues them on
 socket ``socket`` of a system script, in its current phase. Every image it loads
 gets an all-zero link record first (:func:`~.link_program.linked_image`), so no link
 route or pairing of an earlier program outlives it. ``placed`` pins allocations by
@@ -47,6 +47,12 @@ class SocketScript:
         if name is not None:
             raise ValueError("a system script does not time program loads by name")
         self.system.load(self.socket, linked_image(self.system.config, self.socket, image))
+
+    def schedule(self, kernels, name: str) -> None:
+        """``[(image, arguments), ...]`` as one hardware-orchestrated schedule."""
+        self.system.schedule(self.socket, [
+            (linked_image(self.system.config, self.socket, image), arguments)
+            for image, arguments in kernels], name)
 
     def launch(self, arguments, name: str) -> None:
         self.system.launch(self.socket, arguments, name)

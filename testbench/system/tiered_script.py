@@ -15,7 +15,7 @@ import numpy as np
 
 from hdl.system.config import SystemParams
 from testbench.runtime import host_program as hp
-from testbench.runtime.memory_map import DeviceMemory, check_copy, ddr_region
+from testbench.runtime.memory_map import DeviceMemory, check_copy, check_preload, ddr_region
 
 from .script import SystemScript
 
@@ -25,12 +25,12 @@ __all__ = ["TieredSystemScript"]
 class TieredSystemScript(SystemScript):
     """Per-socket host steps with DDR writes and copy-engine copies; :meth:`run` simulates."""
 
-    def __init__(self, config: SystemParams):
+    def __init__(self, config: SystemParams, profile: str = "quick"):
         untiered = [k for k in range(config.sockets) if config.socket_rdu(k).memory != "tiers"]
         if untiered:
             raise ValueError(f"sockets {untiered} have no memory tiers (memory='tiers', e.g. "
                              f"the 'coe' preset, is needed for DDR and the copy engine)")
-        super().__init__(config)
+        super().__init__(config, profile)
         self.ddr = []
         for k in range(config.sockets):
             rdu = config.socket_rdu(k)
@@ -51,6 +51,21 @@ class TieredSystemScript(SystemScript):
         """Write ``array`` at ``address`` (allocated by the caller) of socket ``socket``."""
         self._steps(socket).append(hp.Write(address,
                                             self._array("w", np.ascontiguousarray(array))))
+
+    def preload_at(self, socket: int, address: int, array) -> None:
+        """Place ``array`` (its little-endian bytes) at ``address`` of socket ``socket``
+        through its tiers' backdoor before the host starts (no AXI traffic, no host
+        cycles; one simulated cycle per device word). Only in the first phase, whose
+        preloads all happen before its other steps, so the range must not overlap what
+        an earlier step of that phase writes (the caller's care). ValueError unless the
+        range is inside one tier and no barrier came before."""
+        steps = self._steps(socket)
+        if len(self.phases) > 1:
+            raise ValueError(f"socket {socket}: a preload must come before the first barrier "
+                             f"(it happens before the host starts)")
+        array = np.ascontiguousarray(array)
+        check_preload(self.config.socket_rdu(socket), address, array.nbytes)
+        steps.append(hp.Preload(address, self._array("p", array)))
 
     def copy(self, socket: int, src: int, dst: int, nbytes: int, name: str) -> None:
         """Copy ``nbytes`` between the tiers of socket ``socket`` with its copy engine;

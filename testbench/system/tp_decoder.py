@@ -82,6 +82,7 @@ from testbench.compiler import (
     evaluate,
     stage_buffers,
 )
+from testbench.compiler.execute import ORCHESTRATIONS
 from testbench.compiler.library import rmsnorm
 from testbench.compiler.transformer import DecoderShape, attention_head
 
@@ -176,7 +177,14 @@ class TPDecoder:
     """One decode step of a decoder layer on the sockets of ``system``, heads and
     feed-forward columns split (module docstring); compiled on construction."""
 
-    def __init__(self, system: SystemParams, shape: DecoderShape, mode: str = "unfused"):
+    def __init__(self, system: SystemParams, shape: DecoderShape, mode: str = "unfused",
+                 orchestration: str = "software"):
+        """``orchestration``: each socket's graph as host launches ("software") or as one
+        AGCU schedule with its programs resident in device memory ("hardware")."""
+        if orchestration not in ORCHESTRATIONS:
+            raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, "
+                             f"not {orchestration!r}")
+        self.orchestration = orchestration
         n = system.sockets
         if shape.heads % n:
             raise ValueError(f"{shape.heads} heads cannot be split evenly over {n} sockets")
@@ -279,7 +287,7 @@ class TPDecoder:
     def _run_graph(self, script, views, addresses, graph, phase, prefix=""):
         for s, view in enumerate(views):
             enqueue_run(self.compiled[s][graph], view, addresses[s][graph],
-                        tag=f"{prefix}s{s}_{graph}_")
+                        orchestration=self.orchestration, tag=f"{prefix}s{s}_{graph}_")
         script.barrier(prefix + phase)
         return [prefix + phase]
 
@@ -315,7 +323,8 @@ class TPDecoder:
         """The :class:`TPDecoderResult` of a run of :meth:`script` (or of the layer
         :meth:`enqueue_layer` queued with ``prefix``, returning ``phases``)."""
         phases = self.phases if phases is None else phases
-        reports = [{graph: collect_run(c, result, tag=f"{prefix}s{s}_{graph}_")
+        reports = [{graph: collect_run(c, result, orchestration=self.orchestration,
+                                       tag=f"{prefix}s{s}_{graph}_")
                     for graph, c in compiled.items()}
                    for s, compiled in enumerate(self.compiled)]
         cycles = {}
