@@ -88,3 +88,22 @@ def test_system_top_ports():
     names = set(top.signature.members)
     assert {"s0_s_axil_awaddr", "s1_s_axi_rdata", "s1_link_error", "l0_ab_tx_replays",
             "l0_ba_rx_crc_errors", "link_seed"} <= names
+
+
+def test_eight_tiered_sockets_fit_in_the_top_level_input_limit():
+    """Amaranth refuses a top with more than 65,536 input bits; each tiered socket's
+    backdoors take two 8192-bit data words, so the sockets share one of each (a preload
+    writes one socket at a time through its own enable)."""
+    from amaranth.hdl import Shape
+    from amaranth.lib.wiring import In
+
+    from hdl.system.system import SHARED_INPUTS
+
+    top = SystemTop(SystemParams(sockets=8, rdu=rdu_params("coe")))
+    members = top.signature.members
+    inputs = sum(Shape.cast(m.shape).width for m in members.values() if m.flow == In)
+    assert inputs < 1 << 16, inputs
+    for name in SHARED_INPUTS:
+        assert name in members and not any(f"s{k}_{name}" in members for k in range(8))
+    assert all(f"s{k}_ddr_pl_en" in members and f"s{k}_hbm_pl_en" in members
+               for k in range(8))

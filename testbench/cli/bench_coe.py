@@ -4,8 +4,9 @@ switching-time ratio against a host-link baseline.
 1. On the ``coe`` RDU, the copy engine moves blocks of several sizes DDR -> HBM in one
    simulation (each block read back and compared); cycles against the ideal
    ``bytes / DDR-tier peak`` (bytes per RDU cycle of the DDR4 tier model).
-2. A CoE session (``rdu coe run`` defaults): every Switch step's cycles against the same
-   ideal.
+2. A CoE session of experts of realistic proportions (:data:`SESSION`: d_model 64, 4
+   heads of 16, d_ff 128, a 197,120-byte weight image each, on the ``coe`` RDU with 1 MiB
+   of HBM and 4 MiB of DDR): every Switch step's cycles against the same ideal.
 3. Baseline: the same session with every switch fed from host memory over the host port,
    throttled to a link of 64 and 32 GB/s (``rdu coe run --switch-from host``); measured
    ratio = host-path switch cycles / DDR-path switch cycles, both from the RTL. Scaled:
@@ -52,6 +53,11 @@ from .coe_cmd import (
 __all__ = ["run_bench"]
 
 SIZES = (1024, 4096, 16384)
+#: the switching sessions' options over RUN_DEFAULTS: experts large enough that a switch
+#: is long copies, as on the SN40L (the copy engine's share of peak grows with the size)
+SESSION = {"experts": RUN_DEFAULTS["out"] / "bench" / "d64_experts", "make_experts": True,
+           "count": 4, "d": 64, "heads": 4, "head_dim": 16, "f": 128, "cache_tokens": 8,
+           "requests": 3, "slots": 1, "param": ["memory_bytes=1048576", "ddr_bytes=4194304"]}
 HOST_LINKS_GBPS = (64.0, 32.0)
 SHARDED_REQUESTS = 4
 # Wider than the demo's experts: copies long enough to show the sockets copying at the
@@ -93,7 +99,7 @@ def _no_log(message: str) -> None:
 def _session(overrides: dict, log=_no_log) -> dict:
     """The ``rdu coe run`` session with ``overrides`` (one sweep point)."""
     options = argparse.Namespace(**{**RUN_DEFAULTS, "out": RUN_DEFAULTS["out"] / "bench",
-                                    **overrides})
+                                    **SESSION, **overrides})
     name = f"bench_coe_{options.switch_from}"
     if options.switch_from == "host":
         name += f"_{options.host_gbps:g}gbps"
@@ -109,7 +115,7 @@ def _session(overrides: dict, log=_no_log) -> dict:
 
 def run_bench(log):
     copies = _copy_cycles(log)
-    defaults = argparse.Namespace(**RUN_DEFAULTS)
+    defaults = argparse.Namespace(**{**RUN_DEFAULTS, **SESSION})
     experts_ready(defaults, decoder_shape(defaults), log)  # once, before points run at once
     sessions = sweep_map(_session, [{}] + [{"switch_from": "host", "host_gbps": link}
                                            for link in HOST_LINKS_GBPS], log=log)

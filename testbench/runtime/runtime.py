@@ -181,7 +181,11 @@ class Runtime:
         await self.transport.write_register(reg.DOORBELL, 1)
 
     async def _wait_commands(self, expected: int, what: str) -> None:
-        start = self.cycle
+        """Until ``expected`` commands are done. The watchdog is on progress: a schedule
+        of many kernels may run far longer than ``timeout_cycles``, so the budget starts
+        again whenever a kernel has finished since the last look (a hang is reported
+        within two budgets)."""
+        start, kernels_seen = self.cycle, None
         while True:
             done = await self.register(reg.COMMANDS_DONE)
             status = await self.register(reg.STATUS)
@@ -191,10 +195,13 @@ class Runtime:
             if done >= expected and not status & reg.STATUS_BUSY:
                 return
             if self.cycle - start > self.timeout_cycles:
-                raise RuntimeTimeout(
-                    f"{what}: not finished after {self.timeout_cycles} cycles "
-                    f"({done} of {expected} commands done, status {status:#x}, "
-                    f"kernels done {await self.register(reg.KERNELS_DONE)})")
+                kernels = await self.register(reg.KERNELS_DONE)
+                if kernels == kernels_seen:
+                    raise RuntimeTimeout(
+                        f"{what}: not finished, and no kernel finished in the last "
+                        f"{self.timeout_cycles} cycles ({done} of {expected} commands done, "
+                        f"status {status:#x}, kernels done {kernels})")
+                start, kernels_seen = self.cycle, kernels
             await self._sleep_while(self._busy, start)
 
     async def _run(self, commands, what: str) -> Launch:
