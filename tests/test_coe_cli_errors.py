@@ -11,6 +11,7 @@ import pytest
 from coe_common import expert_directory, refused
 
 import testbench.runtime.host_script
+import testbench.system.tiered_script
 from testbench.cli.main import main
 from testbench.coe.experts import ROUTER_FILE, make_experts
 from testbench.coe.progress import (
@@ -39,6 +40,7 @@ def no_simulation(monkeypatch):
         raise Simulated
 
     monkeypatch.setattr(testbench.runtime.host_script.HostScript, "run", run)
+    monkeypatch.setattr(testbench.system.tiered_script.TieredSystemScript, "run", run)
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +271,20 @@ def test_the_rdu_is_a_preset_with_tiers_and_its_overrides(experts_dir, capsys, t
     with pytest.raises(Simulated):  # four times the HBM: 30 slots fit
         main(["coe", "run", *base, "--slots", "30", "-p", "memory_bytes=262144", "--quiet",
               "--out", str(tmp_path / "out")])
+
+
+def test_sockets_are_checked_before_simulation(experts_dir, capsys, tmp_path):
+    args = ["--experts", str(experts_dir)]
+    assert _refused([*args, "--sockets", "0"], capsys, tmp_path).startswith(
+        "--requests, --slots, --max-tokens, --new-tokens, --count and --sockets must be")
+    assert _refused([*args, "--sockets", "2"], capsys, tmp_path) == (
+        "1 heads cannot be split evenly over 2 sockets")
+    assert _refused([*args, "--sockets", "2", "--switch-from", "host"], capsys, tmp_path) == (
+        "--switch-from host is the single-socket baseline; experts split across sockets "
+        "switch from DDR")
+    two_heads = tmp_path / "two_heads"
+    make_experts(two_heads, 3, DecoderShape(d_model=8, heads=2, head_dim=4, d_ff=8,
+                                            tokens=4), seed=4)
+    with pytest.raises(Simulated):
+        main(["coe", "run", "--experts", str(two_heads), "--heads", "2", "--sockets", "2",
+              "--out", str(tmp_path / "out"), "--quiet"])

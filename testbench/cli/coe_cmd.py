@@ -313,6 +313,9 @@ def simulate_session(options, log, run_name: str = "coe_session",
     if min(o.requests, o.slots, o.max_tokens, o.count, sockets, new_tokens) < 1:
         raise CommandError("--requests, --slots, --max-tokens, --new-tokens, --count and "
                            "--sockets must be positive")
+    if sockets > 1 and o.switch_from == "host":
+        raise CommandError("--switch-from host is the single-socket baseline; experts split "
+                           "across sockets switch from DDR")
     shape = decoder_shape(o)
     config = coe_rdu(o)
     experts_ready(o, shape, log)
