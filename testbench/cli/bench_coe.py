@@ -187,7 +187,8 @@ def _sharded_point(sockets: int, log=_no_log) -> dict:
     run = run_sharded_session(SystemParams(sockets=sockets, rdu=rdu_params("coe")),
                               SHARDED_EXPERTS, shape=SHARDED_SHAPE, requests=SHARDED_REQUESTS,
                               slots=1, max_tokens=RUN_DEFAULTS["max_tokens"],
-                              run_name=f"bench_coe_sharded_{sockets}", log=log)
+                              run_name=f"bench_coe_sharded_{sockets}", log=log,
+                              profile="quick")  # short runs: the quick build pays back
     if run.mismatches:
         raise AssertionError(f"the sharded session on {sockets} socket(s) differs from the "
                              f"golden model: {run.mismatches}")

@@ -477,7 +477,8 @@ def _compare(args) -> int:
 
     experts_ready(options, shape, log)
     log(f"{len(policies) * len(schedulers)} CoE sessions on the RTL ({', '.join(policies)} "
-        f"under {', '.join(schedulers)}): {args.requests} decode steps over the experts in "
+        f"under {', '.join(schedulers)}): {args.requests} requests of 1..{args.new_tokens} "
+        f"decode steps over the experts in "
         f"{args.experts}, {args.slots} HBM slots, one trace (seed {args.trace_seed}, "
         f"Zipf {args.zipf:g})")
     config = coe_rdu(args)

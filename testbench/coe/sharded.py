@@ -10,7 +10,7 @@ feed-forward graph (the AllReduced ``o`` left out), each beat-aligned, in
 ``(graph, buffer)`` name order, padded to whole copy-engine bursts; every socket's
 image has the same size (equal head and column counts), so one plan serves all.
 
-Boot writes every expert's shard image ``s`` into socket ``s``'s DDR (the same
+Boot preloads every expert's shard image ``s`` into socket ``s``'s DDR (the same
 address on every socket). The plan is :meth:`CoEMachine.plan`'s (same trace, routes,
 policy, slots) over shard images: a ``Switch`` is one copy-engine copy DDR -> HBM slot
 on every socket, all in one phase (each engine copies its own shard at the same time);
@@ -18,11 +18,16 @@ a ``Run`` writes the request's decode inputs (:func:`~.decode_step.request_input
 its new token ``x``, per socket its heads' K/V caches, the rotary tables) into every
 socket's scratch buffers and queues TPDecoder's layer (attention, ring AllReduce,
 feed-forward, ring AllReduce, residual) on the weights in the slot. With one socket
-the AllReduces are left out. Routes come from the golden router (the router is not run
-on the sockets here) and Program Loads are part of each Run.
+the AllReduces are left out. Each Route runs the router on socket 0 (its weights are
+written there at boot). Hardware-orchestrated (the default), every socket's graph is
+one AGCU schedule whose programs stay resident in device memory; the AGCU's program
+loads of socket 0 are the plan's Program Load steps. A request that generates several
+tokens runs a Run per token, the next token's inputs following from the layer's
+outputs (:func:`~.decode_step.next_token_inputs`).
 
-Checked bit for bit per Run and socket against :meth:`TPDecoder.golden`: ``out`` and
-every one of its heads' ``k<h>_new``/``v<h>_new``. Results (:class:`ShardedRun`): per
+Checked bit for bit: every Route's logits against the golden router, and per Run and
+socket against :meth:`TPDecoder.golden` ``out`` and every one of its heads'
+``k<h>_new``/``v<h>_new``. Results (:class:`ShardedRun`): per
 Switch the phase's cycles (until the slowest socket is done) and every socket's
 copy-engine cycles; per Run the cycles of the layer (first phase start .. residual end).
 """
@@ -92,7 +97,7 @@ class ShardedCoE:
     cached tokens) split across ``system``'s sockets as :class:`TPDecoder` splits it."""
 
     def __init__(self, system: SystemParams, router: Router, experts: dict, trace, *,
-                 slots: int, shape: DecoderShape):
+                 slots: int, shape: DecoderShape, profile: str = "fast"):
         self.system, self.router, self.experts, self.trace = system, router, experts, trace
         self.sockets = system.sockets
         self.config = system.socket_rdu(0)
@@ -116,8 +121,10 @@ class ShardedCoE:
         assert len({i.nbytes for i in images}) == 1, "equal shards make equal images"
         self.images, self.image_bytes = images, images[0].nbytes
         self.slots = slots
-        # a session simulates many cycles: the optimised build (RDU_BUILD_PROFILE overrides)
-        self.script = TieredSystemScript(system, profile="fast")
+        # a session simulates many cycles: by default the optimised build of the system
+        # top ("quick" builds in a fraction of the time for short runs; see
+        # testbench/sim/build_profile.py; RDU_BUILD_PROFILE overrides either)
+        self.script = TieredSystemScript(system, profile=profile)
         # Every socket allocates the same things in the same order: the same addresses.
         slot_bases = [self.script.allocate_aligned(k, slots * self.image_bytes,
                                                     "expert slots", align=burst)
@@ -320,7 +327,7 @@ class ShardedCoE:
     def check(self, plan: Plan, result: HostProgramResult) -> list[Mismatch]:
         """Every Route's logits (socket 0) and every Run's outputs on every socket against
         the golden router and :meth:`TPDecoder.golden`."""
-        return [*self._route_mismatches(plan, result), *self.collect(plan, result).mismatches]
+        return self.collect(plan, result).mismatches
 
     def _route_mismatches(self, plan: Plan, result: HostProgramResult) -> list[Mismatch]:
         mismatches = []
@@ -340,9 +347,10 @@ class ShardedCoE:
         return mismatches
 
     def collect(self, plan: Plan, result: HostProgramResult) -> ShardedRun:
-        """Phase and engine cycles, and every Run's outputs on every socket against
-        :meth:`TPDecoder.golden`."""
-        phase_cycles, engine_cycles, mismatches = {}, {}, []
+        """Phase and engine cycles, every Route's logits against the golden router and
+        every Run's outputs on every socket against :meth:`TPDecoder.golden`."""
+        phase_cycles, engine_cycles = {}, {}
+        mismatches = self._route_mismatches(plan, result)
         for index, step in enumerate(plan.steps):
             if isinstance(step, Switch):
                 phase_cycles[index] = result.cycles(f"switch{index}")
@@ -371,9 +379,9 @@ def run_sharded_session(system: SystemParams, experts_dir, *, shape, requests: i
                         trace_seed: int = 1, zipf: float = 1.2, max_tokens: int = 4,
                         slots: int = 2, policy: str = "lru", scheduler: str = "fcfs",
                         window: int = 8, run_name: str = "coe_sharded", seed: int = 1,
-                        waves: bool = False, log=print) -> ShardedRun:
+                        waves: bool = False, log=print, profile: str = "fast") -> ShardedRun:
     """Load the checkpoints in ``experts_dir``, plan a session of ``requests`` requests
-    (routes from the golden router) and simulate it sharded across ``system``'s sockets.
+    and simulate it sharded across ``system``'s sockets (the router on socket 0).
     ``shape`` (a :class:`~testbench.compiler.transformer.DecoderShape`) is what the
     checkpoints must hold; its ``tokens`` is every request's K/V cache length."""
     from .scheduler import make_scheduler
@@ -385,7 +393,7 @@ def run_sharded_session(system: SystemParams, experts_dir, *, shape, requests: i
     trace = make_trace(router.checkpoint, requests, trace_seed, zipf=zipf,
                        tokens=(1, max_tokens))
     sharded = ShardedCoE(system, router, {e.name: e for e in experts}, trace, slots=slots,
-                         shape=shape)
+                         shape=shape, profile=profile)
     plan = sharded.plan(router.route_trace(trace), policy, make_scheduler(scheduler, window))
     result = sharded.build(plan).run(run_name=run_name, seed=seed, waves=waves,
                                      timeout_cycles=400_000, log=log)
