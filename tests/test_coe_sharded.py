@@ -165,6 +165,11 @@ def test_session_on_two_sockets_routes_on_the_rdu_with_programs_resident(
     expert_loads = [cycles[i] for i, step in enumerate(plan.steps)
                     if isinstance(step, LoadProgram) and step.program != ROUTER_PROGRAM]
     assert len(expert_loads) == len(kinds["Run"]) and min(expert_loads) >= words
+    # the links carried both AllReduces of every Run: a ring over 2 sockets sends half
+    # of each region from each socket, twice; the wire also carries headers, CRCs, acks
+    links = sharded.link_bytes(plan, result)
+    assert links["payload"] == len(kinds["Run"]) * 2 * 4 * sum(sharded.tp.region_words.values())
+    assert links["wire"] > links["payload"] > 0, links
     # the router's logits are checked: one wrong word is reported as a route mismatch
     route = next(i for i, step in enumerate(plan.steps) if type(step).__name__ == "Route")
     (out,) = sharded.router_program.graph.outputs

@@ -122,6 +122,8 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
     summary["switch_from"] = switch_from
     summary["orchestration"] = orchestration
     summary["sockets"] = sockets
+    if sockets > 1:
+        summary["link_bytes"] = machine.link_bytes(plan, result)
     if switch_from == "host":
         moved = summary["bytes"]
         moved["host_link_to_hbm"] = moved.pop("ddr_to_hbm")

@@ -108,6 +108,10 @@ def format_table(summary: dict) -> str:
     if sockets > 1:
         rows.append(("sockets", f"{sockets} (every expert split across them; bytes below "
                                 f"are per socket)"))
+        if "link_bytes" in summary:
+            links = summary["link_bytes"]
+            rows.append(("bytes over the links", f"{links['payload']:,} AllReduce data, "
+                                                 f"{links['wire']:,} on the wire (all links)"))
     rows += [(f"bytes {tier.replace('_', ' ')}", f"{count:,}")
              for tier, count in summary["bytes"].items()]
     rows += [(f"cycles {phase.replace('_', ' ')}",

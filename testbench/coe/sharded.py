@@ -324,6 +324,21 @@ class ShardedCoE:
             cycles.setdefault(index, 0)
         return cycles
 
+    def link_bytes(self, plan: Plan, result: HostProgramResult) -> dict:
+        """What the RDU-to-RDU links carried, every link both ways: ``payload``, the
+        AllReduces' data (a ring over n sockets sends 2 (n - 1) / n of each region from
+        every socket: 2 (n - 1) regions per AllReduce, two per Run), and ``wire``, the
+        channels' flits times the flit width (the payload plus frame headers, CRCs,
+        replays and the acknowledgement and credit frames the links send all along)."""
+        from hdl.system.system import LINK_STATS
+
+        runs = sum(isinstance(step, Run) for step in plan.steps)
+        regions = 4 * sum(self.tp.region_words.values())
+        flits = np.asarray(result["links"])[:, :, LINK_STATS.index("ch_flits")]
+        wire = sum(int(flits[i].sum()) * self.system.link_params(a, b).width // 8
+                   for i, (a, b) in enumerate(self.system.links()))
+        return {"payload": runs * 2 * (self.sockets - 1) * regions, "wire": wire}
+
     def check(self, plan: Plan, result: HostProgramResult) -> list[Mismatch]:
         """Every Route's logits (socket 0) and every Run's outputs on every socket against
         the golden router and :meth:`TPDecoder.golden`."""
