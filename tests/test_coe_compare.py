@@ -18,18 +18,27 @@ import testbench.runtime.host_script
 from hdl.rdu.config import rdu_params
 from hdl.rdu.tier_params import ddr_peak_bytes_per_cycle
 from testbench.cli.main import main
+from testbench.coe.router import load_experts_and_router
 from testbench.coe.rtl_compare import (
     COLUMNS,
     compare_on_rtl,
     format_rtl_comparison,
     other_cycles_per_request,
 )
+from testbench.coe.trace import make_trace
 from testbench.compiler.transformer import DecoderShape
 
 CONFIG = rdu_params("coe")
 #: `rdu coe compare`'s default expert shape
 SHAPE = DecoderShape(d_model=8, heads=1, head_dim=4, d_ff=8, tokens=4)
-SMALL = ["--slots", "2", "--requests", "6", "--trace-seed", "5", "--policies", "lru,belady"]
+SMALL = ["--slots", "2", "--requests", "6", "--trace-seed", "5", "--policies", "lru,belady",
+         "--new-tokens", "2"]
+
+
+def _decode_steps(experts_dir) -> int:
+    """The decode steps of SMALL's trace: a Run per generated token."""
+    _, router = load_experts_and_router(experts_dir, SHAPE)
+    return sum(r.new_tokens for r in make_trace(router.checkpoint, 6, 5, new_tokens=(1, 2)))
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +60,16 @@ def _rows(compared) -> dict:
     return {(r["scheduler"], r["policy"]): r for r in compared[1]["rows"]}
 
 
-def test_every_session_bit_exact_and_as_planned(compared):
+def test_every_session_bit_exact_and_as_planned(compared, experts_dir):
     status, data, _ = compared
+    steps = _decode_steps(experts_dir)
+    assert steps > 6, "some request must generate two tokens"
     assert status == 0 and data["bit_exact"] and data["plan_agrees"]
     assert [(r["scheduler"], r["policy"]) for r in data["rows"]] == [
         ("fcfs", "lru"), ("fcfs", "belady"), ("batch(W=8)", "lru"), ("batch(W=8)", "belady")]
     for row in data["rows"]:
         assert row["bit_exact"] and row["mismatches"] == 0, row
-        assert row["checked"] == 2 * 6  # every Route's logits and every Run's outputs
+        assert row["checked"] == 6 + steps  # every Route's logits and every Run's outputs
         assert row["plan_agrees"], row
         assert row["switches"] == row["plan_switches"]
         assert row["hit_rate"] == row["plan_hit_rate"]
@@ -110,7 +121,7 @@ def test_progress_line_per_finished_session(compared):
     assert all("bit-exact" in line for line in lines)
 
 
-def test_table_aligns_measured_beside_predicted(compared):
+def test_table_aligns_measured_beside_predicted(compared, experts_dir):
     rows = compared[1]["rows"]
     text = format_rtl_comparison(rows, ddr_peak_bytes_per_cycle(CONFIG))
     lines = text.splitlines()
@@ -123,8 +134,9 @@ def test_table_aligns_measured_beside_predicted(compared):
     # every figure right-aligned to the same column edges as its title
     assert len({len(line) for line in [titles, *body]}) == 1
     assert body[0].split()[:6] == ["fcfs", "lru", "0.0%", "0.0%", "6", "6"]
-    assert lines[-1].startswith("all 4 sessions bit-exact (12 routings and decoder steps "
-                                "each); in every row the RTL's hits, switches")
+    assert lines[-1].startswith(f"all 4 sessions bit-exact ({6 + _decode_steps(experts_dir)} "
+                                f"routings and decoder steps each); in every row the RTL's "
+                                f"hits, switches")
 
 
 # -- bad input, before anything is simulated -------------------------------------------------

@@ -8,10 +8,10 @@ every result checked bit-exactly. The sessions are independent points of
 the Dask cluster of an enclosing :func:`~testbench.farm.sweep.sweeping_on`.
 
 Measured (``rtl``), per session: the copies the copy engine made (each timed by it) are
-the switches and their bytes, those into an occupied slot the evictions, a Run without a
-copy before it a hit; the cycles per phase as ``rdu coe run`` reports them. Every Route's
-logits and every Run's outputs are compared with the golden model, so a Run whose expert
-had not arrived in its slot shows as a mismatch.
+the switches and their bytes, those into an occupied slot the evictions, a request whose
+first Run has no copy before it a hit; the cycles per phase as ``rdu coe run`` reports
+them. Every Route's logits and every Run's outputs are compared with the golden model,
+so a Run whose expert had not arrived in its slot shows as a mismatch.
 
 Predicted, from the planner alone (``rdu coe plan``'s
 :func:`~.policy_compare.compare_policies` on the same routes, experts sized as their
@@ -167,7 +167,8 @@ def measured_figures(run: CoERun) -> dict:
     """What a simulated session did: its copies, hits, cycles per phase and checks."""
     steps, cycles = run.plan.steps, run.cycles
     copies = [s for i, s in enumerate(steps) if isinstance(s, Switch) and cycles[i] > 0]
-    runs = sum(isinstance(s, Run) for s in steps)
+    # one slot access per request: its first token's Run (later tokens reuse the slot)
+    runs = sum(isinstance(s, Run) and s.token == 0 for s in steps)
     phases = run.summary["cycles"]
     hits = runs - len(copies)
     return {"scheduler": run.plan.scheduler, "policy": run.plan.policy, "requests": runs,
