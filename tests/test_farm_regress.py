@@ -340,6 +340,15 @@ def test_sweep_map_runs_here_with_progress_or_on_the_open_cluster():
     with sweeping_on(ClusterSpec(workers=1)) as client:
         assert sweep_map(abs, [-3, 2, -1]) == [3, 2, 1]
         assert client.scheduler_info()["workers"]
+        # on the cluster a line per finished point comes from here, not the worker
+        lines.clear()
+        assert sweep_map(_logged_abs, [-3, 2], log=lines.append) == [3, 2]
+        assert lines[0] == "2 point(s) of _logged_abs on the Dask cluster"
+        counts, points = zip(*(line.split(" ", 1) for line in lines[1:]), strict=True)
+        assert counts == ("[1/2]", "[2/2]") and sorted(points) == ["-3 done", "2 done"]
+        assert sweep_map(abs, [4], log=lines.append,
+                         describe=lambda item, result: f"abs({item}) = {result}") == [4]
+        assert lines[-1] == "abs(4) = 4"
         with pytest.raises(SweepError, match=r"sqrt\(-1\) failed: ValueError"):
             sweep_map(__import__("math").sqrt, [4, -1])
     assert sweep_map(abs, [-5]) == [5]   # the cluster is closed: here again

@@ -114,7 +114,7 @@ def compare_on_rtl(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
                      policy, scheduler, window, threshold, seed,
                      f"{run_name}_{scheduler}_{policy}")
               for k, (scheduler, policy) in enumerate(pairs)]
-    measured = sweep_map(_session, points, log=log)
+    measured = sweep_map(_session, points, log=log, describe=session_line)
     rows = [_row(rtl, plan) for rtl, plan in zip(measured, planned, strict=True)]
     _predict_cycles(rows, ddr_peak_bytes_per_cycle(config))
     return rows
@@ -154,13 +154,18 @@ def _session(point: _Point, log=_no_log) -> dict:
                       scheduler=point.scheduler, window=point.window,
                       threshold=point.threshold, run_name=point.run_name, seed=point.seed)
     figures = measured_figures(run)
+    log(session_line(point, figures))
+    return figures
+
+
+def session_line(point: _Point, figures: dict) -> str:
+    """The progress line of a finished session."""
     verdict = ("bit-exact" if figures["bit_exact"] else
                f"{figures['mismatches']} of {figures['checked']} results DIFFER")
-    log(f"[{point.index}/{point.total}] {figures['scheduler']} / {figures['policy']}: "
-        f"{figures['switches']} switches (hit rate {figures['hit_rate']:.0%}), "
-        f"{figures['switch_cycles']:,} of {figures['total_cycles']:,} cycles switching, "
-        f"{verdict} ({figures['wall_seconds']:.1f} s)")
-    return figures
+    return (f"[{point.index}/{point.total}] {figures['scheduler']} / {figures['policy']}: "
+            f"{figures['switches']} switches (hit rate {figures['hit_rate']:.0%}), "
+            f"{figures['switch_cycles']:,} of {figures['total_cycles']:,} cycles switching, "
+            f"{verdict} ({figures['wall_seconds']:.1f} s)")
 
 
 def measured_figures(run: CoERun) -> dict:

@@ -54,15 +54,23 @@ def map_on_cluster(function: Callable, items: Iterable, *, scheduler: str | None
         return _gather(new_client, function, items, retries)
 
 
-def _gather(client, function, items, retries) -> list:
+def _gather(client, function, items, retries, finished=None) -> list:
+    """The results in the items' order; ``finished(index, result)`` as each task ends,
+    in the order they end."""
+    from distributed import as_completed
+
     futures = client.map(function, items, pure=False, retries=retries)
-    results = []
-    for item, future in zip(items, futures, strict=True):
+    index_of = {future.key: k for k, future in enumerate(futures)}
+    results = [None] * len(items)
+    for future in as_completed(futures):
+        k = index_of[future.key]
         try:
-            results.append(future.result())
+            results[k] = future.result()
         except Exception as error:
             client.cancel(futures)
-            raise _failed(function, item, error) from error
+            raise _failed(function, items[k], error) from error
+        if finished is not None:
+            finished(k, results[k])
     return results
 
 
@@ -88,17 +96,28 @@ def sweeping_on(spec: ClusterSpec | None) -> Iterator:
 
 
 def sweep_map(function: Callable, items: Iterable, *, log: Callable | None = None,
-              retries: int = 1) -> list:
+              retries: int = 1, describe: Callable | None = None) -> list:
     """``[function(item) for item in items]``: on the cluster of the enclosing
     :func:`sweeping_on`, else here; :class:`SweepError` names the first failed item.
 
     ``log`` (progress lines) reaches ``function`` as ``log=`` only when it runs here; a
-    worker has no terminal, so there ``function`` keeps its own default."""
+    worker has no terminal, so there ``function`` keeps its own default and this
+    process logs a line as each point ends: ``describe(item, result)``, or the item and
+    how many points are done."""
     client = _SWEEP_CLIENT.get()
     if client is None:
         call = functools.partial(function, log=log) if log is not None else function
         return map_on_cluster(call, items, cluster="inline")
     items = list(items)
-    if log is not None:
-        log(f"{len(items)} point(s) of {function.__name__} on the Dask cluster")
-    return map_on_cluster(function, items, client=client, retries=retries)
+    if log is None:
+        return _gather(client, function, items, retries)
+    log(f"{len(items)} point(s) of {function.__name__} on the Dask cluster")
+    done = 0
+
+    def finished(index, result):
+        nonlocal done
+        done += 1
+        log(describe(items[index], result) if describe is not None else
+            f"[{done}/{len(items)}] {items[index]!r} done")
+
+    return _gather(client, function, items, retries, finished)
