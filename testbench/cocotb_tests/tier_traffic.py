@@ -12,11 +12,12 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from testbench.bfm.clock_reset import CLOCK_PERIOD_NS, start_clock_and_reset
 from testbench.bfm.dram_tier import TierPort, assert_timing_clean
 from testbench.bfm.sim_io import save_outputs, sim_args
+from testbench.bfm.tier_backdoor import TierBackdoor
 from testbench.bfm.watchdog import Watchdog
 
 
@@ -90,56 +91,12 @@ async def traffic(dut):
                  beat=np.array(beat))
 
 
-async def preload(dut, prefix: str, config, image, base: int = 0) -> int:
-    """Backdoor-write ``image`` at ``base`` of tier ``prefix`` ("hbm"/"ddr"); returns cycles."""
-    from testbench.golden.dram import backdoor_words
-
-    indices, words = backdoor_words(config, image, base, fill=None)
-    en, index, data = (getattr(dut, f"{prefix}_pl_{n}") for n in ("en", "index", "data"))
-    partial = _partial_indices(config, base, len(image))
-    if partial:
-        # indices the image only partly covers keep their other atoms: read them first
-        current = await dump(dut, prefix, config, indices)
-        indices, words = backdoor_words(config, image, base, fill=_scatter(config, indices,
-                                                                            current))
-    for i, word in zip(indices.tolist(), words, strict=True):
-        await RisingEdge(dut.clk)
-        en.value = 1
-        index.value = i
-        data.value = int.from_bytes(word.tobytes(), "little")
-    await RisingEdge(dut.clk)
-    en.value = 0
-    return len(indices) + 1
-
-
-def _partial_indices(config, base: int, length: int) -> bool:
-    """Whether the region shares device words with bytes outside it (then read-modify-write)."""
-    stripe = config.capacity // config.dram.rows  # one row of every bank of every channel
-    return bool(base % stripe or length % stripe)
-
-
 def _scatter(config, indices, words):
     from testbench.golden.dram import word_count
 
     full = np.zeros((word_count(config), words.shape[1]), np.uint8)
     full[indices] = words
     return full
-
-
-async def dump(dut, prefix: str, config, indices) -> np.ndarray:
-    """Backdoor-read the given device indices of tier ``prefix``: (n, word bytes) uint8."""
-    p = config.dram
-    width = config.channels * p.banks * p.atom_bytes
-    index, data = getattr(dut, f"{prefix}_dbg_index"), getattr(dut, f"{prefix}_dbg_rdata")
-    out = np.zeros((len(indices), width), np.uint8)
-    for row, i in enumerate(list(indices)):
-        await RisingEdge(dut.clk)
-        index.value = int(i)
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        out[row] = np.frombuffer(int(data.value).to_bytes(width, "little"), np.uint8)
-    await RisingEdge(dut.clk)
-    return out
 
 
 def _descriptor(src: int, dst: int, length: int, to_ddr: bool) -> int:
@@ -181,7 +138,8 @@ async def copy(dut):
     size, src, dst = args["size"], args["src"], args["dst"]
     image = rng.randbytes(size)
     wall = time.monotonic()
-    preload_cycles = await preload(dut, "ddr", configs["ddr"], image, src)
+    backdoors = {tier: TierBackdoor(dut, f"{tier}_", configs[tier]) for tier in configs}
+    preload_cycles = await backdoors["ddr"].preload([(src, image)])
     preload_seconds = time.monotonic() - wall
     from testbench.bfm.stream import StreamSource
 
@@ -198,7 +156,7 @@ async def copy(dut):
 
         index, _, _ = _layout(configs[tier], base, len(expected))
         used = np.unique(index)
-        words = _scatter(configs[tier], used, await dump(dut, tier, configs[tier], used))
+        words = _scatter(configs[tier], used, await backdoors[tier].read_words(used))
         got = image_from_words(configs[tier], words, base, len(expected))
         if got != expected:
             bad = next(i for i in range(len(got)) if got[i] != expected[i])
