@@ -177,3 +177,28 @@ def test_session_on_two_sockets_routes_on_the_rdu_with_programs_resident(
     corrupted[f"route{route}_{out}"] = np.array(result[f"route{route}_{out}"]) ^ 1
     bad = sharded.check(plan, type(result)(corrupted))
     assert [m.step for m in bad] == [route] and "route of request" in bad[0].what
+
+
+def test_next_token_inputs_follow_the_sockets_outputs(parts):
+    """A request's second token reads the first token's out and a cache slid by its new
+    K/V, taken from the sockets' outputs: on one socket the single-socket chain."""
+    experts, _, trace = parts
+    one = _sharded(parts, 1)
+    request = next(iter(trace))
+    first = request_inputs(request, SHAPE, trace.seed)
+    want = decode_outputs(experts[0], {**first, **decoder_weights(experts[0], SHAPE)},
+                          SHAPE, CONFIG.lanes, CONFIG.pmu_depth)
+    second = one.inputs(experts[0], request.id, 1)
+    assert np.array_equal(second["x"].reshape(-1), want["out"].reshape(-1))
+    for h in range(SHAPE.heads):
+        assert np.array_equal(second[f"k_cache{h}"][:, -1], want[f"k{h}_new"].reshape(-1))
+        assert np.array_equal(second[f"v_cache{h}"][-1], want[f"v{h}_new"].reshape(-1))
+        assert np.array_equal(second[f"k_cache{h}"][:, :-1], first[f"k_cache{h}"][:, 1:])
+    # on two sockets the heads' new entries come from the socket that holds each head
+    two = _sharded(parts, 2)
+    golden = two.golden(experts[0], request.id, 0)
+    following = two.inputs(experts[0], request.id, 1)
+    for h in range(SHAPE.heads):
+        assert np.array_equal(following[f"k_cache{h}"][:, -1],
+                              golden["attn"][h % 2][f"k{h}_new"].reshape(-1))
+    assert np.array_equal(following["x"].reshape(-1), golden["res"][0]["out"].reshape(-1))
