@@ -47,7 +47,7 @@ from .decode_step import decode_io_bytes, decode_outputs, next_token_inputs, req
 from .errors import DDRFull, HBMFull
 from .experts import Expert, decoder_weights
 from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
-from .progress import request_line
+from .progress import RequestLines
 from .router import Router
 
 __all__ = ["SWITCH_SOURCES", "ORCHESTRATIONS", "WeightImage", "CoEPrograms", "CoEMachine",
@@ -294,12 +294,8 @@ class CoEMachine:
                                   self.programs.expert_image(self.experts[placement.expert]))
         for address, contents in self._boot_writes:
             script.write_at(address, contents)
-        def last_token(step) -> bool:  # a request's progress line follows its last token
-            return (isinstance(step, Run)
-                    and step.token == self.requests[step.request].new_tokens - 1)
-
-        runs = sum(last_token(step) for step in plan.steps)
-        pending_loads, switched, done = None, {}, 0
+        lines = RequestLines(plan, self.requests, switch_from)
+        pending_loads = None
         for index, step in enumerate(plan.steps):
             if isinstance(step, LoadProgram):
                 pending_loads = index
@@ -310,16 +306,12 @@ class CoEMachine:
                     script.paced_write(step.hbm_address,
                                         self.programs.expert_image(self.experts[step.expert]),
                                         host_bytes_per_cycle, f"s{index}")
-                switched[step.expert] = step
             elif isinstance(step, (Route, Run)):
                 self._launch(index, step, pending_loads)
                 pending_loads = None
-                if last_token(step) and progress_file is not None:
-                    done += 1
-                    switch = switched.pop(step.expert, None)
-                    source = None if switch is None else (switch_from, switch.nbytes)
-                    script.progress(progress_file, request_line(
-                        done, runs, step.request, step.expert, step.slot, source))
+            line = lines.after(step)
+            if line is not None and progress_file is not None:
+                script.progress(progress_file, line)
         return script
 
     def _graph_of(self, step):

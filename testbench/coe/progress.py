@@ -22,8 +22,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ProgressFollower", "RequestDone", "request_line", "parse_request_line",
-           "format_status", "SessionProgress"]
+from .plan import Plan, Run, Switch
+
+__all__ = ["ProgressFollower", "RequestDone", "RequestLines", "request_line",
+           "parse_request_line", "format_status", "SessionProgress"]
 
 _REQUEST_LINE = re.compile(
     r"\[(?P<done>\d+)/(?P<total>\d+)\] request (?P<request>\d+): expert (?P<expert>\S+) "
@@ -56,6 +58,31 @@ def request_line(done: int, total: int, request: int, expert: str, slot: int,
     ``(source, nbytes)`` when its expert was switched in, None on a hit."""
     how = "hit" if switched is None else f"switched in from {switched[0].upper()}, {switched[1]} B"
     return f"[{done}/{total}] request {request}: expert {expert} in slot {slot} ({how})"
+
+
+class RequestLines:
+    """The request lines of a plan's session: :meth:`after` each step in order gives the
+    line that follows a request's last Run (None after any other step); ``source`` is
+    where its Switches copy from ("ddr" or "host")."""
+
+    def __init__(self, plan: Plan, requests: dict, source: str):
+        self.requests, self.source = requests, source
+        self.total = sum(self._ends_request(step) for step in plan.steps)
+        self.done, self._switched = 0, {}
+
+    def _ends_request(self, step) -> bool:
+        return (isinstance(step, Run)
+                and step.token == self.requests[step.request].new_tokens - 1)
+
+    def after(self, step) -> str | None:
+        if isinstance(step, Switch):
+            self._switched[step.expert] = step
+        if not self._ends_request(step):
+            return None
+        self.done += 1
+        switch = self._switched.pop(step.expert, None)
+        return request_line(self.done, self.total, step.request, step.expert, step.slot,
+                            None if switch is None else (self.source, switch.nbytes))
 
 
 def parse_request_line(line: str) -> RequestDone | None:

@@ -54,7 +54,7 @@ from .decode_step import decode_io_bytes, next_token_inputs, request_inputs
 from .experts import Expert, decoder_weights
 from .machine import Mismatch, WeightImage, image_layout, pack_image, per_request_buffers
 from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
-from .progress import request_line
+from .progress import RequestLines
 from .router import Router, load_experts_and_router
 
 __all__ = ["ShardedCoE", "ShardedRun", "shard_image_layout", "IMAGE_GRAPHS"]
@@ -238,19 +238,13 @@ class ShardedCoE:
                 script.preload_at(k, placement.address, self.shard_image(expert, k))
         script.barrier("boot")
         self.run_phases = {}
-        def last_token(step) -> bool:  # a request's progress line follows its last token
-            return (isinstance(step, Run)
-                    and step.token == self.requests[step.request].new_tokens - 1)
-
-        runs = sum(last_token(step) for step in plan.steps)
-        switched, done = {}, 0
+        lines = RequestLines(plan, self.requests, "ddr")
         for index, step in enumerate(plan.steps):
             if isinstance(step, Switch):
                 for k in range(self.sockets):
                     script.copy(k, step.ddr_address, step.hbm_address, step.nbytes,
                                  f"s{index}_{k}")
                 script.barrier(f"switch{index}")
-                switched[step.expert] = step
             elif isinstance(step, Route):
                 self._route(index, step)
             elif isinstance(step, Run):
@@ -269,12 +263,9 @@ class ShardedCoE:
                 script.barrier(f"inputs{index}")
                 self.run_phases[index] = self.tp.enqueue_layer(
                     script, self.views, addresses, self.regions, prefix=f"r{index}_")
-                if last_token(step) and progress_file is not None:
-                    done += 1
-                    switch = switched.pop(step.expert, None)
-                    source = None if switch is None else ("ddr", switch.nbytes)
-                    script.progress(0, progress_file, request_line(
-                        done, runs, step.request, step.expert, step.slot, source))
+            line = lines.after(step)
+            if line is not None and progress_file is not None:
+                script.progress(0, progress_file, line)
         return script
 
     def _route(self, index: int, step: Route) -> None:
