@@ -2,7 +2,7 @@
 
 Packages import downwards only:
 
-1. base: ``hdl.bus`` (bus signatures; imports only amaranth) and ``hdl.numerics``
+1. base: ``hdl.bus`` (bus signatures, top-level ports; imports only amaranth) and ``hdl.numerics``
    (arithmetic units; imports only ``hdl.bus`` and itself);
 2. ``pcu_pmu`` (compute and memory units) and ``memory_ctrl`` (DRAM tiers), which import
    only the base and themselves, not each other;

@@ -1,4 +1,5 @@
-"""Bus signatures: AXI4, AXI4-Lite and their flat top-level ports for cocotbext-axi.
+"""Bus signatures: AXI4, AXI4-Lite and their flat top-level ports for cocotbext-axi;
+the reset style of an emitted top (:mod:`.reset_style`).
 
 The bottom layer of the project: it imports only amaranth, and every other
 package (``hdl``, ``pcu_pmu``, ``memory_ctrl``) may import it.

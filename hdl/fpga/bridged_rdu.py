@@ -36,9 +36,9 @@ class BridgedRDU(wiring.Component):
     def config(self) -> RDUParams:
         return self._config
 
-    def emit_verilog(self, name: str) -> str:
+    def emit_verilog(self, name: str, reset: str = "sync") -> str:
         """Verilog with each shared PCU submodule defined once (as :meth:`RDUTop.emit_verilog`)."""
-        return self._rdu._shared.emit_verilog(self, name)
+        return self._rdu._shared.emit_verilog(self, name, reset)
 
     def elaborate(self, platform):
         m = Module()

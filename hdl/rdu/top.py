@@ -81,9 +81,9 @@ class RDUTop(wiring.Component):
         return AXI4Signature(addr_width=ADDR_WIDTH, data_width=self._config.vector_bits,
                              id_width=MEM_ID_WIDTH)
 
-    def emit_verilog(self, name: str) -> str:
+    def emit_verilog(self, name: str, reset: str = "sync") -> str:
         """Verilog with each shared PCU submodule defined once."""
-        return self._shared.emit_verilog(self, name)
+        return self._shared.emit_verilog(self, name, reset)
 
     def elaborate(self, platform):
         m = Module()

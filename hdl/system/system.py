@@ -94,9 +94,9 @@ class SystemTop(wiring.Component):
     def config(self) -> SystemParams:
         return self._config
 
-    def emit_verilog(self, name: str) -> str:
+    def emit_verilog(self, name: str, reset: str = "sync") -> str:
         """Verilog with each shared PCU submodule defined once for all sockets."""
-        return self._shared.emit_verilog(self, name)
+        return self._shared.emit_verilog(self, name, reset)
 
     def elaborate(self, platform):
         m = Module()

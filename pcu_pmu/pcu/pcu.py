@@ -93,13 +93,13 @@ class PCU(wiring.Component):
     def params(self) -> PCUParams:
         return self._params
 
-    def emit_verilog(self, name: str) -> str:
+    def emit_verilog(self, name: str, reset: str = "sync") -> str:
         """Verilog of the unit with each shared submodule defined once (see shared_modules)."""
         if self._shared is None:
-            from amaranth.back import verilog
+            from hdl.bus.reset_style import convert
 
-            return verilog.convert(self, name=name, emit_src=False, strip_internal_attrs=True)
-        return self._shared.emit_verilog(self, name)
+            return convert(self, name, reset)
+        return self._shared.emit_verilog(self, name, reset)
 
     @property
     def latency(self) -> int:

@@ -7,9 +7,10 @@ module whose definition is converted once and appended to the design's Verilog;
 Verilator then compiles each module's code once, whatever the instance count.
 """
 
-from amaranth.back import verilog
 from amaranth.hdl import ClockSignal, Instance, ResetSignal, Value
 from amaranth.lib import wiring
+
+from hdl.bus.reset_style import convert
 
 __all__ = ["SharedModules"]
 
@@ -35,9 +36,10 @@ class SharedModules:
         component._MustUse__silence = True  # only its port signals are used
         m.submodules[instance_name] = Instance(module_name, **ports)
 
-    def emit_verilog(self, top, name: str) -> str:
-        """Verilog of ``top`` (named ``name``) followed by every module it instantiates."""
-        texts = [verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)]
+    def emit_verilog(self, top, name: str, reset: str = "sync") -> str:
+        """Verilog of ``top`` (named ``name``) followed by every module it instantiates;
+        ``reset``: the reset style of them all (:mod:`hdl.bus.reset_style`)."""
+        texts = [convert(top, name, reset)]
         emitted = set()
         while True:
             pending = [n for n in self._factories if n not in emitted]
@@ -45,7 +47,6 @@ class SharedModules:
                 break
             for module_name in pending:
                 definition = self._factories[module_name]()
-                texts.append(verilog.convert(definition, name=module_name, emit_src=False,
-                                             strip_internal_attrs=True))
+                texts.append(convert(definition, module_name, reset))
                 emitted.add(module_name)
         return "\n".join(texts)

@@ -14,7 +14,7 @@ import json
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..sim.build_cache import Design, verilog_for
@@ -208,7 +208,7 @@ def synthesize(design: Design, *, device: "str | Device" = "LFE5U-85F", freq_mhz
         raise ValueError(f"unknown FPGA device {device!r}; known: {', '.join(DEVICES)}")
     if freq_mhz <= 0:
         raise ValueError(f"target frequency must be positive, not {freq_mhz} MHz")
-    verilog, _ = verilog_for(design)
+    verilog, _ = verilog_for(replace(design, reset="sync"))   # as a board would reset
     work = work or SIM_BUILD / "fpga" / verilog.stem
     netlist, cells, synth_seconds = synth_netlist([verilog], design.toplevel, work, log)
     estimate = estimate_from_cells(cells)

@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hdl.bus.reset_style import RESET_STYLES
+
 from .build_profile import PROFILES, BuildProfile, ccache_env
 from .toolchain import PROJECT_ROOT, SIM_BUILD, tool_env, tool_versions
 
@@ -69,25 +71,32 @@ class Design:
     "quick" or "fast").
     An elaborated design with an ``emit_verilog(name)`` method emits its own
     Verilog (e.g. shared submodules defined once); others go through
-    ``amaranth.back.verilog.convert``.
+    ``amaranth.back.verilog.convert``. ``reset`` is the reset style of the ``sync``
+    domain (:mod:`hdl.bus.reset_style`): ``"async"`` for the Verilator models, whose
+    evaluation it keeps off the path of every input change; the FPGA flow builds
+    ``"sync"``.
     """
 
     toplevel: str
     factory: str
     params: dict = field(default_factory=dict)
     profile: str = "unit"
+    reset: str = "async"
 
     def __post_init__(self):
         if self.profile not in PROFILES:
             raise ValueError(f"unknown build profile {self.profile!r} of {self.toplevel} "
                              f"(one of {', '.join(PROFILES)})")
+        if self.reset not in RESET_STYLES:
+            raise ValueError(f"unknown reset style {self.reset!r} of {self.toplevel} "
+                             f"(one of {', '.join(RESET_STYLES)})")
 
     def elaborate(self):
         module_name, _, attr = self.factory.partition(":")
         return getattr(importlib.import_module(module_name), attr)(**self.params)
 
     def key(self) -> str:
-        text = json.dumps([self.toplevel, self.factory, self.params], sort_keys=True)
+        text = json.dumps([self.toplevel, self.factory, self.params, self.reset], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -250,7 +259,7 @@ def _locked(root: Path, name: str):
 
 def verilog_for(design: Design, root: Path | None = None) -> tuple[Path, bool]:
     """Return the cached Verilog of ``design`` (and whether it was generated now)."""
-    from amaranth.back import verilog
+    from hdl.bus.reset_style import convert
 
     root = root or SIM_BUILD
     key = hashlib.sha256(
@@ -263,10 +272,9 @@ def verilog_for(design: Design, root: Path | None = None) -> tuple[Path, bool]:
             return path, False
         top = design.elaborate()
         if hasattr(top, "emit_verilog"):
-            text = top.emit_verilog(design.toplevel)
+            text = top.emit_verilog(design.toplevel, design.reset)
         else:
-            text = verilog.convert(top, name=design.toplevel,
-                                   emit_src=False, strip_internal_attrs=True)
+            text = convert(top, design.toplevel, design.reset)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text)
