@@ -4,7 +4,9 @@ The AGCU's memory is a cocotbext-axi AxiRam with seeded stalls on every channel
 (addresses from ``ERROR_BASE`` up answer SLVERR). A small tile model answers
 each kernel: it collects the READ streams' flits from ``vec_out``, then sends the
 WRITE streams' flits on ``vec_in`` and pulses ``done_in``. Expected flits and
-memory contents come from :func:`hdl.agcu.arguments.pattern_addresses`.
+memory contents come from :func:`hdl.agcu.arguments.pattern_addresses`. Every test
+checks the AR channel (a waiting request stays, unchanged, until taken) and that the
+word reader never holds an R beat (its bursts have room reserved).
 """
 
 import random
@@ -12,7 +14,7 @@ from dataclasses import replace
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from hdl.agcu.arguments import READ, WRITE, StreamDescriptor, argument_words, pattern_addresses
 from hdl.agcu.commands import Command
@@ -30,6 +32,11 @@ BEAT = DATA_WIDTH // 8
 MAX_STREAMS = 4
 DESIGN = Design("agcu_top", "hdl.agcu.agcu:make_agcu_top",
                 {"data_width": DATA_WIDTH, "max_streams": MAX_STREAMS, "outstanding": 4})
+# a prefetch buffer of 8 beats (bursts of 4): programs many times its size
+SMALL_BUFFER = Design("agcu_top", "hdl.agcu.agcu:make_agcu_top",
+                      {"data_width": DATA_WIDTH, "max_streams": MAX_STREAMS, "outstanding": 4,
+                       "prefetch_words": 32})
+READER_ID = 15     # 2**id_width - 1
 RAM_SIZE = 1 << 16
 ERROR_BASE = 0xF000
 ARGS_BASE, PROGRAM_BASE, SCHEDULE_BASE = 0x0000, 0x0800, 0x1F00
@@ -198,6 +205,25 @@ class _Bench:
                                  max_cycles=100_000, unit="agcu")
         dut.done_in.value = 0
         cocotb.start_soon(self.watchdog.run())
+        cocotb.start_soon(self._check_read_channels())
+
+    async def _check_read_channels(self) -> None:
+        """AR: once ARVALID is high it stays, with the same payload, until ARREADY. R: a
+        beat for the word reader is taken the cycle it is offered."""
+        dut = self.dut
+        fields = ("m_axi_arid", "m_axi_araddr", "m_axi_arlen", "m_axi_arsize", "m_axi_arburst")
+        waiting = None
+        while True:
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            valid = int(dut.m_axi_arvalid.value)
+            payload = tuple(int(getattr(dut, f).value) for f in fields)
+            if waiting is not None:
+                assert valid and payload == waiting, (
+                    f"AR changed while waiting: {waiting} became {payload} (valid {valid})")
+            waiting = payload if valid and not int(dut.m_axi_arready.value) else None
+            if int(dut.m_axi_rvalid.value) and int(dut.m_axi_rid.value) == READER_ID:
+                assert int(dut.m_axi_rready.value), "the word reader held an R beat"
 
     @staticmethod
     def _poison(interface, method):
@@ -228,13 +254,15 @@ class _Bench:
             self.dut.done_in.value = 0
             await ClockCycles(self.dut.clk, gap)
 
-    async def tile(self, kernels: list) -> None:
-        """For each (descriptors, write flits, tokens): wait for every READ beat, then
-        send the WRITE flits and the done tokens."""
+    async def tile(self, kernels: list, delay: int = 0) -> None:
+        """For each (descriptors, write flits, tokens): wait for every READ beat and
+        ``delay`` cycles more, then send the WRITE flits and the done tokens."""
         received = self.vec_out.count
         for descriptors, flits, tokens in kernels:
             received += sum(d.beats for d in descriptors if d.direction == READ)
             await self.vec_out.wait_for(received)
+            if delay:
+                await ClockCycles(self.dut.clk, delay)
             self.vec_in.send(_interleave(self.rng, flits))
             await self.vec_in.wait_idle()
             await self.pulse_done(tokens)
@@ -344,15 +372,18 @@ async def kernel_execute(dut):
     assert not int(dut.error.value), "error set by a clean kernel"
 
 
-def _schedule_kernels(rng: random.Random, count: int):
+def _schedule_kernels(rng: random.Random, count: int, long_programs: bool = False):
     """(program words, descriptors, write flits, tokens) per kernel; kernel 1 keeps the
-    program of kernel 0."""
+    program of kernel 0. ``long_programs``: 100 to 300 words each (longer than the
+    prefetch buffer), and kernel 2 keeps it too."""
     kernels = []
     for index in range(count):
         flows = rng.sample(range(64), MAX_STREAMS)
         reads = rng.randint(1, MAX_STREAMS - 1)
         descriptors = random_kernel(rng, reads, MAX_STREAMS - reads, flows)
-        program = [] if index == 1 else [rng.getrandbits(32) for _ in range(rng.randint(5, 90))]
+        length = rng.randint(100, 300) if long_programs else rng.randint(5, 90)
+        keep = index == 1 or (long_programs and index == 2)
+        program = [] if keep else [rng.getrandbits(32) for _ in range(length)]
         kernels.append((program, descriptors, write_flits(rng, descriptors), rng.randint(0, 2)))
     return kernels
 
@@ -380,7 +411,7 @@ async def schedule(dut):
     await start_clock_and_reset(dut)
     bench = _Bench(dut, rng, args["stall"])
     initial = rng.randbytes(ERROR_BASE)
-    kernels = _schedule_kernels(rng, args["kernels"])
+    kernels = _schedule_kernels(rng, args["kernels"], args.get("long_programs", False))
     tile_view = [(d, f, t) for _, d, f, t in kernels]
     results = {}
     for mode in ("host", "schedule"):
@@ -436,6 +467,50 @@ async def schedule(dut):
     assert scheduled[0] == [w for program, *_ in kernels for w in program]
     assert not int(dut.error.value)
     dut._log.info(f"kernel_cycles host {host[3]} schedule {scheduled[3]}")
+
+
+@cocotb.test()
+async def prefetch(dut):
+    """While a kernel runs, the next entry, program and arguments are read ahead: every
+    program after the first leaves cfg_out back to back (program_cycles grows by its
+    words + 1), entries without a program add none; results as the model's."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    await start_clock_and_reset(dut)
+    bench = _Bench(dut, rng, 0.0)
+    bench.ram.write(0, rng.randbytes(ERROR_BASE))
+    kernels = _schedule_kernels(rng, 5)
+    entries = _store_kernels(bench, kernels)
+    for index, entry in enumerate(entries):
+        bench.store_words(SCHEDULE_BASE + 16 * index, list(entry))
+    golden = bench.memory()
+    tile = cocotb.start_soon(bench.tile([(d, f, t) for _, d, f, t in kernels], delay=200))
+    run = cocotb.start_soon(bench.run_commands([(Command.SCHEDULE, SCHEDULE_BASE,
+                                                 len(entries))]))
+    marks = [int(dut.program_cycles.value)]   # program_cycles at each kernel's end
+    done = int(dut.kernels_done.value)
+    while not run.done():
+        await RisingEdge(dut.clk)
+        if int(dut.kernels_done.value) != done:
+            done = int(dut.kernels_done.value)
+            marks.append(int(dut.program_cycles.value))
+    await run
+    await tile
+    loads = [b - a for a, b in zip(marks, marks[1:], strict=False)]
+    words = [len(program) for program, *_ in kernels]
+    dut._log.info(f"program words {words}, program_cycles per kernel {loads}")
+    assert len(loads) == len(kernels)
+    assert words[0] < loads[0] < words[0] + 60, "first program load"
+    assert loads[1:] == [w + 1 if w else 0 for w in words[1:]], (
+        f"prefetched programs did not leave back to back: {loads} for {words} words")
+    expected = {}
+    for _, descriptors, flits, _ in kernels:
+        for flow, group in expected_read_flits(golden, descriptors).items():
+            expected.setdefault(flow, []).extend(group)
+        apply_writes(golden, descriptors, flits)
+    assert bench.memory() == golden, "memory differs from the model"
+    _flows_board(expected, bench.vec_out.received, "vec_out vs model").check_done()
+    assert bench.cfg_out.received == [w for program, *_ in kernels for w in program]
+    assert not int(dut.error.value) and not int(dut.busy.value)
 
 
 @cocotb.test()
@@ -542,6 +617,24 @@ def test_kernel_execute(stall, seed, waves, run_name):
 def test_schedule(stall, seed, waves, run_name):
     simulate(DESIGN, "test_agcu", testcase="schedule", run_name=run_name, seed=seed,
              waves=waves, args={"stall": stall, "kernels": 3})
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_schedule_long_programs(stall, seed, waves, run_name):
+    """Programs of 100 to 300 words through an 8-beat prefetch buffer: reads wait for
+    room, nothing is lost."""
+    simulate(SMALL_BUFFER, "test_agcu", testcase="schedule", run_name=run_name, seed=seed,
+             waves=waves, args={"stall": stall, "kernels": 5, "long_programs": True})
+
+
+def test_program_load_small_buffer(waves, run_name):
+    simulate(SMALL_BUFFER, "test_agcu", testcase="program_load", run_name=run_name, seed=1,
+             waves=waves, args={"stall": 0.4})
+
+
+def test_prefetch(seed, waves, run_name):
+    simulate(DESIGN, "test_agcu", testcase="prefetch", run_name=run_name, seed=seed,
+             waves=waves)
 
 
 @pytest.mark.parametrize("case", ["unknown_flow", "overrun", "axi_error", "bad_command",
