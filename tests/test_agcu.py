@@ -433,17 +433,10 @@ async def schedule(dut):
                 await bench.run_commands(commands)
                 cycles.append(int(dut.kernel_cycles.value))
         else:
-            kernels_before = int(dut.kernels_done.value)
             run = cocotb.start_soon(bench.run_commands(
                 [(Command.SCHEDULE, SCHEDULE_BASE, len(entries))]))
-            seen = kernels_before
-            while not run.done():
-                await RisingEdge(dut.clk)
-                if int(dut.kernels_done.value) != seen:
-                    seen = int(dut.kernels_done.value)
-                    cycles.append(int(dut.kernel_cycles.value))
-            await run
-            assert seen == kernels_before + len(entries), "schedule ran the wrong kernel count"
+            cycles += await _at_each_kernel_end(dut, run, dut.kernel_cycles)
+            assert len(cycles) == len(entries), "schedule ran the wrong kernel count"
         await tile
         results[mode] = (bench.cfg_out.received[cfg_start:], bench.vec_out.received[vec_start:],
                          bench.memory(), cycles)
@@ -469,6 +462,19 @@ async def schedule(dut):
     dut._log.info(f"kernel_cycles host {host[3]} schedule {scheduled[3]}")
 
 
+async def _at_each_kernel_end(dut, run, signal) -> list[int]:
+    """``signal``'s value each time ``kernels_done`` steps while ``run`` (a started
+    command coroutine) goes on; awaits ``run``."""
+    values, done = [], int(dut.kernels_done.value)
+    while not run.done():
+        await RisingEdge(dut.clk)
+        if int(dut.kernels_done.value) != done:
+            done = int(dut.kernels_done.value)
+            values.append(int(signal.value))
+    await run
+    return values
+
+
 @cocotb.test()
 async def prefetch(dut):
     """While a kernel runs, the next entry, program and arguments are read ahead: every
@@ -487,13 +493,7 @@ async def prefetch(dut):
     run = cocotb.start_soon(bench.run_commands([(Command.SCHEDULE, SCHEDULE_BASE,
                                                  len(entries))]))
     marks = [int(dut.program_cycles.value)]   # program_cycles at each kernel's end
-    done = int(dut.kernels_done.value)
-    while not run.done():
-        await RisingEdge(dut.clk)
-        if int(dut.kernels_done.value) != done:
-            done = int(dut.kernels_done.value)
-            marks.append(int(dut.program_cycles.value))
-    await run
+    marks += await _at_each_kernel_end(dut, run, dut.program_cycles)
     await tile
     loads = [b - a for a, b in zip(marks, marks[1:], strict=False)]
     words = [len(program) for program, *_ in kernels]
