@@ -2,7 +2,11 @@
 every socket keeps its heads' attention weights, its feed-forward columns (w1, w3) and
 rows (w2) and the norms in its DDR, copies them DDR -> HBM slot at the same time as the
 other socket, and runs TPDecoder's layer on them; every socket's out and K/V entries are
-bit-exact against TPDecoder.golden, and a switch takes about half as long as on 1 socket."""
+bit-exact against TPDecoder.golden, and a switch takes about half as long as on 1 socket.
+The router is split by columns: every socket computes its categories' logits, and the
+blocks concatenate to the unsplit router's bit for bit."""
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,11 +19,13 @@ from testbench.coe.experts import (
     decoder_weights,
 )
 from testbench.coe.plan import ROUTER_PROGRAM, LoadProgram
-from testbench.coe.router import load_experts_and_router
+from testbench.coe.router import Router, load_experts_and_router, router_graph
 from testbench.coe.sharded import ShardedCoE, run_sharded_session
 from testbench.coe.trace import make_trace
+from testbench.compiler import evaluate
 from testbench.compiler.execute import buffer_contents
 from testbench.compiler.transformer import DecoderShape
+from testbench.system.tp_gemm import split_ranges
 
 CONFIG = rdu_params("coe")
 D = 8
@@ -103,6 +109,49 @@ def test_shard_image_layout_places_every_weight_buffer(parts):
     assert two.image_bytes < 0.7 * one.image_bytes  # half the heads and columns each
 
 
+@pytest.mark.parametrize("tokens, d, categories, sockets",
+                         [(4, 64, 150, 8), (3, D, 5, 2), (2, 3 * CONFIG.pmu_depth + 5, 37, 3)])
+def test_router_column_blocks_concatenate_to_the_unsplit_router(tokens, d, categories,
+                                                                sockets):
+    """A logit's K sum does not depend on the other columns (the GEMM's K chunks depend
+    on K and pmu_depth only), so the golden logits of the sockets' column blocks
+    concatenate to the unsplit router's bit for bit: on normal values and on every bf16
+    bit pattern (NaN, inf, subnormals, -0), with K in one chunk and in several."""
+    rng = np.random.default_rng(categories)
+    normal = rng.standard_normal((tokens + categories, d)).astype(np.float32)
+    bf16 = (normal.view(np.uint32) >> 16).astype(np.uint16)
+    for x, w in ((bf16[:tokens], bf16[tokens:].T),
+                 (rng.integers(0, 1 << 16, (tokens, d), dtype=np.uint16),
+                  rng.integers(0, 1 << 16, (d, categories), dtype=np.uint16))):
+        whole = evaluate(router_graph(tokens, d, categories), {"x": x, "router": w},
+                         CONFIG.lanes, CONFIG.pmu_depth)["logits"]
+        blocks = [evaluate(router_graph(tokens, d, len(columns)),
+                           {"x": x, "router": w[:, columns.start:columns.stop]},
+                           CONFIG.lanes, CONFIG.pmu_depth)["logits"]
+                  for columns in split_ranges(categories, sockets)]
+        assert np.array_equal(np.concatenate(blocks, axis=1), whole)
+
+
+def test_router_columns_split_across_the_sockets(parts):
+    """Every socket computes a contiguous share of the categories with the weights'
+    columns staged; with more sockets than categories the last ones compute none."""
+    experts, router, trace = parts
+    categories = len(router.checkpoint.categories)
+    two = _sharded(parts, 2)
+    assert two.router_columns == split_ranges(categories, 2)
+    for compiled, columns in zip(two.router_programs, two.router_columns, strict=True):
+        assert compiled.infos["logits"].shape == (trace.tokens, len(columns))
+    first = router.checkpoint.categories[0]
+    one_category = Router(replace(router.checkpoint,
+                                  weights=router.checkpoint.weights[:, :1],
+                                  categories=(first,)),
+                          {first: experts[0].name, router.general: experts[0].name},
+                          lanes=CONFIG.lanes, pmu_depth=CONFIG.pmu_depth)
+    lone = ShardedCoE(system(2), one_category, {e.name: e for e in experts}, trace, slots=1,
+                      shape=SHAPE)
+    assert lone.router_columns == [range(1)] and len(lone.router_programs) == 1
+
+
 def test_one_socket_golden_is_the_single_socket_layer(parts):
     experts, _, trace = parts
     one = _sharded(parts, 1)
@@ -145,9 +194,9 @@ def test_two_sockets_switch_in_about_half_the_time(experts_dir, seed, run_name, 
 
 def test_session_on_two_sockets_routes_on_the_rdu_with_programs_resident(
         parts, seed, run_name, waves, quick_build):
-    """A whole session on 2 sockets as `rdu coe run --sockets 2` runs it: the router on
-    socket 0 and every Run bit-exact, each socket's graphs as AGCU schedules whose
-    programs stay in device memory; a corrupted logit is caught."""
+    """A whole session on 2 sockets as `rdu coe run --sockets 2` runs it: the router split
+    by columns across both sockets and every Run bit-exact, each socket's graphs as AGCU
+    schedules whose programs stay in device memory; a corrupted logit is caught."""
     experts, router, trace = parts
     sharded = _sharded(parts, 2)
     plan = sharded.plan(router.route_trace(trace))
@@ -170,13 +219,22 @@ def test_session_on_two_sockets_routes_on_the_rdu_with_programs_resident(
     links = sharded.link_bytes(plan, result)
     assert links["payload"] == len(kinds["Run"]) * 2 * 4 * sum(sharded.tp.region_words.values())
     assert links["wire"] > links["payload"] > 0, links
+    # every Route ran on both sockets: each read back its own categories' logits
+    routes = [i for i, step in enumerate(plan.steps) if type(step).__name__ == "Route"]
+    assert len(sharded.router_columns) == 2
+    for index in routes:
+        want = router.logits(sharded.requests[plan.steps[index].request].x, trace.tokens)
+        blocks = sharded.route_logits(result, index)
+        for block, columns in zip(blocks, sharded.router_columns, strict=True):
+            assert np.array_equal(block, want[:, columns.start:columns.stop]), index
     # the router's logits are checked: one wrong word is reported as a route mismatch
-    route = next(i for i, step in enumerate(plan.steps) if type(step).__name__ == "Route")
-    (out,) = sharded.router_program.graph.outputs
+    (out,) = sharded.router_programs[1].graph.outputs
     corrupted = dict(result.items())
-    corrupted[f"route{route}_{out}"] = np.array(result[f"route{route}_{out}"]) ^ 1
+    name = f"route{routes[0]}_s1_{out}"
+    corrupted[name] = np.array(result[name]) ^ 1
     bad = sharded.check(plan, type(result)(corrupted))
-    assert [m.step for m in bad] == [route] and "route of request" in bad[0].what
+    assert [m.step for m in bad] == [routes[0]], bad
+    assert "route of request" in bad[0].what and "socket(s) 1" in bad[0].what
 
 
 def test_next_token_inputs_follow_the_sockets_outputs(parts):

@@ -32,10 +32,10 @@ def _tensors(rng, sockets, lanes):
     return tensors
 
 
-def _run(sockets, seed, run_name, waves, rate=0.0):
+def _run(sockets, seed, run_name, waves, rate=0.0, orchestration="software"):
     system = SystemParams(sockets=sockets)
     tensors = _tensors(np.random.default_rng(seed), sockets, system.socket_rdu(0).lanes)
-    script, phases = allreduce_script(system, tensors)
+    script, phases = allreduce_script(system, tensors, orchestration)
     result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.0,
                          timeout_cycles=400_000, flip_rate=rate, drop_rate=rate,
                          link_seed=seed * 104729 + 3)
@@ -48,18 +48,33 @@ def _run(sockets, seed, run_name, waves, rate=0.0):
                                  f"want {want[differ[0]]:#010x}")
     total = result.cycles(phases[0], phases[-1])
     kernels = sum(result.cycles(name) for name in phases if not name.endswith("load"))
-    print(f"AllReduce on {sockets} sockets ({WORDS} binary32 words per socket): "
+    print(f"AllReduce on {sockets} sockets ({orchestration} orchestration, {WORDS} binary32 "
+          f"words per socket): "
           f"{total} cycles incl. program loads, {kernels} cycles in kernel phases")
     check_links(result)
     return result
 
 
 # In `make regress`: the 4-socket build takes 4-10 minutes, and on 2 sockets the fast
-# tier runs the AllReduce inside the tensor-parallel GEMM and under link errors.
+# tier runs the host-orchestrated AllReduce inside the tensor-parallel GEMM and under
+# link errors.
 @pytest.mark.parametrize("sockets", [pytest.param(n, marks=pytest.mark.regress) for n in (2, 4)])
 def test_ring_allreduce_bit_exact(sockets, seed, run_name, waves):
     result = _run(sockets, seed, run_name, waves)
     assert (result["links"][:, :, LINK_STATS.index("tx_replays")] == 0).all()
+
+
+@pytest.mark.parametrize("sockets", [2, pytest.param(4, marks=pytest.mark.regress)])
+def test_scheduled_allreduce_bit_exact(sockets, seed, run_name, waves):
+    """Every socket runs the AllReduce from its own AGCU schedule, no host barrier between
+    its steps: only the link ports' flit counts order the sockets."""
+    _run(sockets, seed, run_name, waves, orchestration="hardware")
+
+
+def test_scheduled_allreduce_survives_link_errors(seed, run_name, waves):
+    """The scheduled AllReduce with 1% of link flits flipped and 1% dropped."""
+    links = _run(2, seed, run_name, waves, rate=0.01, orchestration="hardware")["links"]
+    assert links[:, :, LINK_STATS.index("tx_replays")].sum() > 0
 
 
 def test_ring_allreduce_survives_link_errors(seed, run_name, waves):

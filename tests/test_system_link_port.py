@@ -7,7 +7,8 @@ and from the mesh, leave as link words (renamed to their far flow id, addressed
 to the peer, end-of-message only on a flit's last word) and are nothing but
 those; every other flit from the mesh reaches the AGCU; received link words
 become flits entering the tile with the AGCU's own, each source in order, and the
-paired flows enter strictly alternately, local first.
+paired flows enter strictly alternately, local first; a program takes exactly the link
+flits its record says (none after reset), the rest wait in the link.
 
 The cocotb coroutine below runs inside the simulator; the pytest function at the
 bottom builds the harness and starts it.
@@ -77,6 +78,7 @@ async def link_port_routes_and_pairs(dut):
     def sink(name, k):
         return StreamSink(dut, name, dut.clk, random.Random(rng.getrandbits(32) + k), stall)
 
+    dut.kernel_running.value = 1
     cfg, cfg_out = source("cfg", 1), sink("cfg_out", 2)
     ends = {name: source(name, k) for k, name in enumerate(("agcu_out", "tile_out",
                                                             "link_rx"), 10)}
@@ -85,7 +87,8 @@ async def link_port_routes_and_pairs(dut):
     config = RDUParams(lanes=LANES, flows=FLOWS)
     other = [record_header(0, 3), 11, 12, 13, record_header(4, 1), 14, record_header(2, 0)]
     cfg.send(other[:4] + link_record_words(config, {LINK_FLOW: (0, FAR_FLOW)},
-                                           pair=(LOCAL_FLOW, PAIR_FLOW)) + other[4:])
+                                           pair=(LOCAL_FLOW, PAIR_FLOW), take=None)
+             + other[4:])
     watchdog = Watchdog(dut, dut.clk, [cfg, cfg_out, *ends.values(), *sinks.values()],
                         idle_cycles=300)
     cocotb.start_soon(watchdog.run())
@@ -146,6 +149,50 @@ async def link_port_routes_and_pairs(dut):
     assert not int(dut.link_error.value)
     dut._log.info(f"{len(tile_in)} flits into the tile, {len(to_agcu)} to the AGCU, "
                   f"{len(flits)} to the link ({len(words)} words)")
+
+
+@cocotb.test()
+async def link_port_takes_what_its_program_says(dut):
+    """After reset no link flit enters the tile; a program taking ``n`` lets exactly
+    ``n`` in (the rest wait in the link, in order), and only while its kernel runs; one
+    taking every flit lets the rest in. The counts are the test argument ``groups``."""
+    args = sim_args()
+    rng = random.Random(cocotb.RANDOM_SEED)
+    stall, groups = args["stall"], args["groups"]
+    dut.kernel_running.value = 0
+    await start_clock_and_reset(dut)
+    cfg = StreamSource(dut, "cfg", dut.clk, random.Random(rng.getrandbits(32)), stall)
+    link = StreamSource(dut, "link_rx", dut.clk, random.Random(rng.getrandbits(32)), stall)
+    tile = StreamSink(dut, "tile_in", dut.clk, random.Random(rng.getrandbits(32)), stall)
+    config = RDUParams(lanes=LANES, flows=FLOWS)
+    flits = [_flit(3 << (VEC - 8) | k << 32 | rng.getrandbits(32), LINK_PLAIN, k & 0xFF,
+                   int(k == sum(groups) - 1)) for k in range(sum(groups))]
+    link.send([w for k, f in enumerate(flits) for w in _recv_words(f, k == len(flits) - 1)])
+    takes = [0, *groups[:-1], None]   # after reset: none; then each group; then the rest
+    expected = 0
+    for take in takes:
+        if take != 0:
+            cfg.send(link_record_words(config, {}, take=take))
+            await cfg.wait_idle()
+            await ClockCycles(dut.clk, 50)
+            assert len(tile.received) == expected, "a flit entered before the kernel ran"
+            dut.kernel_running.value = 1
+            expected += len(flits) - expected if take is None else take
+            await tile.wait_for(expected)
+        await ClockCycles(dut.clk, 100)   # a flit past the count would have entered by now
+        assert len(tile.received) == expected, (
+            f"program taking {take}: {len(tile.received)} flits entered, expected {expected}")
+        dut.kernel_running.value = 0
+    assert tile.received == flits, "received flits: lost, extra or out of order"
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_link_port_takes_what_its_program_says(stall, seed, run_name, waves):
+    design = Design("link_port_harness", "hdl.system.link_port_harness:make_link_port_harness",
+                    {"lanes": LANES, "flows": FLOWS, "word_width": WIDTH})
+    simulate(design, "test_system_link_port", testcase="link_port_takes_what_its_program_says",
+             run_name=run_name, seed=seed, waves=waves,
+             args={"stall": stall, "groups": [5, 1, 30, 7]})
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.5])

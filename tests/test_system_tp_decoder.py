@@ -50,13 +50,13 @@ def _relative_error(bits, reference):
     return float(np.max(np.abs(_as_f64(bits) - reference)) / np.max(np.abs(reference)))
 
 
-def _run(sockets, shape, seed, run_name, waves):
+def _run(sockets, shape, seed, run_name, waves, orchestration="software"):
     system = SystemParams(sockets=sockets)
     rdu = system.socket_rdu(0)
     graph = decoder_graph(shape)
     rng = np.random.default_rng(seed)
     inputs = derived_inputs(graph, random_inputs(graph, rng, hard=0.0), shape)
-    tp = TPDecoder(system, shape)
+    tp = TPDecoder(system, shape, orchestration=orchestration)
     script = tp.script(inputs)
     result = script.run(run_name=run_name, seed=seed, waves=waves, host_stall=0.2,
                          timeout_cycles=400_000)
@@ -64,8 +64,13 @@ def _run(sockets, shape, seed, run_name, waves):
     want = tp.golden(inputs)
     single = evaluate(graph, inputs, rdu.lanes, rdu.pmu_depth)
     for s in range(sockets):
-        check_bits(got.partials[s], want["attn"][s]["partial"], f"socket {s} attention partial")
-        check_bits(got.downs[s], want["ffn"][s]["down"], f"socket {s} down-projection partial")
+        if orchestration == "software":
+            check_bits(got.partials[s], want["attn"][s]["partial"],
+                       f"socket {s} attention partial")
+            check_bits(got.downs[s], want["ffn"][s]["down"], f"socket {s} down-projection partial")
+        else:  # read after the layer: the regions hold the AllReduces' results
+            check_bits(got.partials[s], want["o"], f"socket {s} AllReduced attention")
+            check_bits(got.downs[s], want["down"], f"socket {s} AllReduced down-projection")
         check_bits(got.outputs[s], want["res"][s]["out"], f"socket {s} out")
         check_bits(got.outputs[s], got.outputs[0], f"socket {s} out vs socket 0's")
         assert sorted(got.kv[s]) == sorted(f"{kv}{h}_new" for h in tp.heads[s] for kv in "kv")
@@ -79,7 +84,8 @@ def _run(sockets, shape, seed, run_name, waves):
     vs_single = np.abs(_as_f64(out) - _as_f64(single["out"]))
     tp_error = _relative_error(out, reference)
     single_error = _relative_error(single["out"], reference)
-    print(f"TP decoder {shape} on {sockets} sockets (heads {tp.heads}, d_ff slices "
+    print(f"TP decoder {shape} on {sockets} sockets, {orchestration} orchestration (heads "
+          f"{tp.heads}, d_ff slices "
           f"{[len(r) for r in tp.ff_ranges]}): cycles per phase {got.phase_cycles}; "
           f"host cycles per socket {got.socket_cycles}; launches {got.launches}; "
           f"vs single-socket layer: {int((out != single['out']).sum())} of {out.size} words "
@@ -129,11 +135,19 @@ def test_tp_decoder_two_sockets_bit_exact(seed, run_name, waves):
          waves)
 
 
+def test_tp_decoder_two_sockets_one_schedule_each_bit_exact(seed, run_name, waves):
+    """Hardware-orchestrated: each socket runs the whole layer, AllReduces included, as one
+    AGCU schedule with no host barrier inside it."""
+    _run(2, DecoderShape(d_model=8, heads=4, head_dim=4, d_ff=8, tokens=3), seed, run_name,
+         waves, "hardware")
+
+
 # The 4-socket build takes 4-10 minutes: it runs in `make regress`.
 @pytest.mark.regress
-def test_tp_decoder_four_sockets_bit_exact(seed, run_name, waves):
+@pytest.mark.parametrize("orchestration", ["software", "hardware"])
+def test_tp_decoder_four_sockets_bit_exact(orchestration, seed, run_name, waves):
     _run(4, DecoderShape(d_model=8, heads=4, head_dim=4, d_ff=12, tokens=3), seed, run_name,
-         waves)
+         waves, orchestration)
 
 
 @pytest.mark.regress

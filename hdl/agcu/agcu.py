@@ -36,7 +36,8 @@ class AGCU(wiring.Component):
     kernel's ARs go first, but an AR waiting at ``mem`` keeps the port until taken. Word
     addresses must be multiples of 4. ``busy`` is high while a command runs; ``error`` is
     sticky (AXI error response, unknown flow, bad command); counters ``kernels_done``,
-    ``commands_done``; ``kernel_cycles`` is the cycle count of the last kernel execution
+    ``commands_done``; ``kernel_running`` is high while a kernel executes (its program
+    and arguments in place); ``kernel_cycles`` is the cycle count of the last kernel execution
     (start to complete); ``program_cycles`` counts every cycle spent sending programs out
     of ``cfg_out`` (mod 2**32), so the host can tell a schedule's program loads from its
     kernels.
@@ -63,6 +64,7 @@ class AGCU(wiring.Component):
             "vec_in": In(stream.Signature(flit)),
             "done_in": In(1),
             "busy": Out(1),
+            "kernel_running": Out(1),
             "error": Out(1),
             "kernels_done": Out(32),
             "commands_done": Out(32),
@@ -85,6 +87,7 @@ class AGCU(wiring.Component):
         wiring.connect(m, wiring.flipped(self.vec_in), engine.vec_in)
         words = prefetch.words
         m.d.comb += [engine.done_in.eq(self.done_in), self.kernel_cycles.eq(engine.cycles),
+                     self.kernel_running.eq(engine.running),
                      self.cfg_out.payload.eq(words.payload)]
         with m.If(engine.complete):
             m.d.sync += self.kernels_done.eq(self.kernels_done + 1)

@@ -13,6 +13,14 @@ the ``p``-th neighbour of the socket, :meth:`SystemParams.neighbours`):
 * in from a link: flits from ``from_link[p]`` enter the tile (``to_tile``) exactly
   as if the AGCU had sent them, merged round-robin with the AGCU's own flits; the
   receiving program routes their flow ids to its units.
+* taking (what lets a socket run collectives from its own schedule, with no host
+  barrier between sockets): a program states how many link flits it takes into the
+  tile, or that it takes every one, and it takes them only while its kernel runs
+  (``kernel_running``, from the AGCU: the link record comes first in a program, so
+  the units are still being configured when it is taken). Flits beyond the count
+  wait in the links (their credits hold the sender) until a program that takes them
+  runs, so a neighbour that runs ahead never reaches a program that does not expect
+  it. After reset a socket takes none.
 * pairing (for an element-wise op on a received tensor and a local one): with
   pairing on, a flit of the local flow (from the AGCU) and a flit of the link flow
   (from any link port) enter the tile strictly alternately, local first, so a PCU
@@ -29,11 +37,13 @@ tile's distributor; every other record passes through unchanged. Its payload is
 
 * word ``f`` (flow ``f``): bit 31 routed to a link, bits 10-8 port, bits 5-0 the
   flow id on the far side;
-* word ``flows``: bit 31 pairing on, bits 5-0 local flow, bits 13-8 link flow.
+* word ``flows``: bit 31 pairing on, bits 5-0 local flow, bits 13-8 link flow;
+  bit 30 take every link flit, else bits 29-16 the number of link flits the program
+  takes (:data:`MAX_TAKE` at most).
 
-Every program should write it (a record of all zeros when it uses no link), so
-no route outlives its program; writing it also restarts the pairing with a local
-flit.
+Every program should write it (a record of all zeros when it uses no link: it takes
+nothing), so no route outlives its program; writing it also restarts the pairing
+with a local flit.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
@@ -47,12 +57,14 @@ from hdl.tile.config_distributor import COUNT_BITS, MARKER, TARGET_BITS, record_
 from hdl.tile.flit_merge import FlitMerge
 from hdl.tile.targets import config_targets
 
-__all__ = ["LinkNode", "link_target", "link_record_words", "MAX_PORTS"]
+__all__ = ["LinkNode", "link_target", "link_record_words", "MAX_PORTS", "MAX_TAKE"]
 
 MAX_PORTS = 8
 _PORT_BITS = 3
 _FLOW_BITS = 6
 _ENTRY_BITS = 1 + _PORT_BITS + _FLOW_BITS
+_TAKE_BITS = 14
+MAX_TAKE = (1 << _TAKE_BITS) - 1
 
 
 def link_target(config: RDUParams) -> int:
@@ -60,13 +72,17 @@ def link_target(config: RDUParams) -> int:
     return len(config_targets(config))
 
 
-def link_record_words(config: RDUParams, routes: dict, pair=None) -> list[int]:
+def link_record_words(config: RDUParams, routes: dict, pair=None, take=0) -> list[int]:
     """The whole link record (header included) for a tile of ``config``.
 
     ``routes``: ``{flow: (port, far_flow)}``; ``pair``: ``(local_flow, link_flow)``
-    or None. Ports and flows are range-checked here; whether the port exists in a
+    or None; ``take``: how many link flits the program takes into the tile (None:
+    every one). Ports and flows are range-checked here; whether the port exists in a
     system is :meth:`SystemParams.port_to`'s question.
     """
+    if take is not None and (not isinstance(take, int) or not 0 <= take <= MAX_TAKE):
+        raise ValueError(f"a program takes 0..{MAX_TAKE} link flits (or None: every one), "
+                         f"not {take!r}")
     flows = config.flows
     words = [0] * (flows + 1)
     for flow, (port, far_flow) in routes.items():
@@ -84,6 +100,7 @@ def link_record_words(config: RDUParams, routes: dict, pair=None) -> list[int]:
         if local == link:
             raise ValueError(f"pairing needs two different flows, not {local} twice")
         words[flows] = 1 << 31 | link << 8 | local
+    words[flows] |= 1 << 30 if take is None else take << 16
     return [record_header(link_target(config), len(words)), *words]
 
 
@@ -101,6 +118,7 @@ class LinkNode(wiring.Component):
             "cfg_in": In(stream.Signature(32)), "cfg_out": Out(stream.Signature(32)),
             "from_agcu": In(stream.Signature(flit)), "to_tile": Out(stream.Signature(flit)),
             "from_tile": In(stream.Signature(flit)), "to_agcu": Out(stream.Signature(flit)),
+            "kernel_running": In(1),
         }
         if ports:
             members["to_link"] = Out(stream.Signature(flit)).array(ports)
@@ -120,12 +138,16 @@ class LinkNode(wiring.Component):
         pair_local = Signal(_FLOW_BITS)
         pair_link = Signal(_FLOW_BITS)
         local_next = Signal(init=1)   # pairing: the next paired flit is the local one
+        take_all = Signal()           # after reset a socket takes no link flit
+        take_left = Signal(_TAKE_BITS)
+        take_written = Signal()       # a record sets the count this cycle (it wins)
 
         def route(flit):
             entry = table.word_select(flit.flow[:index_bits], _ENTRY_BITS)
             return entry[0], entry[1:1 + _PORT_BITS], entry[1 + _PORT_BITS:]
 
-        self._configuration(m, table, pair_on, pair_local, pair_link, local_next)
+        self._configuration(m, table, pair_on, pair_local, pair_link, local_next, take_all,
+                            take_left, take_written)
 
         # -- out to the links ----------------------------------------------------------
         agcu_routed, agcu_port, _ = route(self.from_agcu.payload)
@@ -169,7 +191,8 @@ class LinkNode(wiring.Component):
                 allowed = ~agcu_routed & (~is_paired | local_next)
             else:
                 is_paired = pair_on & (flow == pair_link)
-                allowed = ~is_paired | ~local_next
+                allowed = ((~is_paired | ~local_next) & self.kernel_running
+                           & (take_all | (take_left != 0)))
             paired.append(is_paired)
             m.d.comb += arbiter.request[k].eq(source.valid & allowed)
         m.d.comb += [arbiter.advance.eq(self.to_tile.ready),
@@ -184,9 +207,13 @@ class LinkNode(wiring.Component):
                 m.d.comb += source.ready.eq(ready)
             with m.If(ready & source.valid & paired[k]):
                 m.d.sync += local_next.eq(int(k != 0))
+        taken = self.to_tile.ready & arbiter.grant[1:].any()   # a link flit enters the tile
+        with m.If(taken & ~take_all & ~take_written):
+            m.d.sync += take_left.eq(take_left - 1)
         return m
 
-    def _configuration(self, m, table, pair_on, pair_local, pair_link, local_next):
+    def _configuration(self, m, table, pair_on, pair_local, pair_link, local_next, take_all,
+                       take_left, take_written):
         """Take link records off ``cfg_in``; pass every other record to ``cfg_out``."""
         flows = self._config.flows
         left = Signal(COUNT_BITS)
@@ -219,8 +246,10 @@ class LinkNode(wiring.Component):
                     m.d.sync += table.word_select(index[:max(1, (flows - 1).bit_length())],
                                                   _ENTRY_BITS).eq(entry)
                 with m.Elif(index == flows):
+                    m.d.comb += take_written.eq(1)
                     m.d.sync += [pair_on.eq(word[31]), pair_local.eq(word[:_FLOW_BITS]),
-                                 pair_link.eq(word[8:8 + _FLOW_BITS])]
+                                 pair_link.eq(word[8:8 + _FLOW_BITS]), take_all.eq(word[30]),
+                                 take_left.eq(word[16:16 + _TAKE_BITS])]
         with m.Else():
             m.d.comb += forward
             with m.If(passed):

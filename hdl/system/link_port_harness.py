@@ -38,7 +38,7 @@ class LinkPortHarness(wiring.Component):
             "tile_out": In(stream.Signature(flit)), "agcu_in": Out(stream.Signature(flit)),
             "link_tx": Out(stream.Signature(send_layout(word_width))),
             "link_rx": In(stream.Signature(recv_layout(word_width))),
-            "link_error": Out(1),
+            "link_error": Out(1), "kernel_running": In(1),
         })
 
     def elaborate(self, platform):
@@ -57,7 +57,7 @@ class LinkPortHarness(wiring.Component):
         wiring.connect(m, ser.o, wiring.flipped(self.link_tx))
         wiring.connect(m, wiring.flipped(self.link_rx), des.i)
         wiring.connect(m, des.o, node.from_link[0])
-        m.d.comb += self.link_error.eq(des.error)
+        m.d.comb += [self.link_error.eq(des.error), node.kernel_running.eq(self.kernel_running)]
         return m
 
 

@@ -49,6 +49,7 @@ class LinkedAGCU(wiring.Component):
                 wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(agcu, name))
         wiring.connect(m, agcu.cfg_out, node.cfg_in)
         wiring.connect(m, node.cfg_out, wiring.flipped(self.cfg_out))
+        m.d.comb += node.kernel_running.eq(agcu.kernel_running)
         wiring.connect(m, agcu.vec_out, node.from_agcu)
         wiring.connect(m, node.to_tile, wiring.flipped(self.vec_out))
         wiring.connect(m, wiring.flipped(self.vec_in), node.from_tile)

@@ -69,8 +69,8 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
     several sessions share one routed trace.
 
     ``sockets`` > 1: a system of that many sockets of ``config`` in a ring, every expert
-    split tensor-parallel across them (:class:`~.sharded.ShardedCoE`; the router runs on
-    socket 0); the byte counts of the summary are then per socket."""
+    split tensor-parallel across them (:class:`~.sharded.ShardedCoE`; the router split by
+    columns); the byte counts of the summary are then per socket (socket 0's)."""
     if trace is None and requests is None:
         raise ValueError("run_session needs a request count or a trace")
     clock = _Stopwatch()
@@ -97,6 +97,7 @@ def run_session(config: RDUParams, experts_dir: Path, *, shape: DecoderShape,
     progress_file = None
     if progress:
         # unique, so two runs under one name do not share a progress file
+        Path(SIM_BUILD).mkdir(parents=True, exist_ok=True)   # a fresh clone has none yet
         handle, progress_file = tempfile.mkstemp(prefix=f"{run_name}.", suffix=".progress",
                                                  dir=SIM_BUILD)
         os.close(handle)

@@ -18,18 +18,26 @@ a ``Run`` writes the request's decode inputs (:func:`~.decode_step.request_input
 its new token ``x``, per socket its heads' K/V caches, the rotary tables) into every
 socket's scratch buffers and queues TPDecoder's layer (attention, ring AllReduce,
 feed-forward, ring AllReduce, residual) on the weights in the slot. With one socket
-the AllReduces are left out. Each Route runs the router on socket 0 (its weights are
-written there at boot). Hardware-orchestrated (the default), every socket's graph is
-one AGCU schedule whose programs stay resident in device memory; the AGCU's program
-loads of socket 0 are the plan's Program Load steps. A request that generates several
-tokens runs a Run per token, the next token's inputs following from the layer's
-outputs (:func:`~.decode_step.next_token_inputs`).
+the AllReduces are left out. Each Route runs the router split by columns: socket ``k``
+computes the logits of its contiguous category range ``router_columns[k]``
+(:func:`~testbench.system.tp_gemm.split_ranges`) from its columns of the router weights
+(written there at boot), every socket at once in one phase, and the host concatenates
+the blocks in socket order. A logit's K sum does not depend on the other columns (the
+GEMM's K chunks depend on K and ``pmu_depth`` only), so the blocks concatenate to the
+unsplit router's logits bit for bit. With more sockets than categories the sockets past
+the last category run no router. Hardware-orchestrated (the default), every socket's
+layer, AllReduces included, is one AGCU schedule per socket (no host barrier inside
+it) whose programs stay resident in device memory; a Run's
+program loads on socket 0's AGCU, and a Route's on the slowest-loading socket's, are
+the plan's Program Load steps. A request that generates several tokens runs a Run per
+token, the next token's inputs following from the layer's outputs
+(:func:`~.decode_step.next_token_inputs`).
 
-Checked bit for bit: every Route's logits against the golden router, and per Run and
-socket against :meth:`TPDecoder.golden` ``out`` and every one of its heads'
-``k<h>_new``/``v<h>_new``. Results (:class:`ShardedRun`): per
-Switch the phase's cycles (until the slowest socket is done) and every socket's
-copy-engine cycles; per Run the cycles of the layer (first phase start .. residual end).
+Checked bit for bit: every Route's concatenated logits against the golden router, and
+per Run and socket against :meth:`TPDecoder.golden` ``out`` and every one of its heads'
+``k<h>_new``/``v<h>_new``. Results (:class:`ShardedRun`): per Switch the phase's cycles
+(until the slowest socket is done) and every socket's copy-engine cycles; per Run the
+cycles of the layer (first phase start .. residual end).
 """
 
 from dataclasses import dataclass, replace
@@ -37,7 +45,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hdl.system.config import SystemParams
-from testbench.compiler import BF16, compile_graph
+from testbench.compiler import compile_graph
 from testbench.compiler.execute import (
     ORCHESTRATIONS,
     buffer_contents,
@@ -49,13 +57,14 @@ from testbench.compiler.transformer import DecoderShape
 from testbench.runtime.host_program import HostProgramResult
 from testbench.system.tiered_script import TieredSystemScript
 from testbench.system.tp_decoder import TPDecoder
+from testbench.system.tp_gemm import split_ranges
 
 from .decode_step import decode_io_bytes, next_token_inputs, request_inputs
 from .experts import Expert, decoder_weights
 from .machine import Mismatch, WeightImage, image_layout, pack_image, per_request_buffers
 from .plan import LoadProgram, Plan, Route, Run, Switch, plan_routed
 from .progress import RequestLines
-from .router import Router, load_experts_and_router
+from .router import Router, load_experts_and_router, router_graph
 
 __all__ = ["ShardedCoE", "ShardedRun", "shard_image_layout", "IMAGE_GRAPHS"]
 
@@ -94,7 +103,9 @@ class ShardedRun:
 
 class ShardedCoE:
     """The CoE session of ``trace`` with every decoder expert (of ``shape``, ``shape.tokens``
-    cached tokens) split across ``system``'s sockets as :class:`TPDecoder` splits it."""
+    cached tokens) split across ``system``'s sockets as :class:`TPDecoder` splits it, and
+    the router split by columns: socket ``k`` computes categories ``router_columns[k]``
+    with ``router_programs[k]`` (sockets past the last category, if any, compute none)."""
 
     def __init__(self, system: SystemParams, router: Router, experts: dict, trace, *,
                  slots: int, shape: DecoderShape, profile: str = "fast"):
@@ -142,12 +153,24 @@ class ShardedCoE:
         self.buffers = self.tp.stage(self.views, self.regions, staging,
                                      weights=[self._weights_in_slot(k, 0)
                                               for k in range(self.sockets)])
-        # The router runs on socket 0, on the request's rows padded to the trace's longest.
-        self.router_program = compile_graph(router.graph(trace.tokens), self.config, "unfused")
+        # The router on the request's rows padded to the trace's longest, its columns split
+        # across the sockets (one category at least each: sockets past the last get none).
+        categories = len(router.checkpoint.categories)
+        self.router_columns = split_ranges(categories, min(self.sockets, categories),
+                                           "categories")
+        programs = {}  # columns -> program: the weights are data, equal widths share one
         zero_x = np.zeros((trace.tokens, self.d), np.uint16)
-        self.router_buffers = stage_buffers(self.router_program, self.views[0],
-                                            {"x": zero_x, "router": router.checkpoint.weights},
-                                            what="router.")
+        self.router_programs, self.router_buffers = [], []
+        for k, columns in enumerate(self.router_columns):
+            if len(columns) not in programs:
+                programs[len(columns)] = compile_graph(
+                    router_graph(trace.tokens, self.d, len(columns)), self.config, "unfused")
+            program = programs[len(columns)]
+            weights = router.checkpoint.weights[:, columns.start:columns.stop]
+            self.router_programs.append(program)
+            self.router_buffers.append(stage_buffers(program, self.views[k],
+                                                     {"x": zero_x, "router": weights},
+                                                     what="router."))
         self.orchestration = "hardware"
 
     def _weights_in_slot(self, socket: int, slot: int) -> dict:
@@ -203,23 +226,26 @@ class ShardedCoE:
             compiled[key[0]], key[1], weights))
 
     def plan(self, routes: dict, policy="lru", scheduler=None) -> Plan:
-        """The session plan over shard images (the same on every socket)."""
+        """The session plan over shard images (the same on every socket); its bytes are
+        socket 0's (its router columns are the widest)."""
         sizes = {name: self.image_bytes for name in self.experts}
+        columns = len(self.router_columns[0])
         return plan_routed(sizes, routes, self.trace, policy, scheduler, self.slots,
                            slot_bytes=self.image_bytes, hbm_base=self.slot_base,
                            ddr_base=self.ddr_base, d=self.d,
-                           router_bytes=self.router.checkpoint.nbytes,
-                           categories=len(self.router.checkpoint.categories),
+                           router_bytes=self.d * columns * 2, categories=columns,
                            run_bytes=decode_io_bytes(self.shape), reload_programs=True)
 
     def build(self, plan: Plan, *, switch_from: str = "ddr",
               host_bytes_per_cycle: float | None = None, progress_file: str | None = None,
               orchestration: str = "hardware") -> TieredSystemScript:
         """Boot (every socket's shard images preloaded into its DDR through the
-        backdoor), then per Switch one phase of copies, per Route the router on socket 0
-        and per Run the tensor-parallel layer's phases; once per instance.
-        ``orchestration``: each socket's graph as one AGCU schedule, its programs resident
-        ("hardware"), or as host Program Loads and launches ("software"). With
+        backdoor), then per Switch one phase of copies, per Route one phase of every
+        socket's router columns and per Run the tensor-parallel layer's phases; once per
+        instance.
+        ``orchestration``: each socket's layer (AllReduces included) and router as AGCU
+        schedules, programs resident ("hardware"), or as host Program Loads and launches
+        ("software"). With
         ``progress_file``, socket 0 appends ``[k/N] request i: ...`` to it after each
         request's last Run. Switches come from DDR only (``switch_from="host"`` is refused)."""
         if orchestration not in ORCHESTRATIONS:
@@ -269,30 +295,43 @@ class ShardedCoE:
         return script
 
     def _route(self, index: int, step: Route) -> None:
-        """The router on socket 0 over the request's padded rows; a phase of its own."""
-        compiled, addresses = self.router_program, self.router_buffers
+        """Every socket's router columns over the request's padded rows, all at once; a
+        phase of its own."""
         inputs = {"x": self.requests[step.request].padded_x(self.trace.tokens)}
-        for name in per_request_buffers(compiled):
-            self.script.write_at(0, addresses[name], buffer_contents(compiled, name, inputs))
-        enqueue_run(compiled, self.views[0], addresses, orchestration=self.orchestration,
-                    tag=f"route{index}_")
+        for k, (compiled, addresses) in enumerate(zip(self.router_programs,
+                                                      self.router_buffers, strict=True)):
+            for name in per_request_buffers(compiled):
+                self.script.write_at(k, addresses[name], buffer_contents(compiled, name, inputs))
+            enqueue_run(compiled, self.views[k], addresses, orchestration=self.orchestration,
+                        tag=f"route{index}_s{k}_")
         self.script.barrier(f"route{index}")
 
+    def route_logits(self, result: HostProgramResult, index: int) -> list[np.ndarray]:
+        """The logit blocks the Route at step ``index`` read back, one per socket with
+        router columns, in socket order (fp32 bits ``[tokens, len(router_columns[k])]``)."""
+        blocks = []
+        for k, compiled in enumerate(self.router_programs):
+            (out,) = compiled.graph.outputs
+            blocks.append(collect_run(compiled, result, orchestration=self.orchestration,
+                                      tag=f"route{index}_s{k}_").outputs[out])
+        return blocks
+
     def _program_cycles(self, result: HostProgramResult, index: int, step) -> int:
-        """Cycles socket 0's AGCU spent loading programs in a Route's or Run's schedules
-        (hardware orchestration; 0 in software, where loads are host steps in the phase)."""
+        """Cycles the AGCU spent loading programs in a Route's schedules (the most any
+        socket's spent: they load at once) or in a Run's (socket 0's); hardware
+        orchestration only, 0 in software, where loads are host steps in the phase."""
         if self.orchestration != "hardware":
             return 0
         if isinstance(step, Route):
-            return result.launch(f"route{index}_schedule").program
-        return sum(result.launch(f"r{index}_s0_{graph}_schedule").program
-                   for graph in self.tp.compiled[0])
+            return max(result.launch(f"route{index}_s{k}_schedule").program
+                       for k in range(len(self.router_programs)))
+        return result.launch(f"r{index}_s0_layer_schedule").program
 
     def cycles(self, plan: Plan, result: HostProgramResult) -> dict:
         """``{step index: cycles}`` as :meth:`CoEMachine.cycles` gives them: a Switch's
         phase (until the slowest socket's copy is done), a Route's phase and a Run's
-        layer (first phase start .. residual end) less the program-load cycles of socket
-        0's AGCU, which are the LoadProgram step's before them."""
+        layer (first phase start .. residual end) less the AGCU program-load cycles
+        (:meth:`_program_cycles`), which are the LoadProgram step's before them."""
         cycles, pending = {}, None
         for index, step in enumerate(plan.steps):
             if isinstance(step, LoadProgram):
@@ -331,25 +370,27 @@ class ShardedCoE:
         return {"payload": runs * 2 * (self.sockets - 1) * regions, "wire": wire}
 
     def check(self, plan: Plan, result: HostProgramResult) -> list[Mismatch]:
-        """Every Route's logits (socket 0) and every Run's outputs on every socket against
-        the golden router and :meth:`TPDecoder.golden`."""
+        """Every Route's logits (the sockets' column blocks concatenated) and every Run's
+        outputs on every socket against the golden router and :meth:`TPDecoder.golden`."""
         return self.collect(plan, result).mismatches
 
     def _route_mismatches(self, plan: Plan, result: HostProgramResult) -> list[Mismatch]:
         mismatches = []
-        (out,) = self.router_program.graph.outputs
+        (out,) = self.router_programs[0].graph.outputs
         for index, step in enumerate(plan.steps):
             if not isinstance(step, Route):
                 continue
-            got = collect_run(self.router_program, result, orchestration=self.orchestration,
-                              tag=f"route{index}_").outputs[out]
+            blocks = self.route_logits(result, index)
+            got = np.concatenate(blocks, axis=1)  # the columns cover every category
             want = self.router.logits(self.requests[step.request].x, self.trace.tokens)
-            if self.router_program.infos[out].dtype == BF16:
-                got = got.astype(np.uint16)
             differing = int(np.count_nonzero(got != want))
-            if differing or got.shape != want.shape:
-                mismatches.append(Mismatch(index, f"route of request {step.request}: {out}",
-                                           differing, want.size))
+            if differing:
+                sockets = [k for k, (block, columns) in enumerate(zip(
+                    blocks, self.router_columns, strict=True))
+                    if np.any(block != want[:, columns.start:columns.stop])]
+                on = ", ".join(map(str, sockets))
+                mismatches.append(Mismatch(index, f"route of request {step.request}: {out} "
+                                           f"of socket(s) {on}", differing, want.size))
         return mismatches
 
     def collect(self, plan: Plan, result: HostProgramResult) -> ShardedRun:
@@ -387,7 +428,7 @@ def run_sharded_session(system: SystemParams, experts_dir, *, shape, requests: i
                         window: int = 8, run_name: str = "coe_sharded", seed: int = 1,
                         waves: bool = False, log=print, profile: str = "fast") -> ShardedRun:
     """Load the checkpoints in ``experts_dir``, plan a session of ``requests`` requests
-    and simulate it sharded across ``system``'s sockets (the router on socket 0).
+    and simulate it sharded across ``system``'s sockets (the router split by columns).
     ``shape`` (a :class:`~testbench.compiler.transformer.DecoderShape`) is what the
     checkpoints must hold; its ``tokens`` is every request's K/V cache length."""
     from .scheduler import make_scheduler

@@ -25,8 +25,8 @@ from .compiler import CompiledGraph
 from .graph import BF16
 from .layout import pack, padded_cols, unpack
 
-__all__ = ["ORCHESTRATIONS", "RunReport", "buffer_contents", "collect_run", "enqueue_run",
-           "host_buffers", "run_compiled", "stage_buffers"]
+__all__ = ["ORCHESTRATIONS", "RunReport", "buffer_contents", "collect_outputs", "collect_run",
+           "enqueue_run", "host_buffers", "read_outputs", "run_compiled", "stage_buffers"]
 
 ORCHESTRATIONS = ("software", "hardware")
 
@@ -123,7 +123,7 @@ def enqueue_run(compiled: CompiledGraph, script: HostScript, addresses: dict, *,
     script's results are named ``tag`` + output / launch name (see :func:`collect_run`)."""
     if orchestration not in ORCHESTRATIONS:
         raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not {orchestration!r}")
-    lanes, beat = compiled.config.lanes, compiled.beat_bytes
+    beat = compiled.beat_bytes
     arguments = [k.arguments(addresses, beat) for k in compiled.kernels]
     script.counters(f"{tag}counters_before")
     if orchestration == "software":
@@ -134,21 +134,33 @@ def enqueue_run(compiled: CompiledGraph, script: HostScript, addresses: dict, *,
         script.schedule([(k.image, args) for k, args in
                           zip(compiled.kernels, arguments, strict=True)], f"{tag}schedule")
     script.counters(f"{tag}counters_after")
+    read_outputs(compiled, script, addresses, tag)
+
+
+def read_outputs(compiled: CompiledGraph, script: HostScript, addresses: dict,
+                 tag: str = "") -> None:
+    """Queue the reads of every graph output, named ``tag`` + output."""
+    lanes = compiled.config.lanes
     for name in compiled.graph.outputs:
         info = compiled.infos[name]
         script.read(tag + name, addresses[name],
                      info.shape[0] * padded_cols(info.shape[1], lanes))
 
 
-def collect_run(compiled: CompiledGraph, result: dict, *, orchestration: str = "software",
-                tag: str = "") -> RunReport:
-    """The :class:`RunReport` of the run :func:`enqueue_run` queued with ``tag``."""
-    lanes = compiled.config.lanes
+def collect_outputs(compiled: CompiledGraph, result: dict, tag: str = "") -> dict:
+    """``{output: words}`` that :func:`read_outputs` read with ``tag`` (uint16 for bf16)."""
     outputs = {}
     for name in compiled.graph.outputs:
         info = compiled.infos[name]
-        words = unpack(result[tag + name], info.shape, lanes)
+        words = unpack(result[tag + name], info.shape, compiled.config.lanes)
         outputs[name] = words.astype(np.uint16) if info.dtype == BF16 else words
+    return outputs
+
+
+def collect_run(compiled: CompiledGraph, result: dict, *, orchestration: str = "software",
+                tag: str = "") -> RunReport:
+    """The :class:`RunReport` of the run :func:`enqueue_run` queued with ``tag``."""
+    outputs = collect_outputs(compiled, result, tag)
     if orchestration == "software":
         last = len(compiled.kernels) - 1
         cycles = result.cycles(f"{tag}k0", f"{tag}k{last}")

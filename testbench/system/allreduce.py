@@ -25,11 +25,23 @@ All-gather step ``s`` (0 .. N-2): socket ``k`` sends chunk ``(k-s) mod N``
 (complete) to socket ``k+1``, which writes it in place; all sockets send and
 receive at once (receiving only writes memory, so nothing waits in a cycle).
 
-Each phase loads the programs (a barrier), then launches the kernels (a barrier):
-host-orchestrated, software barriers between phases. :func:`enqueue_allreduce` (or
-its halves :func:`enqueue_reduce_scatter`, :func:`enqueue_all_gather`) queues the
-schedule on any :class:`SystemScript` over tensors already in device memory;
-:func:`allreduce_script` writes the tensors first.
+Host-orchestrated (:func:`enqueue_allreduce`, or its halves
+:func:`enqueue_reduce_scatter`, :func:`enqueue_all_gather`): each phase loads the
+programs (a barrier), then launches the kernels (a barrier), software barriers
+between phases. :func:`allreduce_script` writes the tensors first.
+
+Hardware-orchestrated (:func:`allreduce_entries`, :func:`enqueue_scheduled_allreduce`):
+every socket runs the whole AllReduce as entries of its own AGCU schedule, with no
+barrier between sockets: in each reduce-scatter step an even socket sends, then adds;
+an odd socket adds, then sends; each all-gather step is one kernel. What orders the
+sockets is the link port's count of flits a program takes (:class:`LinkNode
+<hdl.system.link_node.LinkNode>`): a receiving kernel takes exactly its chunk and the
+next chunk waits in the link (its credits hold the sender) until the kernel that
+expects it is loaded. No deadlock: give the send and add of step ``s`` levels ``2s``
+(even send, odd add) and ``2s + 1`` (odd send, even add), the all-gather steps the
+levels after them; each socket runs its kernels in increasing level, and the two
+kernels that exchange a chunk share a level, so every level completes once the one
+before it has.
 """
 
 import numpy as np
@@ -45,8 +57,8 @@ from .link_program import linked_image
 from .script import SystemScript
 
 __all__ = ["allreduce_script", "allreduce_golden", "enqueue_allreduce",
-           "enqueue_reduce_scatter", "enqueue_all_gather", "FLOW_SEND", "FLOW_RECV",
-           "FLOW_LOCAL", "FLOW_SUM"]
+           "enqueue_reduce_scatter", "enqueue_all_gather", "allreduce_entries",
+           "enqueue_scheduled_allreduce", "FLOW_SEND", "FLOW_RECV", "FLOW_LOCAL", "FLOW_SUM"]
 
 FLOW_SEND, FLOW_RECV, FLOW_LOCAL, FLOW_SUM = 0, 1, 2, 3
 
@@ -74,13 +86,27 @@ def _adder(system, k, vectors):
     image = (ProgramBuilder(cfg).flow(FLOW_RECV, AGCU, [pcu]).flow(FLOW_LOCAL, AGCU, [pcu])
              .flow(FLOW_SUM, pcu, [AGCU]).unit(pcu, pair_add_config(cfg, vectors))
              .done_tokens([pcu]).build())
-    return linked_image(system, k, image, pair=(FLOW_LOCAL, FLOW_RECV))
+    return linked_image(system, k, image, pair=(FLOW_LOCAL, FLOW_RECV), take=vectors)
 
 
-def _gatherer(system, k):
+def _gatherer(system, k, vectors):
     image = ProgramBuilder(system.socket_rdu(k)).flow(FLOW_RECV, AGCU, [AGCU]).build()
     return linked_image(system, k, image,
-                        routes={FLOW_SEND: ((k + 1) % system.sockets, FLOW_RECV)})
+                        routes={FLOW_SEND: ((k + 1) % system.sockets, FLOW_RECV)}, take=vectors)
+
+
+def _send_args(chunk, k, c, vectors):
+    return argument_words([_stream(READ, FLOW_SEND, chunk(k, c), vectors)], 0)
+
+
+def _add_args(chunk, k, c, vectors):
+    return argument_words([_stream(READ, FLOW_LOCAL, chunk(k, c), vectors),
+                           _stream(WRITE, FLOW_SUM, chunk(k, c), vectors)], 1)
+
+
+def _gather_args(chunk, k, s, vectors):
+    return argument_words([_stream(READ, FLOW_SEND, chunk(k, k - s), vectors),
+                           _stream(WRITE, FLOW_RECV, chunk(k, k - 1 - s), vectors)], 0)
 
 
 def _stream(direction, flow, base, vectors):
@@ -114,13 +140,10 @@ def enqueue_reduce_scatter(script: SystemScript, bases, vectors: int,
             phases.append(_phase(script, f"{prefix}rs{s}_{colour}_load"))
             for k in senders:
                 r = (k + 1) % n
-                script.launch(k, argument_words(
-                    [_stream(READ, FLOW_SEND, chunk(k, k - 1 - s), vectors)], 0),
-                    f"{prefix}rs{s}_send{k}")
-                script.launch(r, argument_words(
-                    [_stream(READ, FLOW_LOCAL, chunk(r, r - 2 - s), vectors),
-                     _stream(WRITE, FLOW_SUM, chunk(r, r - 2 - s), vectors)], 1),
-                    f"{prefix}rs{s}_add{r}")
+                script.launch(k, _send_args(chunk, k, k - 1 - s, vectors),
+                              f"{prefix}rs{s}_send{k}")
+                script.launch(r, _add_args(chunk, r, r - 2 - s, vectors),
+                              f"{prefix}rs{s}_add{r}")
             phases.append(_phase(script, f"{prefix}rs{s}_{colour}"))
     return phases
 
@@ -134,13 +157,10 @@ def enqueue_all_gather(script: SystemScript, bases, vectors: int,
     phases = []
     for s in range(n - 1):
         for k in range(n):
-            script.load(k, _gatherer(system, k))
+            script.load(k, _gatherer(system, k, vectors))
         phases.append(_phase(script, f"{prefix}ag{s}_load"))
         for k in range(n):
-            script.launch(k, argument_words(
-                [_stream(READ, FLOW_SEND, chunk(k, k - s), vectors),
-                 _stream(WRITE, FLOW_RECV, chunk(k, k - 1 - s), vectors)], 0),
-                f"{prefix}ag{s}_{k}")
+            script.launch(k, _gather_args(chunk, k, s, vectors), f"{prefix}ag{s}_{k}")
         phases.append(_phase(script, f"{prefix}ag{s}"))
     return phases
 
@@ -154,15 +174,51 @@ def enqueue_allreduce(script: SystemScript, bases, vectors: int,
             + enqueue_all_gather(script, bases, vectors, prefix))
 
 
+def allreduce_entries(system: SystemParams, socket: int, bases, vectors: int) -> list:
+    """Socket ``socket``'s part of the AllReduce of :func:`enqueue_allreduce` (the same
+    chunks, sums and order) as ``[(image, arguments), ...]`` for its AGCU schedule, with
+    no barrier between sockets (the module docstring says why the ring cannot deadlock).
+    Every entry loads its program: a program's link record is what lets its chunk in."""
+    _check(system)
+    n, k = system.sockets, socket
+    chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
+
+    def chunk(k, c):
+        return bases[k] + (c % n) * chunk_bytes
+
+    sender, adder = _sender(system, k), _adder(system, k, vectors)
+    gatherer = _gatherer(system, k, vectors)
+    entries = []
+    for s in range(n - 1):
+        send = (sender, _send_args(chunk, k, k - 1 - s, vectors))
+        add = (adder, _add_args(chunk, k, k - 2 - s, vectors))
+        entries += [send, add] if k % 2 == 0 else [add, send]
+    for s in range(n - 1):
+        entries.append((gatherer, _gather_args(chunk, k, s, vectors)))
+    return entries
+
+
+def enqueue_scheduled_allreduce(script: SystemScript, bases, vectors: int,
+                                name: str = "allreduce") -> list[str]:
+    """Queue the AllReduce hardware-orchestrated: on every socket one schedule
+    (:func:`allreduce_entries`, its launch named ``name`` + ``_s<k>``), then one barrier
+    ``name``; returns ``[name]``."""
+    for k in range(script.config.sockets):
+        script.schedule(k, allreduce_entries(script.config, k, bases, vectors), f"{name}_s{k}")
+    return [_phase(script, name)]
+
+
 def _phase(script: SystemScript, name: str) -> str:
     script.barrier(name)
     return name
 
 
-def allreduce_script(system: SystemParams, tensors) -> tuple[SystemScript, list[str]]:
+def allreduce_script(system: SystemParams, tensors, orchestration: str = "software"
+                     ) -> tuple[SystemScript, list[str]]:
     """A script AllReducing ``tensors`` (one uint32 array of N x vectors x lanes words per
     socket); outputs ``out<k>`` (socket k's result). Returns the script and the names
-    of its phases in order (each has a ``window(name)`` in the result)."""
+    of its phases in order (each has a ``window(name)`` in the result).
+    ``orchestration``: host phases ("software") or one schedule per socket ("hardware")."""
     _check(system)
     n, cfg = system.sockets, system.socket_rdu(0)   # a ring's sockets share the lanes
     tensors = [np.asarray(t, np.uint32).reshape(n, -1, cfg.lanes) for t in tensors]
@@ -170,7 +226,12 @@ def allreduce_script(system: SystemParams, tensors) -> tuple[SystemScript, list[
         raise ValueError(f"need {n} tensors of one shape (chunks x vectors x lanes)")
     script = SystemScript(system)
     bases = [script.write(k, tensors[k], f"x{k}") for k in range(n)]
-    phases = enqueue_allreduce(script, bases, tensors[0].shape[1])
+    if orchestration == "software":
+        phases = enqueue_allreduce(script, bases, tensors[0].shape[1])
+    elif orchestration == "hardware":
+        phases = enqueue_scheduled_allreduce(script, bases, tensors[0].shape[1])
+    else:
+        raise ValueError(f"orchestration must be software or hardware, not {orchestration!r}")
     for k in range(n):
         script.read(k, f"out{k}", bases[k], tensors[k].size)
     return script, phases

@@ -39,7 +39,7 @@ def _consumer(system: SystemParams, dst: int, vectors: int):
     image = (ProgramBuilder(cfg).flow(FLOW_Y, AGCU, [pcu]).flow(FLOW_Z, AGCU, [pcu])
              .flow(FLOW_SUM, pcu, [AGCU]).unit(pcu, pair_add_config(cfg, vectors))
              .done_tokens([pcu]).build())
-    return linked_image(system, dst, image, pair=(FLOW_Z, FLOW_Y))
+    return linked_image(system, dst, image, pair=(FLOW_Z, FLOW_Y), take=vectors)
 
 
 def cross_socket_add_script(system: SystemParams, x, z, scale_bits: int, src: int = 0,

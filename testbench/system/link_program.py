@@ -1,4 +1,5 @@
-"""A tile program plus its link record: which flows leave for which socket, and pairing.
+"""A tile program plus its link record: which flows leave for which socket, pairing, and
+how many link flits it takes.
 
 ``routes`` maps a flow id to ``(destination socket, flow id there)``; every
 destination is checked against the system (it must exist and be linked to this
@@ -14,11 +15,12 @@ __all__ = ["linked_image"]
 
 
 def linked_image(system: SystemParams, socket: int, image: ProgramImage, routes=None,
-                 pair=None) -> ProgramImage:
+                 pair=None, take=0) -> ProgramImage:
     """``image`` (built for socket ``socket``'s RDU) with its link record.
 
     ``pair``: ``(local flow, link flow)`` entering the tile alternately (see
-    :class:`hdl.system.link_node.LinkNode`), or None.
+    :class:`hdl.system.link_node.LinkNode`), or None. ``take``: the link flits the
+    program takes into the tile (None: every one); the rest wait in the links.
     """
     port_routes = {}
     for flow, (dest, far_flow) in (routes or {}).items():
@@ -29,5 +31,5 @@ def linked_image(system: SystemParams, socket: int, image: ProgramImage, routes=
                              f"{far_flow!r}; socket {dest} has flows 0..{flows - 1}")
         port_routes[flow] = (port, far_flow)
     config = system.socket_rdu(socket)
-    words = link_record_words(config, port_routes, pair) + list(image.words)
+    words = link_record_words(config, port_routes, pair, take) + list(image.words)
     return ProgramImage.for_config(config, words)

@@ -54,11 +54,17 @@ commuting; whether the ``down`` sums agree depends on how the GEMM's systolic or
 groups the ``F`` products). The K/V entries do not depend on the split: they are
 the single-socket layer's bit for bit.
 
-HostScript phases (each with a ``window(name)`` in the result): ``stage`` (every graph's buffers
-written), ``attention``, the first AllReduce's (``ar1_`` + :func:`enqueue_allreduce`
-names), ``ffn``, the second's (``ar2_``), ``residual``. Each graph's kernels are
-host-launched one by one; every socket's graph outputs are read back under
-``s<k>_<graph>_<output>`` (``<graph>`` one of :data:`GRAPHS`).
+Software orchestration: HostScript phases (each with a ``window(name)`` in the result):
+``stage`` (every graph's buffers written), ``attention``, the first AllReduce's (``ar1_`` +
+:func:`enqueue_allreduce` names), ``ffn``, the second's (``ar2_``), ``residual``. Each
+graph's kernels are host-launched one by one.
+Hardware orchestration: phases ``stage`` and ``layer``: every socket runs the whole layer
+as one AGCU schedule (launch ``s<k>_layer_schedule``): its attention kernels, its part
+of the first AllReduce (:func:`~.allreduce.allreduce_entries`), the feed-forward
+kernels, the second AllReduce, the residual; no host barrier inside the layer (the
+link ports' flit counts order the sockets' AllReduce steps).
+Either way every socket's graph outputs are read back under ``s<k>_<graph>_<output>``
+(``<graph>`` one of :data:`GRAPHS`).
 
 The steps of :meth:`TPDecoder.script` are public for scripts that run the layer more
 than once or on weights already in device memory (testbench/coe/sharded.py):
@@ -82,11 +88,12 @@ from testbench.compiler import (
     evaluate,
     stage_buffers,
 )
-from testbench.compiler.execute import ORCHESTRATIONS
+from testbench.compiler.execute import ORCHESTRATIONS, collect_outputs, read_outputs
 from testbench.compiler.library import rmsnorm
 from testbench.compiler.transformer import DecoderShape, attention_head
 
-from .allreduce import allreduce_golden, enqueue_allreduce
+from .allreduce import allreduce_entries, allreduce_golden, enqueue_allreduce
+from .link_program import linked_image
 from .script import SystemScript
 from .socket_script import SocketScript
 from .tp_gemm import split_ranges
@@ -164,12 +171,15 @@ class TPDecoderResult:
     uint16 for the bf16 K/V entries)."""
 
     outputs: list           # socket s's out [1, d_model]
-    partials: list          # socket s's attention partial [1, d_model] (before AllReduce 1)
-    downs: list             # socket s's down-projection partial [1, d_model]
+    partials: list          # socket s's attention partial [1, d_model] (before AllReduce 1;
+    #                         hardware: read after the layer, so the AllReduced o)
+    downs: list             # socket s's down-projection partial [1, d_model] (hardware: the
+    #                         AllReduced down)
     kv: list                # socket s's {"k<h>_new": ..., "v<h>_new": ...} of its heads
     phase_cycles: dict      # phase -> cycles (window of every socket): attention, allreduce1,
-    #                         ffn, allreduce2, residual
+    #                         ffn, allreduce2, residual (software); layer (hardware)
     socket_cycles: list     # socket s's {graph: host cycles first launch .. last kernel end}
+    #                         (software); {"layer": its schedule's host cycles} (hardware)
     launches: list          # socket s's {graph: kernel launches}
 
 
@@ -267,7 +277,10 @@ class TPDecoder:
         """Queue the layer's phases (attention, AllReduce, feed-forward, AllReduce,
         residual) on ``script``, every phase and output name prefixed with ``prefix``;
         return ``{phase: [names of its windows]}`` for :meth:`collect`. With one socket
-        the AllReduces are left out (the partials are the sums)."""
+        the AllReduces are left out (the partials are the sums). Hardware-orchestrated,
+        the layer is one schedule per socket and one phase, ``layer``."""
+        if self.orchestration == "hardware":
+            return self._enqueue_scheduled_layer(script, addresses, regions, prefix)
         n, phases = self.system.sockets, {}
         phases["attention"] = self._run_graph(script, views, addresses, "attn", "attention",
                                               prefix)
@@ -283,6 +296,29 @@ class TPDecoder:
         phases["residual"] = self._run_graph(script, views, addresses, "res", "residual",
                                              prefix)
         return phases
+
+    def _enqueue_scheduled_layer(self, script, addresses, regions, prefix):
+        n, system = self.system.sockets, self.system
+        for s in range(n):
+            entries = []
+            for graph in GRAPHS:
+                compiled = self.compiled[s][graph]
+                entries += [(linked_image(system, s, k.image),
+                             k.arguments(addresses[s][graph], compiled.beat_bytes))
+                            for k in compiled.kernels]
+                region = {"attn": "o", "ffn": "down"}.get(graph)
+                if region is not None and n > 1:
+                    entries += allreduce_entries(system, s, regions[region],
+                                                 self.region_words[region] // n // self.lanes)
+            script.counters(s, f"{prefix}s{s}_layer_counters_before")
+            script.schedule(s, entries, f"{prefix}s{s}_layer_schedule")
+            script.counters(s, f"{prefix}s{s}_layer_counters_after")
+            view = SocketScript(script, s)
+            for graph in GRAPHS:
+                read_outputs(self.compiled[s][graph], view, addresses[s][graph],
+                             f"{prefix}s{s}_{graph}_")
+        script.barrier(prefix + "layer")
+        return {"layer": [prefix + "layer"]}
 
     def _run_graph(self, script, views, addresses, graph, phase, prefix=""):
         for s, view in enumerate(views):
@@ -323,20 +359,23 @@ class TPDecoder:
         """The :class:`TPDecoderResult` of a run of :meth:`script` (or of the layer
         :meth:`enqueue_layer` queued with ``prefix``, returning ``phases``)."""
         phases = self.phases if phases is None else phases
-        reports = [{graph: collect_run(c, result, orchestration=self.orchestration,
-                                       tag=f"{prefix}s{s}_{graph}_")
+        outputs = [{graph: collect_outputs(c, result, f"{prefix}s{s}_{graph}_")
                     for graph, c in compiled.items()}
                    for s, compiled in enumerate(self.compiled)]
-        cycles = {}
-        for phase, names in phases.items():
-            cycles[phase] = result.cycles(names[0], names[-1])
+        if self.orchestration == "hardware":
+            socket_cycles = [{"layer": result.cycles(f"{prefix}s{s}_layer_schedule")}
+                             for s in range(self.system.sockets)]
+        else:
+            socket_cycles = [{graph: collect_run(c, result, tag=f"{prefix}s{s}_{graph}_").cycles
+                              for graph, c in compiled.items()}
+                             for s, compiled in enumerate(self.compiled)]
         return TPDecoderResult(
-            outputs=[r["res"].outputs["out"] for r in reports],
-            partials=[r["attn"].outputs["partial"] for r in reports],
-            downs=[r["ffn"].outputs["down"] for r in reports],
-            kv=[{k: v for k, v in r["attn"].outputs.items() if k != "partial"}
-                for r in reports],
-            phase_cycles=cycles,
-            socket_cycles=[{g: rep.cycles for g, rep in r.items()} for r in reports],
-            launches=[{g: len(self.compiled[s][g].kernels) for g in r}
-                      for s, r in enumerate(reports)])
+            outputs=[o["res"]["out"] for o in outputs],
+            partials=[o["attn"]["partial"] for o in outputs],
+            downs=[o["ffn"]["down"] for o in outputs],
+            kv=[{k: v for k, v in o["attn"].items() if k != "partial"} for o in outputs],
+            phase_cycles={phase: result.cycles(names[0], names[-1])
+                          for phase, names in phases.items()},
+            socket_cycles=socket_cycles,
+            launches=[{g: len(c.kernels) for g, c in compiled.items()}
+                      for compiled in self.compiled])
