@@ -81,6 +81,9 @@ def test_link_record_in_image():
     assert record[3] == 1 << 31 | 0 << 8 | 5
     assert record[flows] == 1 << 31 | 4 << 8 | 2
     assert not record[[f for f in range(flows) if f != 3]].any()
+    # no route: one word, the pairing and take word (the node clears every route)
+    short = linked_image(system, 0, _empty_image(system), pair=(2, 4), take=7).words
+    assert (short[0] >> 10) & 0x3FFF == 1 and short[1] == 1 << 31 | 7 << 16 | 4 << 8 | 2
 
 
 def test_system_top_ports():

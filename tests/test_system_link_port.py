@@ -164,7 +164,11 @@ async def link_port_takes_what_its_program_says(dut):
     cfg = StreamSource(dut, "cfg", dut.clk, random.Random(rng.getrandbits(32)), stall)
     link = StreamSource(dut, "link_rx", dut.clk, random.Random(rng.getrandbits(32)), stall)
     tile = StreamSink(dut, "tile_in", dut.clk, random.Random(rng.getrandbits(32)), stall)
+    agcu = StreamSource(dut, "agcu_out", dut.clk, random.Random(rng.getrandbits(32)), stall)
+    link_tx = StreamSink(dut, "link_tx", dut.clk, random.Random(rng.getrandbits(32)), stall)
     config = RDUParams(lanes=LANES, flows=FLOWS)
+    assert len(link_record_words(config, {}, take=3)) == 2, "no route: the short record"
+    cfg.send(link_record_words(config, {LINK_FLOW: (0, FAR_FLOW)}))   # a route, takes none
     flits = [_flit(3 << (VEC - 8) | k << 32 | rng.getrandbits(32), LINK_PLAIN, k & 0xFF,
                    int(k == sum(groups) - 1)) for k in range(sum(groups))]
     link.send([w for k, f in enumerate(flits) for w in _recv_words(f, k == len(flits) - 1)])
@@ -184,6 +188,12 @@ async def link_port_takes_what_its_program_says(dut):
             f"program taking {take}: {len(tile.received)} flits entered, expected {expected}")
         dut.kernel_running.value = 0
     assert tile.received == flits, "received flits: lost, extra or out of order"
+    # the short records cleared the first record's route: the flow now enters the tile
+    mine = _flit(1 << (VEC - 8) | 5, LINK_FLOW, 0, 1)
+    agcu.send([mine])
+    await tile.wait_for(len(flits) + 1)
+    await ClockCycles(dut.clk, 20)
+    assert tile.received[-1] == mine and not link_tx.received, "a cleared route still routes"
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.5])

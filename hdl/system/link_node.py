@@ -33,7 +33,9 @@ the ``p``-th neighbour of the socket, :meth:`SystemParams.neighbours`):
 Configuration: a Program Load record for target ``target`` (the first index after
 the tile's own targets, :func:`link_target`) is taken here and never reaches the
 tile's distributor; every other record passes through unchanged. Its payload is
-``flows + 1`` words (:func:`link_record_words`):
+``flows + 1`` words (:func:`link_record_words`), or only the last of them when the
+program routes no flow to a link (every route cleared: most programs, so their
+Program Load is ``flows`` words shorter):
 
 * word ``f`` (flow ``f``): bit 31 routed to a link, bits 10-8 port, bits 5-0 the
   flow id on the far side;
@@ -101,6 +103,8 @@ def link_record_words(config: RDUParams, routes: dict, pair=None, take=0) -> lis
             raise ValueError(f"pairing needs two different flows, not {local} twice")
         words[flows] = 1 << 31 | link << 8 | local
     words[flows] |= 1 << 30 if take is None else take << 16
+    if not routes:
+        words = words[flows:]   # the short record: every route cleared
     return [record_header(link_target(config), len(words)), *words]
 
 
@@ -231,6 +235,8 @@ class LinkNode(wiring.Component):
                 m.d.comb += self.cfg_in.ready.eq(1)
                 with m.If(self.cfg_in.valid):
                     m.d.sync += [left.eq(count), mine.eq(1), index.eq(0)]
+                    with m.If(count == 1):   # the short record: its one word is the last
+                        m.d.sync += [index.eq(flows), table.eq(0)]
             with m.Else():
                 m.d.comb += forward
                 with m.If(passed):
