@@ -22,6 +22,11 @@ Measured per size (``words`` binary32 words per socket, cut into N chunks):
 * ``cycles_per_link_byte`` = cycles / link bytes per socket, and
   ``kernel_cycles_per_link_byte`` likewise.
 
+* ``scheduled_cycles``: the same AllReduce (same tensors, other buffers) with every
+  socket running its part as one AGCU schedule, no host barrier between the steps
+  (:func:`~testbench.system.allreduce.enqueue_scheduled_allreduce`), its phase's
+  cycles; ``host_over_scheduled`` = cycles / scheduled_cycles; ``scheduled_bit_exact``.
+
 ``scaling``: per size, cycles(4) / cycles(2) next to two reference ratios of the
 schedule: ``transfer_ratio`` (chunk transfers in series, ``3 (N-1) / N`` tensor
 sizes: 1.5) and ``phase_ratio`` (phases, ``6 (N-1)``: 3), the limits when link
@@ -31,7 +36,11 @@ transfer time or per-phase overhead (program loads, launches, barriers) dominate
 import numpy as np
 
 from hdl.system.config import SystemParams
-from testbench.system.allreduce import allreduce_golden, enqueue_allreduce
+from testbench.system.allreduce import (
+    allreduce_golden,
+    enqueue_allreduce,
+    enqueue_scheduled_allreduce,
+)
 from testbench.system.script import SystemScript
 
 SOCKETS = (2, 4)
@@ -51,12 +60,17 @@ def _measure(sockets: int, log) -> list[dict]:
     tensors = {w: _tensors(rng, sockets, w, lanes) for w in WORDS}
     bases = {w: [script.write(k, tensors[w][k], f"x{w}") for k in range(sockets)]
              for w in WORDS}
+    copies = {w: [script.write(k, tensors[w][k], f"y{w}") for k in range(sockets)]
+              for w in WORDS}
     script.barrier("stage")
     phases = {w: enqueue_allreduce(script, bases[w], w // (sockets * lanes), f"w{w}_")
               for w in WORDS}
+    scheduled = {w: enqueue_scheduled_allreduce(script, copies[w], w // (sockets * lanes),
+                                                f"w{w}_scheduled")[0] for w in WORDS}
     for w in WORDS:
         for k in range(sockets):
             script.read(k, f"w{w}_out{k}", bases[w][k], w)
+            script.read(k, f"w{w}_scheduled_out{k}", copies[w][k], w)
     log(f"system: AllReduce on {sockets} sockets, {', '.join(map(str, WORDS))} words")
     result = script.run(run_name=f"bench_system_s{sockets}", seed=1, host_stall=0.0,
                          timeout_cycles=1_000_000, log=log)
@@ -64,6 +78,9 @@ def _measure(sockets: int, log) -> list[dict]:
     for w in WORDS:
         want = allreduce_golden(tensors[w])
         exact = all(np.array_equal(result[f"w{w}_out{k}"], want) for k in range(sockets))
+        scheduled_exact = all(np.array_equal(result[f"w{w}_scheduled_out{k}"], want)
+                              for k in range(sockets))
+        scheduled_cycles = result.cycles(scheduled[w])
         spans = {name: result.cycles(name) for name in phases[w]}
         cycles = result.cycles(phases[w][0], phases[w][-1])
         kernel = sum(v for name, v in spans.items() if not name.endswith("_load"))
@@ -76,7 +93,9 @@ def _measure(sockets: int, log) -> list[dict]:
                      "memory_bytes_per_socket": 5 * (sockets - 1) * tensor_bytes // sockets,
                      "cycles_per_link_byte": cycles / link_bytes,
                      "kernel_cycles_per_link_byte": kernel / link_bytes,
-                     "bit_exact": exact})
+                     "bit_exact": exact, "scheduled_cycles": scheduled_cycles,
+                     "host_over_scheduled": cycles / scheduled_cycles,
+                     "scheduled_bit_exact": scheduled_exact})
     return rows
 
 
@@ -92,15 +111,18 @@ def run_bench(log):
                 "transfer_ratio": schedule(4, True) / schedule(2, True),
                 "phase_ratio": schedule(4, False) / schedule(2, False)} for w in WORDS]
     lines = ["system: ring AllReduce (reduce-scatter + all-gather), host-orchestrated phases",
+             "  (scheduled: one AGCU schedule per socket, no host barrier between steps)",
              "  words/socket  sockets  cycles  kernel  loads  link B/socket  mem B/socket  "
-             "cyc/link B  exact"]
+             "cyc/link B  exact  scheduled  host/sched  exact"]
     for w in WORDS:
         for n in SOCKETS:
             r = by[(n, w)]
             lines.append(f"  {w:12} {n:8} {r['cycles']:7} {r['kernel_cycles']:7} "
                          f"{r['load_cycles']:6} {r['link_bytes_per_socket']:14} "
                          f"{r['memory_bytes_per_socket']:13} {r['cycles_per_link_byte']:11.3f}"
-                         f"  {'ok' if r['bit_exact'] else 'FAIL'}")
+                         f"  {'ok' if r['bit_exact'] else 'FAIL':5} {r['scheduled_cycles']:10} "
+                         f"{r['host_over_scheduled']:11.2f}  "
+                         f"{'ok' if r['scheduled_bit_exact'] else 'FAIL'}")
     lines.append("  4 vs 2 sockets (cycles, kernel cycles; transfer-bound "
                  f"{scaling[0]['transfer_ratio']:.2f}, overhead-bound "
                  f"{scaling[0]['phase_ratio']:.2f}): " + ", ".join(
