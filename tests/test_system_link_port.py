@@ -196,19 +196,20 @@ async def link_port_takes_what_its_program_says(dut):
     assert tile.received[-1] == mine and not link_tx.received, "a cleared route still routes"
 
 
-@pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_link_port_takes_what_its_program_says(stall, seed, run_name, waves):
+def _simulate(testcase, run_name, seed, waves, args):
     design = Design("link_port_harness", "hdl.system.link_port_harness:make_link_port_harness",
                     {"lanes": LANES, "flows": FLOWS, "word_width": WIDTH})
-    simulate(design, "test_system_link_port", testcase="link_port_takes_what_its_program_says",
-             run_name=run_name, seed=seed, waves=waves,
-             args={"stall": stall, "groups": [5, 1, 30, 7]})
+    simulate(design, "test_system_link_port", testcase=testcase, run_name=run_name, seed=seed,
+             waves=waves, args=args)
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_link_port_takes_what_its_program_says(stall, seed, run_name, waves):
+    _simulate("link_port_takes_what_its_program_says", run_name, seed, waves,
+              {"stall": stall, "groups": [5, 1, 30, 7]})
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_link_port_routes_and_pairs(stall, seed, run_name, waves):
-    design = Design("link_port_harness", "hdl.system.link_port_harness:make_link_port_harness",
-                    {"lanes": LANES, "flows": FLOWS, "word_width": WIDTH})
-    simulate(design, "test_system_link_port", testcase="link_port_routes_and_pairs",
-             run_name=run_name, seed=seed, waves=waves,
-             args={"stall": stall, "pairs": 40, "flits": 120})
+    _simulate("link_port_routes_and_pairs", run_name, seed, waves,
+              {"stall": stall, "pairs": 40, "flits": 120})
