@@ -48,6 +48,7 @@ import numpy as np
 
 from hdl.agcu.arguments import READ, WRITE, StreamDescriptor, argument_words
 from hdl.system.config import SystemParams
+from testbench.compiler.execute import ORCHESTRATIONS
 from testbench.golden.numerics import f32_add
 from testbench.programs.vector_add import pcus
 from testbench.runtime.program import AGCU, ProgramBuilder
@@ -113,14 +114,13 @@ def _stream(direction, flow, base, vectors):
     return StreamDescriptor(direction, flow, base, (vectors, 1, 1), (1, 0, 0))
 
 
-def _ring(script: SystemScript, bases, vectors: int):
-    """``(system, N, chunk)``: ``chunk(k, c)`` is the address of chunk ``c`` (mod N) on
-    socket ``k``, chunks of ``vectors`` vectors from ``bases[k]``."""
-    system = script.config
+def _ring(system: SystemParams, bases, vectors: int):
+    """``(N, chunk)``: ``chunk(k, c)`` is the address of chunk ``c`` (mod N) on socket
+    ``k``, chunks of ``vectors`` vectors from ``bases[k]``."""
     _check(system)
     n = system.sockets
     chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
-    return system, n, lambda k, c: bases[k] + (c % n) * chunk_bytes
+    return n, lambda k, c: bases[k] + (c % n) * chunk_bytes
 
 
 def enqueue_reduce_scatter(script: SystemScript, bases, vectors: int,
@@ -129,7 +129,8 @@ def enqueue_reduce_scatter(script: SystemScript, bases, vectors: int,
     ``N`` chunks of ``vectors`` vectors each start at ``bases[k]``; afterwards socket ``c``
     holds the full sum of chunk ``c``. Returns the names of its phases, each ``prefix`` +
     ``rs<step>_<colour>[_load]``."""
-    system, n, chunk = _ring(script, bases, vectors)
+    system = script.config
+    n, chunk = _ring(system, bases, vectors)
     phases = []
     for s in range(n - 1):
         for colour in (0, 1):
@@ -153,7 +154,8 @@ def enqueue_all_gather(script: SystemScript, bases, vectors: int,
     """Queue the all-gather on ``script`` (its current phase first): socket ``k`` holds
     the final chunk ``k`` of the ``N`` chunks at ``bases[k]``; afterwards every socket
     holds every chunk. Returns its phase names, ``prefix`` + ``ag<step>[_load]``."""
-    system, n, chunk = _ring(script, bases, vectors)
+    system = script.config
+    n, chunk = _ring(system, bases, vectors)
     phases = []
     for s in range(n - 1):
         for k in range(n):
@@ -179,13 +181,8 @@ def allreduce_entries(system: SystemParams, socket: int, bases, vectors: int) ->
     chunks, sums and order) as ``[(image, arguments), ...]`` for its AGCU schedule, with
     no barrier between sockets (the module docstring says why the ring cannot deadlock).
     Every entry loads its program: a program's link record is what lets its chunk in."""
-    _check(system)
-    n, k = system.sockets, socket
-    chunk_bytes = vectors * system.socket_rdu(0).vector_bits // 8
-
-    def chunk(k, c):
-        return bases[k] + (c % n) * chunk_bytes
-
+    n, chunk = _ring(system, bases, vectors)
+    k = socket
     sender, adder = _sender(system, k), _adder(system, k, vectors)
     gatherer = _gatherer(system, k, vectors)
     entries = []
@@ -226,12 +223,10 @@ def allreduce_script(system: SystemParams, tensors, orchestration: str = "softwa
         raise ValueError(f"need {n} tensors of one shape (chunks x vectors x lanes)")
     script = SystemScript(system)
     bases = [script.write(k, tensors[k], f"x{k}") for k in range(n)]
-    if orchestration == "software":
-        phases = enqueue_allreduce(script, bases, tensors[0].shape[1])
-    elif orchestration == "hardware":
-        phases = enqueue_scheduled_allreduce(script, bases, tensors[0].shape[1])
-    else:
-        raise ValueError(f"orchestration must be software or hardware, not {orchestration!r}")
+    if orchestration not in ORCHESTRATIONS:
+        raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, not {orchestration!r}")
+    enqueue = enqueue_allreduce if orchestration == "software" else enqueue_scheduled_allreduce
+    phases = enqueue(script, bases, tensors[0].shape[1])
     for k in range(n):
         script.read(k, f"out{k}", bases[k], tensors[k].size)
     return script, phases

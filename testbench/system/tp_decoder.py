@@ -195,6 +195,7 @@ class TPDecoder:
             raise ValueError(f"orchestration must be one of {ORCHESTRATIONS}, "
                              f"not {orchestration!r}")
         self.orchestration = orchestration
+        self._linked: dict = {}   # socket -> its kernels' linked images (hardware layer)
         n = system.sockets
         if shape.heads % n:
             raise ValueError(f"{shape.heads} heads cannot be split evenly over {n} sockets")
@@ -286,30 +287,39 @@ class TPDecoder:
                                               prefix)
         if n > 1:
             phases["allreduce1"] = enqueue_allreduce(
-                script, regions["o"], self.region_words["o"] // n // self.lanes,
-                f"{prefix}ar1_")
+                script, regions["o"], self._chunk_vectors("o"), f"{prefix}ar1_")
         phases["ffn"] = self._run_graph(script, views, addresses, "ffn", "ffn", prefix)
         if n > 1:
             phases["allreduce2"] = enqueue_allreduce(
-                script, regions["down"], self.region_words["down"] // n // self.lanes,
-                f"{prefix}ar2_")
+                script, regions["down"], self._chunk_vectors("down"), f"{prefix}ar2_")
         phases["residual"] = self._run_graph(script, views, addresses, "res", "residual",
                                              prefix)
         return phases
 
+    def _chunk_vectors(self, region: str) -> int:
+        """Vectors per AllReduce chunk of ``region`` (``S`` equal chunks)."""
+        return self.region_words[region] // self.system.sockets // self.lanes
+
+    def _linked_images(self, socket: int) -> dict:
+        """``{graph: [image with its (empty) link record, per kernel]}``, built once."""
+        if socket not in self._linked:
+            self._linked[socket] = {
+                graph: [linked_image(self.system, socket, k.image) for k in compiled.kernels]
+                for graph, compiled in self.compiled[socket].items()}
+        return self._linked[socket]
+
     def _enqueue_scheduled_layer(self, script, addresses, regions, prefix):
         n, system = self.system.sockets, self.system
         for s in range(n):
-            entries = []
+            entries, images = [], self._linked_images(s)
             for graph in GRAPHS:
                 compiled = self.compiled[s][graph]
-                entries += [(linked_image(system, s, k.image),
-                             k.arguments(addresses[s][graph], compiled.beat_bytes))
-                            for k in compiled.kernels]
+                entries += [(image, k.arguments(addresses[s][graph], compiled.beat_bytes))
+                            for image, k in zip(images[graph], compiled.kernels, strict=True)]
                 region = {"attn": "o", "ffn": "down"}.get(graph)
                 if region is not None and n > 1:
                     entries += allreduce_entries(system, s, regions[region],
-                                                 self.region_words[region] // n // self.lanes)
+                                                 self._chunk_vectors(region))
             script.counters(s, f"{prefix}s{s}_layer_counters_before")
             script.schedule(s, entries, f"{prefix}s{s}_layer_schedule")
             script.counters(s, f"{prefix}s{s}_layer_counters_after")
